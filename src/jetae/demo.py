@@ -11,7 +11,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 from jetae.errors import JetaeError
 
@@ -49,14 +49,21 @@ def demo_samples(config: DemoConfig) -> dict[str, tuple[str, int, int]]:
     }
 
 
-def ensure_samples(config: DemoConfig) -> dict[str, Path]:
-    """Generate the demo samples that are not cached yet; returns their paths."""
+def ensure_sample_files(data_dir: str | Path, samples: Mapping[str, tuple[str, int, int]],
+                        workers: int | None = None) -> dict[str, Path]:
+    """Generate ``DATA_DIR/<name>.h5`` for each ``{name: (process, n_jets, seed)}`` not cached yet.
+
+    A file is reused when it holds exactly ``n_jets`` jets; a missing, unreadable or
+    differently sized one is (re)generated with Pythia 8 + FastJet (``workers`` processes,
+    default all cores), with its ``FILE.h5.json`` sidecar. Returns ``{name: path}``.
+    Shared by ``jetae demo`` and ``jetae benchmark --preset quick``.
+    """
     from jetae.data.generate import generate_to_file
     from jetae.data.toptag import count_jets
 
     paths = {}
-    for name, (process, n_jets, seed) in demo_samples(config).items():
-        path = Path(config.data_dir) / f"{name}.h5"
+    for name, (process, n_jets, seed) in samples.items():
+        path = Path(data_dir) / f"{name}.h5"
         if path.exists():
             try:
                 if count_jets(path) == n_jets:
@@ -67,12 +74,17 @@ def ensure_samples(config: DemoConfig) -> dict[str, Path]:
                 log.warning("cached %s is unreadable; generating it again", path)
         log.info("generating %d %s jets -> %s", n_jets, process, path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        generate_to_file(path, process, n_jets, seed=seed, workers=config.workers, overwrite=True,
+        generate_to_file(path, process, n_jets, seed=seed, workers=workers, overwrite=True,
                          progress=sys.stderr.isatty(),
                          command=["jetae", "generate", process, "--n", str(n_jets), "--seed", str(seed),
                                   "--out", str(path)])
         paths[name] = path
     return paths
+
+
+def ensure_samples(config: DemoConfig) -> dict[str, Path]:
+    """Generate the demo samples that are not cached yet; returns their paths."""
+    return ensure_sample_files(config.data_dir, demo_samples(config), config.workers)
 
 
 def run_demo(config: DemoConfig | None = None) -> dict[str, Any]:

@@ -298,7 +298,9 @@ def _make_module_class() -> type:
                          self.current_epoch, self.monitor, self.bad_epochs, self.best_epoch)
                 self.stopped_early = True
                 self.trainer.should_stop = True
-            log.debug("epoch %s: %s", self.current_epoch, record)
+            # Without a progress bar (batch jobs, logs to a file) one line per epoch shows progress.
+            summary = ", ".join(f"{k} {v:.5g}" for k, v in record.items() if isinstance(v, float))
+            log.log(logging.DEBUG if self.log_progress else logging.INFO, "epoch %d: %s", self.current_epoch, summary)
             if self._bar is not None:
                 self.close_progress_bar()
                 from tqdm import tqdm

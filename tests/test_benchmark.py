@@ -1,0 +1,145 @@
+"""`jetae benchmark`: a tiny quick-preset run through the CLI (real Pythia 8 + FastJet samples, real training)."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+from jetae.benchmark import (
+    JSON_FILE,
+    MARKDOWN_FILE,
+    PUBLISHED_HEADING,
+    PUBLISHED_REFERENCE,
+    RESULT_COLUMNS,
+    SAMPLES,
+)
+from jetae.cli.main import main
+
+#: Small enough that generating every sample takes seconds on 2 cores.
+TINY = ["--models", "pca", "dense_ae", "--n-train", "150", "--n-test", "100", "--epochs", "2", "--n-bootstrap", "20",
+        "--workers", "1"]
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory) -> dict:
+    """One tiny benchmark (generates the samples into its own data dir)."""
+    root = tmp_path_factory.mktemp("benchmark")
+    data, out = root / "data", root / "out"
+    code = main(["benchmark", *TINY, "--data-dir", str(data), "--out", str(out)])
+    return {"root": root, "data": data, "out": out, "code": code,
+            "json": json.loads((out / JSON_FILE).read_text()), "md": (out / MARKDOWN_FILE).read_text()}
+
+
+def finite(value) -> bool:
+    return isinstance(value, float) and math.isfinite(value)
+
+
+def test_tiny_run_writes_json_with_both_directions(tiny):
+    assert tiny["code"] == 0
+    result = tiny["json"]
+    assert set(result) == {"meta", "config", "models", "failed", "published_reference"}
+    assert result["failed"] == []
+    meta = result["meta"]
+    for key in ("command", "preset", "wall_seconds", "jetae", "torch", "device", "cpu_count", "seeds", "sizes",
+                "samples"):
+        assert meta[key] is not None, key
+    assert meta["preset"] == "quick" and meta["command"].startswith("jetae benchmark --preset quick")
+    assert meta["torch_threads"] == 1  # the quick preset's default
+    assert meta["sizes"] == {"n_train_forward": 150, "n_train_reverse": 150, "n_test": 100, "n_reverse_test": 100,
+                             "n_outliers": None}
+    # Every sample file is recorded with its generation sidecar (no outliers without oe_vae).
+    assert set(meta["samples"]) == set(SAMPLES) - {"w_outliers"}
+    for name, info in meta["samples"].items():
+        assert info["sidecar"] == info["path"] + ".json"
+        assert info["generation"]["arguments"]["seed"] == SAMPLES[name][1]
+    # The reverse test top jets are the held-out end of top_train, after its training jets.
+    assert meta["samples"]["top_train"]["rows_used"] == {"reverse_train": [0, 150], "reverse_test": [150, 250]}
+
+    assert list(result["models"]) == ["pca", "dense_ae"]
+    for name, directions in result["models"].items():
+        forward, reverse = directions["forward"], directions["reverse"]
+        assert forward["status"] == reverse["status"] == "ok"
+        assert set(forward["signals"]) == {"top", "w"} and set(reverse["signals"]) == {"qcd"}
+        for block in (*forward["signals"].values(), reverse["signals"]["qcd"]):
+            assert finite(block["auc"]) and 0.0 <= block["auc"] <= 1.0
+            assert finite(block["auc_err"]) and block["n"] == 100
+        for key in ("jsd_eff50", "jsd_eff10"):
+            assert 0.0 <= forward["mass_sculpting"][key] <= 1.0
+        assert forward["train_seconds"] > 0 and forward["inference_jets_per_s"] > 0
+        assert forward["n_scored"] == 300 and forward["options"]["seed"] == 0
+    assert result["models"]["dense_ae"]["forward"]["options"]["epochs"] == 2
+
+
+def test_markdown_table_and_published_reference(tiny):
+    md = tiny["md"]
+    assert "| " + " | ".join(RESULT_COLUMNS) + " |" in md
+    rows = [line for line in md.splitlines() if line.startswith("| pca ") or line.startswith("| dense_ae ")]
+    assert len(rows) == 2 and all(row.count("|") == len(RESULT_COLUMNS) + 1 for row in rows)
+    # The published numbers come after our table, under a heading saying they are another sample.
+    assert PUBLISHED_HEADING.endswith("not the same sample") and "Delphes" in PUBLISHED_HEADING
+    heading = f"## {PUBLISHED_HEADING}"
+    assert md.index(heading) > md.index(rows[-1])
+    published = md[md.index(heading):]
+    for row in PUBLISHED_REFERENCE:
+        assert row["source"] in published and format(row["top_auc"], ".4g") in published
+    assert "0.362" in published and "0.448" in published  # reverse AUCs of the notebook
+    assert "unverified" in published
+    assert tiny["json"]["published_reference"]["rows"][0]["source"] == PUBLISHED_REFERENCE[0]["source"]
+
+
+def test_failure_of_one_model_is_recorded_and_the_rest_continue(tiny, capsys):
+    data = tiny["data"]
+    stamps = {p.name: p.stat().st_mtime_ns for p in data.glob("*.h5")}
+    out = tiny["root"] / "failing"
+    # 150 training jets with a 99.9% validation split leave none to train on: a JetaeError inside fit.
+    copy = tiny["root"] / "results"
+    code = main(["benchmark", *TINY, "--data-dir", str(data), "--out", str(out), "--results-copy", str(copy),
+                 "--set", "dense_ae.val_fraction=0.999"])
+    assert code == 1
+    assert "failed: dense_ae/forward, dense_ae/reverse" in capsys.readouterr().out
+    result = json.loads((out / JSON_FILE).read_text())
+    assert result["failed"] == ["dense_ae/forward", "dense_ae/reverse"]
+    failure = result["models"]["dense_ae"]["forward"]
+    assert failure["status"] == "failed" and "too small" in failure["error"] and failure["error_type"] == "JetaeError"
+    assert result["models"]["pca"]["forward"]["status"] == "ok"
+    md = (out / MARKDOWN_FILE).read_text()
+    assert "| dense_ae | failed |" in md and "Failures:" in md
+    assert (copy / "benchmark_quick.md").read_text() == md
+    assert json.loads((copy / "benchmark_quick.json").read_text()) == result
+    # The cached samples were reused, not generated again.
+    assert {p.name: p.stat().st_mtime_ns for p in data.glob("*.h5")} == stamps
+
+
+def run_error(args: list[str], capsys) -> tuple[int, str]:
+    code = main(["benchmark", *args])
+    return code, capsys.readouterr().err
+
+
+def test_unknown_model_and_bad_options_fail_before_any_work(tmp_path, capsys):
+    out = tmp_path / "out"
+    code, err = run_error(["--models", "pca", "conv", "--data-dir", str(tmp_path / "data"), "--out", str(out)], capsys)
+    assert code == 2 and "unknown model 'conv'" in err and "conv_ae" in err
+    code, err = run_error(["--models", "pca", "--set", "lr=1", "--out", str(out)], capsys)
+    assert code == 2 and "MODEL.KEY=VALUE" in err
+    code, err = run_error(["--models", "dense_ae", "--set", "dense_ae.wings=2", "--data-dir", str(tmp_path / "data"),
+                           "--out", str(out)], capsys)
+    assert code == 2 and "wings" in err
+    assert not out.exists() and not (tmp_path / "data").exists()
+
+
+def test_full_preset_without_samples_points_at_the_script(tmp_path, capsys):
+    (tmp_path / "qcd_train.h5").write_text("not a jet file")
+    code, err = run_error(["--preset", "full", "--models", "pca", "--data-dir", str(tmp_path), "--out",
+                           str(tmp_path / "out")], capsys)
+    assert code == 2
+    assert "bench/make_samples.sh" in err and "qcd_test.h5 (missing)" in err and "qcd_train.h5 (unreadable)" in err
+    assert "w_outliers" not in err  # only oe_vae needs outliers
+    assert not (tmp_path / "out").exists()
+
+
+def test_existing_output_is_refused(tiny, capsys):
+    code, err = run_error([*TINY, "--data-dir", str(tiny["data"]), "--out", str(tiny["out"])], capsys)
+    assert code == 2 and "--overwrite" in err
