@@ -143,3 +143,34 @@ def test_full_preset_without_samples_points_at_the_script(tmp_path, capsys):
 def test_existing_output_is_refused(tiny, capsys):
     code, err = run_error([*TINY, "--data-dir", str(tiny["data"]), "--out", str(tiny["out"])], capsys)
     assert code == 2 and "--overwrite" in err
+
+
+def _split_run(tiny, tmp_path, name: str, models: list[str], **meta_changes) -> Path:
+    """A benchmark directory holding ``models`` of the tiny run (as if run with --models)."""
+    payload = json.loads(json.dumps(tiny["json"]))
+    payload["models"] = {model: payload["models"][model] for model in models}
+    payload["meta"].update(meta_changes)
+    directory = tmp_path / name
+    directory.mkdir()
+    (directory / JSON_FILE).write_text(json.dumps(payload))
+    return directory
+
+
+def test_merge_combines_disjoint_runs_and_refuses_mismatches(tiny, tmp_path, capsys):
+    first = _split_run(tiny, tmp_path, "a", ["dense_ae"], command="jetae benchmark --models dense_ae")
+    second = _split_run(tiny, tmp_path, "b", ["pca"], command="jetae benchmark --models pca")
+    out = tmp_path / "merged"
+    assert main(["benchmark", "--merge", str(first), str(second), "--out", str(out)]) == 0
+    merged = json.loads((out / JSON_FILE).read_text())
+    assert list(merged["models"]) == ["pca", "dense_ae"]  # the table order, not the argument order
+    assert merged["models"] == tiny["json"]["models"]
+    assert [part["models"] for part in merged["meta"]["parts"]] == [["dense_ae"], ["pca"]]
+    assert "| pca |" in (out / MARKDOWN_FILE).read_text()
+
+    duplicate = _split_run(tiny, tmp_path, "c", ["pca"])
+    assert main(["benchmark", "--merge", str(second), str(duplicate), "--out", str(tmp_path / "x")]) == 2
+    assert "appears in more than one run" in capsys.readouterr().err
+    other_sizes = _split_run(tiny, tmp_path, "d", ["dense_ae"], sizes={"n_train_forward": 1})
+    assert main(["benchmark", "--merge", str(second), str(other_sizes), "--out", str(tmp_path / "y")]) == 2
+    assert "sizes differs" in capsys.readouterr().err
+    assert not (tmp_path / "x").exists() and not (tmp_path / "y").exists()

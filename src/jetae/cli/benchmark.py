@@ -39,6 +39,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--overwrite", action="store_true", help="replace an existing output directory")
     parser.add_argument("--results-copy", metavar="DIR",
                         help="also write DIR/benchmark_<preset>.json and .md (e.g. bench/results)")
+    parser.add_argument("--merge", nargs="+", metavar="RUN_DIR",
+                        help="instead of running: combine benchmark directories of disjoint --models runs on the "
+                             "same samples into --out")
     parser.set_defaults(func=run)
 
 
@@ -58,6 +61,9 @@ def model_overrides(assignments: list[str]) -> dict[str, dict]:
 def run(args: argparse.Namespace) -> int:
     from jetae.benchmark import BenchmarkConfig, command_line, markdown_table_only, run_benchmark
 
+    if args.merge:
+        return merge(args)
+
     config = BenchmarkConfig(
         preset=args.preset, models=tuple(args.models) if args.models else None, data_dir=args.data_dir,
         out_dir=args.out, n_train=args.n_train, n_test=args.n_test, n_outliers=args.n_outliers, epochs=args.epochs,
@@ -72,3 +78,13 @@ def run(args: argparse.Namespace) -> int:
         print(f"failed: {', '.join(payload['failed'])}")
         return 1
     return 0
+
+
+def merge(args: argparse.Namespace) -> int:
+    from jetae.benchmark import markdown_table_only, merge_benchmarks, write_results
+
+    payload = merge_benchmarks(args.merge)
+    write_results(payload, args.out, args.overwrite, args.results_copy)
+    print(markdown_table_only(payload), end="")
+    print(f"\nmerged {len(args.merge)} runs: {args.out}/benchmark.md, {args.out}/benchmark.json")
+    return 1 if payload["failed"] else 0
