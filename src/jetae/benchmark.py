@@ -661,6 +661,12 @@ def write_results(payload: Mapping[str, Any], out_dir: str | os.PathLike, overwr
         log.info("copied the results to %s/benchmark_%s.{json,md}", copy_dir, preset)
 
 
+def _same_sizes(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
+    keys = set(a) | set(b)
+    return all(a.get(key) == b.get(key) or (key == "n_outliers" and None in (a.get(key), b.get(key)))
+               for key in keys)
+
+
 def merge_benchmarks(run_dirs: Sequence[str | os.PathLike]) -> dict[str, Any]:
     """Combine benchmark runs of disjoint model sets on the same samples into one payload.
 
@@ -684,9 +690,11 @@ def merge_benchmarks(run_dirs: Sequence[str | os.PathLike]) -> dict[str, Any]:
     models: dict[str, Any] = {}
     for run_dir, payload in zip(run_dirs, payloads):
         meta = payload["meta"]
-        for key in ("preset", "sizes"):
-            if meta.get(key) != first.get(key):
-                raise JetaeError(f"cannot merge: {key} differs from that of {run_dirs[0]}", run_dir)
+        if meta.get("preset") != first.get("preset"):
+            raise JetaeError(f"cannot merge: preset differs from that of {run_dirs[0]}", run_dir)
+        # n_outliers is null in runs without an outlier-exposed model.
+        if not _same_sizes(meta["sizes"], first["sizes"]):
+            raise JetaeError(f"cannot merge: sizes differs from that of {run_dirs[0]}", run_dir)
         paths = {name: info.get("path") for name, info in meta["samples"].items()}
         if any(paths.get(name) not in (None, info.get("path")) for name, info in first["samples"].items()):
             raise JetaeError(f"cannot merge: different sample files than {run_dirs[0]}", run_dir)
@@ -701,7 +709,10 @@ def merge_benchmarks(run_dirs: Sequence[str | os.PathLike]) -> dict[str, Any]:
     parts = [{"run_dir": str(run_dir), "command": p["meta"].get("command"), "started": p["meta"].get("started"),
               "wall_seconds": p["meta"].get("wall_seconds"), "models": list(p["models"])}
              for run_dir, p in zip(run_dirs, payloads)]
-    meta = dict(first, samples=samples, parts=parts,
+    sizes = dict(first["sizes"])
+    for payload in payloads:
+        sizes.update({key: value for key, value in payload["meta"]["sizes"].items() if value is not None})
+    meta = dict(first, samples=samples, parts=parts, sizes=sizes,
                 wall_seconds=sum(part["wall_seconds"] or 0.0 for part in parts),
                 command=" ; ".join(part["command"] or "?" for part in parts))
     return {"meta": meta, "config": payloads[0].get("config"), "models": {name: models[name] for name in order},

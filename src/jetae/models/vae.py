@@ -55,8 +55,11 @@ COVARIANCE_RIDGE = 1e-6
 LOGVAR_RANGE = (-20.0, 20.0)
 
 
-def _oe_vae_reference_constituents() -> dict:
-    return {"kind": "constituents", "n_constituents": 20, "features": ["E", "px", "py", "pz"], "flatten": True}
+def _relative_constituents() -> dict:
+    # The reference code feeds raw (E, px, py, pz); on jetae's samples that VAE tags top jets with
+    # AUC 0.52 against 0.90 for these jet-axis-relative features (bench/results/vae.json).
+    return {"kind": "constituents", "n_constituents": 20, "features": ["delta_eta", "delta_phi", "pt_rel"],
+            "flatten": True}
 
 
 def _drop_merged_defaults(representation: dict) -> dict:
@@ -68,7 +71,7 @@ def _drop_merged_defaults(representation: dict) -> dict:
     """
     from jetae.features import REPRESENTATIONS, representation_options
 
-    default = _oe_vae_reference_constituents()
+    default = _relative_constituents()
     kind = representation.get("kind") if isinstance(representation, dict) else None
     if kind == default["kind"] or kind not in REPRESENTATIONS:
         return representation
@@ -111,13 +114,14 @@ def kl_divergence(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
 
 @dataclass
 class VAEConfig(AutoencoderConfig):
-    """beta-VAE options; defaults = the OE-VAE reference setup (arXiv:2007.01850).
+    """beta-VAE options; architecture of the OE-VAE reference setup (arXiv:2007.01850).
 
-    Inputs: 20 leading constituents x (E, px, py, pz), flattened, standardised; dense
-    encoder 256-128-64, latent dimension 10, decoder mirrored.
+    Inputs: 20 leading constituents x (delta_eta, delta_phi, pt_rel) relative to the jet axis,
+    flattened, standardised (the reference's raw E, px, py, pz: ``representation.features``);
+    dense encoder 256-128-64, latent dimension 10, decoder mirrored.
     """
 
-    representation: dict = field(default_factory=_oe_vae_reference_constituents)
+    representation: dict = field(default_factory=_relative_constituents)
     scaler: str = "standard"
     hidden: list = field(default_factory=lambda: [256, 128, 64])
     latent_dim: int = 10
