@@ -167,9 +167,17 @@ def test_merge_combines_disjoint_runs_and_refuses_mismatches(tiny, tmp_path, cap
     assert [part["models"] for part in merged["meta"]["parts"]] == [["dense_ae"], ["pca"]]
     assert "| pca |" in (out / MARKDOWN_FILE).read_text()
 
-    duplicate = _split_run(tiny, tmp_path, "c", ["pca"])
-    assert main(["benchmark", "--merge", str(second), str(duplicate), "--out", str(tmp_path / "x")]) == 2
-    assert "appears in more than one run" in capsys.readouterr().err
+    # A later directory's model replaces the earlier one (a re-run), and the merge records it.
+    rerun = _split_run(tiny, tmp_path, "c", ["pca"])
+    payload = json.loads((rerun / JSON_FILE).read_text())
+    payload["models"]["pca"]["forward"]["train_seconds"] = 123.0
+    (rerun / JSON_FILE).write_text(json.dumps(payload))
+    assert main(["benchmark", "--merge", str(first), str(second), str(rerun), "--out", str(tmp_path / "z")]) == 0
+    replaced = json.loads((tmp_path / "z" / JSON_FILE).read_text())
+    assert replaced["models"]["pca"]["forward"]["train_seconds"] == 123.0
+    assert [part["replaced_by_later_runs"] for part in replaced["meta"]["parts"]] == [[], ["pca"], []]
+    assert main(["benchmark", "--merge", str(first), "--out", str(tmp_path / "x")]) == 2
+    assert "at least two" in capsys.readouterr().err
     other_sizes = _split_run(tiny, tmp_path, "d", ["dense_ae"], sizes={"n_train_forward": 1})
     assert main(["benchmark", "--merge", str(second), str(other_sizes), "--out", str(tmp_path / "y")]) == 2
     assert "sizes differs" in capsys.readouterr().err

@@ -671,7 +671,8 @@ def merge_benchmarks(run_dirs: Sequence[str | os.PathLike]) -> dict[str, Any]:
     """Combine benchmark runs of disjoint model sets on the same samples into one payload.
 
     A full run of the zoo can be split over processes or machines (``--models``); the
-    parts must share preset, sample sizes and samples, and no model may appear twice.
+    parts must share preset, sample sizes and samples. A model in a later directory replaces
+    the same model of an earlier one (a re-run), recorded in ``meta.parts``.
     ``meta.parts`` keeps each part's command, start and wall time; ``meta.wall_seconds``
     is their sum (the CPU cost of one sequential run, roughly).
     """
@@ -700,15 +701,18 @@ def merge_benchmarks(run_dirs: Sequence[str | os.PathLike]) -> dict[str, Any]:
             raise JetaeError(f"cannot merge: different sample files than {run_dirs[0]}", run_dir)
         for name, block in payload["models"].items():
             if name in models:
-                raise JetaeError(f"cannot merge: model {name!r} appears in more than one run", run_dir)
+                log.info("%s: %s replaces the result of an earlier directory", run_dir, name)
             models[name] = block
     order = [name for name in MODEL_ORDER if name in models] + sorted(set(models) - set(MODEL_ORDER))
     samples = {}
     for payload in payloads:
         samples.update(payload["meta"]["samples"])
-    parts = [{"run_dir": str(run_dir), "command": p["meta"].get("command"), "started": p["meta"].get("started"),
-              "wall_seconds": p["meta"].get("wall_seconds"), "models": list(p["models"])}
-             for run_dir, p in zip(run_dirs, payloads)]
+    parts = []
+    for index, (run_dir, p) in enumerate(zip(run_dirs, payloads)):
+        later = {name for q in payloads[index + 1:] for name in q["models"]}
+        parts.append({"run_dir": str(run_dir), "command": p["meta"].get("command"), "started": p["meta"].get("started"),
+                      "wall_seconds": p["meta"].get("wall_seconds"), "models": list(p["models"]),
+                      "replaced_by_later_runs": sorted(set(p["models"]) & later)})
     sizes = dict(first["sizes"])
     for payload in payloads:
         sizes.update({key: value for key, value in payload["meta"]["sizes"].items() if value is not None})
