@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import signal
@@ -15,7 +16,9 @@ import pandas as pd
 import pytest
 
 from jetae.cli.main import main
-from jetae.data import gen_pythia
+from jetae.data import gen_jets, gen_pythia
+from jetae.data.gen_jets import JetWindow, find_jets
+from jetae.data.processes import get_process
 from jetae.data.gen_shard import shard_seed, shard_sizes
 from jetae.data.generate import generate_jets, generate_to_file, sidecar_for, work_dir_for
 from jetae.data.processes import read_card
@@ -251,3 +254,69 @@ def test_shard_seeds_and_sizes():
     assert shard_sizes(45, 20) == [20, 20, 5]
     assert sum(shard_sizes(100_000, 2000)) == 100_000
     assert os.cpu_count()  # the default worker count
+
+
+# --- regional clustering: the same jets as clustering every event in full ----------------
+
+
+@functools.lru_cache(maxsize=None)
+def _events(name: str, seed: int, n_batches: int = 1):
+    spec = get_process(name)
+    lo, hi = spec.pthat_window(PT_MIN, PT_MAX)
+    pythia = gen_pythia.make_pythia([*spec.settings, *gen_pythia.physics_settings(14000, False, lo, hi)], seed)
+    visible = gen_pythia.VisibilityTable(pythia)
+    return spec, visible, tuple(gen_pythia.next_batch(pythia, 200) for _ in range(n_batches))
+
+
+def _assert_same(regional, full) -> None:
+    assert np.array_equal(regional.constituents, full.constituents)
+    assert np.array_equal(regional.truth, full.truth)
+    assert np.array_equal(regional.event, full.event)
+    assert np.array_equal(regional.window_event, full.window_event)
+
+
+@pytest.mark.parametrize("name, seed, radius", [("qcd", 31, RADIUS), ("top", 32, RADIUS), ("w", 33, RADIUS),
+                                                ("qcd", 31, 1.0)])
+def test_regional_clustering_gives_the_same_jets_as_full_clustering(name, seed, radius):
+    # 200 events each (10^4 per process in bench/bench_generate.py-style checks, see docs)
+    spec, visible, batches = _events(name, seed)
+    window = JetWindow(radius=radius)
+    stats: dict[str, int] = {}
+    n_window = 0
+    for batch in batches:
+        regional = find_jets(batch, visible, window, spec.match_id, stats=stats)
+        _assert_same(regional, find_jets(batch, visible, window, spec.match_id, regional=False))
+        n_window += regional.n_in_window
+    assert n_window >= 30  # a real test: many jets in the window
+    # and it is cheaper: about half the events and a third of the particles are clustered
+    assert stats["events_clustered"] < 0.8 * stats["events"]
+    assert stats["particles_clustered"] < 0.6 * stats["particles"]
+
+
+def test_regional_clustering_falls_back_to_full_events(monkeypatch):
+    # every jet "reaches towards its region's edge": each event with a jet is clustered in full
+    monkeypatch.setattr(gen_jets, "CONTAIN_RADIUS_R", 0.05)
+    spec, visible, batches = _events("top", 32)
+    stats: dict[str, int] = {}
+    regional = find_jets(batches[0], visible, JetWindow(), spec.match_id, stats=stats)
+    _assert_same(regional, find_jets(batches[0], visible, JetWindow(), spec.match_id, regional=False))
+    assert stats["events_in_full"] == len(np.unique(regional.window_event)) > 10
+
+
+def test_public_fastjet_interface_gives_the_same_jets(monkeypatch):
+    # jetae feeds numpy into fastjet's (private) multi-event engine; the public Awkward
+    # interface, used when a fastjet version lacks it, gives the same jets
+    spec, visible, batches = _events("top", 32)
+    fast = find_jets(batches[0], visible, JetWindow(), spec.match_id)
+    monkeypatch.setattr(gen_jets, "USE_NUMPY_ENGINE", False)
+    _assert_same(find_jets(batches[0], visible, JetWindow(), spec.match_id), fast)
+
+
+def test_low_pt_window_clusters_every_event():
+    # below 20 x the skeleton's particle pT, regional clustering is off
+    spec, visible, batches = _events("qcd", 31)
+    window = JetWindow(pt_min=60.0, pt_max=120.0)
+    stats: dict[str, int] = {}
+    regional = find_jets(batches[0], visible, window, None, stats=stats)
+    _assert_same(regional, find_jets(batches[0], visible, window, None, regional=False))
+    assert not stats and len(regional) > 0

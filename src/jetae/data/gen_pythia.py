@@ -166,6 +166,9 @@ class EventBatch:
 
     All per-particle arrays have length ``offsets[-1]``; event ``k`` owns entries
     ``offsets[k]:offsets[k + 1]``. Mother/daughter indices are event-local, as in Pythia.
+    The momentum columns are views of Pythia's buffers; :meth:`momenta` gathers
+    ``(E, px, py, pz)`` rows only for the entries that are needed (most entries of the
+    record, e.g. decayed hadrons, never are).
     """
 
     offsets: np.ndarray  # (n_events + 1,) int64
@@ -175,11 +178,27 @@ class EventBatch:
     mother2: np.ndarray
     daughter1: np.ndarray
     daughter2: np.ndarray
-    p4: np.ndarray  # (n_entries, 4) float64 (E, px, py, pz) GeV
+    e: np.ndarray  # (n_entries,) float64 GeV
+    px: np.ndarray
+    py: np.ndarray
+    pz: np.ndarray
 
     @property
     def n_events(self) -> int:
         return len(self.offsets) - 1
+
+    def momenta(self, index: np.ndarray) -> np.ndarray:
+        """``(len(index), 4)`` float64 ``(E, px, py, pz)`` in GeV of the entries ``index``."""
+        index = np.asarray(index, dtype=np.int64)
+        out = np.empty((len(index), 4), dtype=np.float64)
+        for k, column in enumerate((self.e, self.px, self.py, self.pz)):
+            np.take(column, index, out=out[:, k])
+        return out
+
+    @property
+    def p4(self) -> np.ndarray:
+        """``(n_entries, 4)`` float64 ``(E, px, py, pz)`` of every entry (a copy; prefer :meth:`momenta`)."""
+        return np.stack([self.e, self.px, self.py, self.pz], axis=1)
 
 
 def next_batch(pythia, n_events: int) -> EventBatch:
@@ -197,7 +216,7 @@ def next_batch(pythia, n_events: int) -> EventBatch:
 
 def _flatten(particles) -> EventBatch:
     """Flat numpy columns of the ``prt`` field of a ``nextBatch`` array (views of Pythia's
-    buffers when the layout is the plain list of records that Pythia builds)."""
+    buffers when the layout is the plain list of records that Pythia builds; no copies)."""
     import awkward as ak
 
     layout = particles.layout
@@ -213,8 +232,6 @@ def _flatten(particles) -> EventBatch:
         return np.asarray(field.data)[start:stop]
 
     momentum = record.content("p")
-    p4 = np.stack([column(momentum, "e"), column(momentum, "px"), column(momentum, "py"), column(momentum, "pz")],
-                  axis=1)
     return EventBatch(
         offsets=np.asarray(layout.offsets.data, dtype=np.int64) - start,
         pid=column(record, "id"),
@@ -223,7 +240,10 @@ def _flatten(particles) -> EventBatch:
         mother2=column(record, "mother2"),
         daughter1=column(record, "daughter1"),
         daughter2=column(record, "daughter2"),
-        p4=p4,
+        e=column(momentum, "e"),
+        px=column(momentum, "px"),
+        py=column(momentum, "py"),
+        pz=column(momentum, "pz"),
     )
 
 
