@@ -249,3 +249,46 @@ def test_digits_holdout_study_reports_auc_per_digit():
     assert result["worst_digit"]["conv_ae"] in (0, 1)
     with pytest.raises(JetaeError):
         digits_holdout_study(models=("conv_ae",), digits=(12,))
+
+
+# ---------------------------------------------------------------- report figures
+def _toy_jets(n_jets: int, spread: float, seed: int, is_signal: int = 0) -> Jets:
+    rng = np.random.default_rng(seed)
+    pt = rng.exponential(50.0, (n_jets, 12)) + 1.0
+    eta, phi = rng.normal(0.0, spread, (2, n_jets, 12))
+    constituents = np.stack([pt * np.cosh(eta), pt * np.cos(phi), pt * np.sin(phi), pt * np.sinh(eta)], axis=-1)
+    return Jets.from_constituents(constituents.astype(np.float32), is_signal=is_signal)
+
+
+def test_report_of_a_fitted_nae_shows_negative_samples_and_training_diagnostics(tmp_path):
+    from jetae.evaluation.evaluate import evaluate_model
+
+    background, signal = _toy_jets(48, 0.1, 0), _toy_jets(32, 0.3, 1, is_signal=1)
+    detector = create_model("nae", TINY, representation={"kind": "image", "n_pixels": 16}, scaler="global",
+                            output_activation="softplus", ae_epochs=1, epochs=1).fit(background)
+    out = tmp_path / "report"
+    evaluate_model(detector, background, {"wide": signal}, out, n_bootstrap=2, n_latent=20)
+    for stem in ("negatives", "nae_diagnostics"):
+        for suffix in ("png", "pdf"):
+            assert (out / "plots" / f"{stem}.{suffix}").stat().st_size > 0, (stem, suffix)
+    html = (out / "report.html").read_text()
+    assert "Negative samples (MCMC) next to real background jets" in html
+    assert "NAE training diagnostics" in html
+    # Detectors that cannot sample (and have no NAE history) get neither figure.
+    from jetae.evaluation.evaluate import ModelResult, _energy_model_figures
+
+    pca = create_model("pca", representation={"kind": "image", "n_pixels": 16}, n_components=2).fit(background)
+    added, notes = [], []
+    _energy_model_figures(ModelResult("pca", pca, None, {}, ["reconstruction"], {}, {}), background,
+                          lambda *args: added.append(args), notes, 6, 0)
+    assert added == [] and notes == []
+
+
+def test_divergence_in_the_first_nae_epoch_falls_back_to_the_pretrained_autoencoder(digits):
+    pretrained = create_model("nae", TINY, ae_epochs=1, nae_epochs=0).fit(digits)
+    detector = create_model("nae", TINY, ae_epochs=1, x_bounds="none", x_step_size=1e30)
+    with pytest.raises(JetaeError, match="restored the weights at the end of the AE phase"):
+        detector.fit(digits)
+    a, b = _weights(pretrained), _weights(detector)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert np.isfinite(detector.anomaly_score(digits[:8])).all()

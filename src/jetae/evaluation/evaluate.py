@@ -8,7 +8,9 @@ Report directory layout (one model)::
     REPORT_DIR/metrics.json      headline numbers (layout below)
     REPORT_DIR/provenance.json   input files, their generation records, this evaluation
     REPORT_DIR/report.html       self-contained page: tables, plots, model config, provenance
-    REPORT_DIR/plots/*.png|pdf   roc, scores_<score>, mass_<score>, reconstruction, latent
+    REPORT_DIR/plots/*.png|pdf   roc, scores_<score>, mass_<score>, reconstruction, latent;
+                                energy-based models (``sample_negatives``) also negatives and
+                                nae_diagnostics (when the history has the NAE energies)
 
 ``metrics.json``::
 
@@ -60,6 +62,9 @@ PLOTS_DIR = "plots"
 
 #: Jets scored per call, so memory stays bounded for large files (a 40x40 image is 6.4 kB).
 SCORE_CHUNK = 20_000
+
+#: Negative samples (and real jets) shown for detectors that can sample (e.g. ``nae``).
+N_NEGATIVES = 6
 
 PathLike = str | os.PathLike
 SampleLike = Jets | PathLike
@@ -328,7 +333,8 @@ def _example_indices(n: int, k: int) -> np.ndarray:
 
 
 def _model_figures(result: ModelResult, background: Jets, signals: Mapping[str, Jets], plot_dir: Path,
-                   n_examples: int, n_latent: int, seed: int) -> tuple[list[tuple[str, Path]], list[str]]:
+                   n_examples: int, n_latent: int, seed: int,
+                   n_negatives: int = N_NEGATIVES) -> tuple[list[tuple[str, Path]], list[str]]:
     """Make and save the plots of one model; returns ``(captions and PNGs, notes)``."""
     figures: list[tuple[str, Path]] = []
     notes: list[str] = []
@@ -366,13 +372,55 @@ def _model_figures(result: ModelResult, background: Jets, signals: Mapping[str, 
     else:
         add(plots.plot_latent(codes), "latent",
             f"Latent code (up to {n_latent} random jets per class), first two principal components")
+    _energy_model_figures(result, background, add, notes, n_negatives, seed)
     return figures, notes
 
 
+def _energy_model_figures(result: ModelResult, background: Jets, add: Any, notes: list[str], n_negatives: int,
+                          seed: int) -> None:
+    """Negative samples next to real jets, and the NAE training diagnostics (energy-based models only).
+
+    Detectors with a ``sample_negatives(n, seed)`` method get the negatives figure; any
+    detector whose history holds the positive / negative energies of an NAE phase gets the
+    diagnostics figure. Failures become notes, never errors: the report is still written.
+    """
+    from jetae.models.base import make_inputs
+
+    detector = result.detector
+    sampler = getattr(detector, "sample_negatives", None)
+    if callable(sampler) and n_negatives > 0:
+        try:
+            negatives = np.asarray(sampler(n_negatives, seed=seed))
+            real = make_inputs(background[_example_indices(len(background), n_negatives)],
+                               detector.config.representation)
+        except JetaeError as exc:
+            notes.append(f"no negative-sample plot: {exc}")
+        else:
+            if not np.isfinite(negatives).all():
+                notes.append("negative samples contain NaN or inf (the sampler diverged); not plotted")
+            else:
+                config = detector.config
+                chains = ", ".join(f"{key}={getattr(config, key)}" for key in ("init", "z_steps", "x_steps")
+                                   if hasattr(config, key))
+                add(plots.plot_negative_samples(real, negatives), "negatives",
+                    f"Negative samples (MCMC) next to real background jets: top row the first {len(real)} "
+                    f"background jets, bottom row {len(negatives)} samples of the model's Langevin sampler"
+                    f"{' (' + chains + ')' if chains else ''}, seed {seed}; one logarithmic colour scale for "
+                    "all panels; last column: mean image (representation units)")
+    history = getattr(detector, "history_", None) or []
+    if plots.has_nae_diagnostics(history):
+        add(plots.plot_nae_diagnostics(history), "nae_diagnostics",
+            "NAE training diagnostics from the saved history: mean energy (reconstruction error, scaled units) of "
+            "the training jets (positive), of the MCMC negative samples and of the chain starts, per epoch; "
+            "grey: AE pretraining epochs; right: MCMC and epoch wall time")
+
+
 def _write_model_report(result: ModelResult, background: Jets, signals: Mapping[str, Jets], directory: Path,
-                        provenance: dict, n_examples: int, n_latent: int, seed: int) -> dict:
+                        provenance: dict, n_examples: int, n_latent: int, seed: int,
+                        n_negatives: int = N_NEGATIVES) -> dict:
     directory.mkdir(parents=True, exist_ok=True)
-    figures, notes = _model_figures(result, background, signals, directory / PLOTS_DIR, n_examples, n_latent, seed)
+    figures, notes = _model_figures(result, background, signals, directory / PLOTS_DIR, n_examples, n_latent, seed,
+                                    n_negatives)
     for note in notes:
         log.info("%s: %s", result.label, note)
     _write_json(directory / METRICS_FILE, result.metrics)
@@ -445,6 +493,7 @@ def evaluate_model(
     seed: int = 0,
     n_examples: int = 3,
     n_latent: int = 2000,
+    n_negatives: int = N_NEGATIVES,
 ) -> dict[str, Any]:
     """Evaluate one detector and write its report to ``out_dir`` (see the module docstring).
 
@@ -472,6 +521,9 @@ def evaluate_model(
         (bootstrap, dCor subsample, latent-plot subsample).
     n_examples, n_latent:
         Jets per class in the reconstruction plot / latent-space plot.
+    n_negatives:
+        Detectors that can draw negative samples (``sample_negatives(n, seed)``, e.g.
+        ``nae``): samples (and real background jets) in the negatives plot; 0 = no plot.
 
     Returns
     -------
@@ -486,7 +538,7 @@ def evaluate_model(
     """
     return evaluate_models([model], background, signals, out_dir, scores=scores, provenance=provenance,
                            overwrite=overwrite, n_max=n_max, n_bootstrap=n_bootstrap, seed=seed,
-                           n_examples=n_examples, n_latent=n_latent)
+                           n_examples=n_examples, n_latent=n_latent, n_negatives=n_negatives)
 
 
 def evaluate_models(
@@ -502,6 +554,7 @@ def evaluate_models(
     seed: int = 0,
     n_examples: int = 3,
     n_latent: int = 2000,
+    n_negatives: int = N_NEGATIVES,
 ) -> dict[str, Any]:
     """Evaluate several detectors on the same samples (see :func:`evaluate_model`).
 
@@ -531,11 +584,12 @@ def evaluate_models(
         with atomic_dir(out_dir, overwrite=overwrite) as tmp:
             if len(results) == 1:
                 return _write_model_report(results[0], background_jets, signal_jets, tmp, record, n_examples,
-                                           n_latent, seed)
+                                           n_latent, seed, n_negatives)
             per_model = {}
             for result in results:
                 per_model[result.label] = _write_model_report(result, background_jets, signal_jets,
-                                                              tmp / result.label, record, n_examples, n_latent, seed)
+                                                              tmp / result.label, record, n_examples, n_latent, seed,
+                                                              n_negatives)
             combined = {f"{r.label}: {curve}": values for r in results for curve, values in r.roc.items()}
             roc_png = plots.save_figure(plots.plot_roc(combined, title="all models"), tmp / PLOTS_DIR, "roc")["png"]
             summary = {"background": background_jets.source, "signals": list(signal_jets), "models": per_model}

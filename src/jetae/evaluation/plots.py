@@ -19,6 +19,7 @@ from matplotlib import style as mpl_style
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.colors import LogNorm
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from jetae.evaluation.metrics import MASS_BINS_GEV, select_top_fraction
 
@@ -341,4 +342,148 @@ def plot_latent(codes: Mapping[str, np.ndarray]) -> Figure:
         ax.set_ylabel("latent PC 2" if latent_dim > 1 else "(1-d latent space)")
         ax.set_title(f"Latent space ({latent_dim}-d), PCA projection", fontsize="small")
         ax.legend(loc="upper right", fontsize="x-small", markerscale=3)
+    return figure
+
+
+# --------------------------------------------------------------------------- energy-based models
+def _as_images(samples: np.ndarray) -> np.ndarray | None:
+    """``(n, H, W)`` float64 images from ``(n, 1, H, W)`` / ``(n, H, W)`` arrays, else None."""
+    samples = np.asarray(samples, dtype=np.float64)
+    if samples.ndim == 4 and samples.shape[1] == 1:
+        return samples[:, 0]
+    if samples.ndim == 3 and samples.shape[1] == samples.shape[2]:
+        return samples
+    return None
+
+
+def plot_negative_samples(
+    real: np.ndarray,
+    negatives: np.ndarray,
+    real_label: str = "real background jets",
+    negative_label: str = "negative samples (MCMC)",
+) -> Figure:
+    """Negative samples of an energy-based model next to real jets.
+
+    Parameters
+    ----------
+    real, negatives:
+        ``(k, 1, n_pix, n_pix)`` (or ``(k, n_pix, n_pix)``) images in representation units,
+        e.g. real test jets and ``detector.sample_negatives(k)``. Other shapes (constituent
+        vectors) are drawn as the per-element mean with its 16-84% band of each set.
+
+    Images: one row per set, one column per example plus a last column with the mean image
+    of the set; one logarithmic colour scale for every panel (from the largest pixel down
+    four decades), so intensities compare directly. Empty pixels are white.
+    """
+    real_images, negative_images = _as_images(real), _as_images(negatives)
+    with plot_style():
+        if real_images is None or negative_images is None:
+            return _plot_negative_vectors(np.asarray(real), np.asarray(negatives), real_label, negative_label)
+        rows = ((real_label, real_images), (negative_label, negative_images))
+        n_columns = max(len(real_images), len(negative_images)) + 1
+        figure, axes = new_figure(2, n_columns, size=(2.2 * n_columns + 1.2, 5.2))
+        positive = np.concatenate([real_images[real_images > 0], negative_images[negative_images > 0]])
+        vmax = float(positive.max()) if positive.size else 1.0
+        norm = LogNorm(vmin=max(vmax * 1e-4, 1e-12), vmax=vmax)
+        mappable = None
+        for row, (label, images) in enumerate(rows):
+            for column in range(n_columns):
+                ax = axes[row, column]
+                ax.set_xticks([])
+                ax.set_yticks([])
+                if column == n_columns - 1:  # the last column holds the mean image of the set
+                    title, image = f"mean of {len(images)}", images.mean(axis=0)
+                elif column < len(images):
+                    title, image = f"#{column + 1}", images[column]
+                else:
+                    ax.set_visible(False)
+                    continue
+                mappable = ax.imshow(np.where(image > 0, image, np.nan), origin="lower", cmap="viridis", norm=norm)
+                ax.set_facecolor("white")
+                ax.set_title(title, fontsize=10)
+            axes[row, 0].set_ylabel(label, fontsize=10)
+        if mappable is not None:
+            figure.colorbar(mappable, ax=axes[:, -1].tolist(), shrink=0.85, label="pixel intensity")
+    return figure
+
+
+def _plot_negative_vectors(real: np.ndarray, negatives: np.ndarray, real_label: str, negative_label: str) -> Figure:
+    figure, axes = new_figure(1, 1, size=(10.0, 4.0))
+    ax = axes[0, 0]
+    for i, (label, values) in enumerate(((real_label, real), (negative_label, negatives))):
+        flat = np.asarray(values, dtype=np.float64).reshape(len(values), -1)
+        index = np.arange(flat.shape[1])
+        low, high = np.quantile(flat, [0.16, 0.84], axis=0)
+        ax.fill_between(index, low, high, step="mid", color=COLOURS[i], alpha=0.25)
+        ax.step(index, flat.mean(axis=0), where="mid", color=COLOURS[i], lw=1.5, label=f"{label} ({len(flat)})")
+    ax.set_xlabel("input element", fontsize=10)
+    ax.set_ylabel("value (mean, 16-84% band)", fontsize=10)
+    ax.legend(fontsize=8, loc="upper right")
+    return figure
+
+
+#: History keys drawn by :func:`plot_nae_diagnostics` (label, line style).
+NAE_ENERGY_KEYS = {
+    "train_pos_energy": ("positive (training jets)", "-"),
+    "val_pos_energy": ("positive (validation jets)", ":"),
+    "train_neg_energy": ("negative (end of the MCMC chains)", "-"),
+    "train_neg_start_energy": ("negative chain start (decoded latent chain)", "--"),
+}
+
+
+def has_nae_diagnostics(history: Sequence[Mapping]) -> bool:
+    """Whether a training history has the positive and negative energies of an NAE phase."""
+    return any("train_pos_energy" in r and "train_neg_energy" in r for r in history or ())
+
+
+def plot_nae_diagnostics(history: Sequence[Mapping]) -> Figure:
+    """Energies per epoch of an energy-based (NAE) training run, from its saved history.
+
+    ``history`` is the per-epoch list of ``detector.history_`` / ``history.json``: keys
+    ``epoch``, optionally ``phase`` (``ae`` / ``nae``), ``train_pos_energy``,
+    ``train_neg_energy``, ``train_neg_start_energy``, ``val_pos_energy`` (mean
+    reconstruction error per input element, scaled units) and ``mcmc_seconds``. Left: the
+    energies (log scale; the AE pretraining epochs shaded grey). Right: the MCMC wall time
+    per epoch, when recorded. Positive energy well below negative energy means the sampler
+    still finds (and the loss pushes up) regions the model wrongly likes less than the data.
+    """
+    records = [dict(r) for r in history or ()]
+    epochs = np.array([float(r.get("epoch", i)) for i, r in enumerate(records)])
+    with_mcmc = any("mcmc_seconds" in r for r in records)
+    with plot_style():
+        figure, axes = new_figure(1, 2 if with_mcmc else 1, size=(13.0 if with_mcmc else 8.0, 5.0))
+        ax = axes[0, 0]
+        ae_epochs = [e for e, r in zip(epochs, records) if r.get("phase") == "ae"]
+        if ae_epochs:
+            for a in axes[0]:
+                a.axvspan(min(ae_epochs) - 0.5, max(ae_epochs) + 0.5, color="#dddddd", alpha=0.6, lw=0,
+                          label="AE pretraining" if a is ax else None)
+        all_positive = True
+        for i, (key, (label, style)) in enumerate(NAE_ENERGY_KEYS.items()):
+            values = np.array([float(r[key]) if r.get(key) is not None else np.nan for r in records])
+            if not np.isfinite(values).any():
+                continue
+            all_positive &= bool(np.all(values[np.isfinite(values)] > 0))
+            colour = COLOURS[0] if key.endswith("pos_energy") else COLOURS[2 if key == "train_neg_energy" else 1]
+            ax.plot(epochs, values, style, marker="o", ms=4, lw=1.8, color=colour, label=label)
+        if all_positive:
+            ax.set_yscale("log")
+        for a in axes[0]:
+            a.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("mean energy E(x) (scaled units)")
+        ax.set_title("NAE energies per epoch", fontsize="small")
+        ax.legend(fontsize="x-small", loc="best")
+        if with_mcmc:
+            ax = axes[0, 1]
+            values = np.array([float(r["mcmc_seconds"]) if r.get("mcmc_seconds") is not None else np.nan
+                               for r in records])
+            ax.plot(epochs, values, marker="o", ms=4, lw=1.8, color=COLOURS[3], label="MCMC wall time")
+            seconds = np.array([float(r["seconds"]) if r.get("seconds") is not None else np.nan for r in records])
+            if np.isfinite(seconds).any():
+                ax.plot(epochs, seconds, marker="s", ms=4, lw=1.2, ls="--", color="grey", label="epoch wall time")
+            ax.set_xlabel("epoch")
+            ax.set_ylabel("seconds")
+            ax.set_title("Sampling cost per epoch", fontsize="small")
+            ax.legend(fontsize="x-small", loc="best")
     return figure

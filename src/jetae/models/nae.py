@@ -527,9 +527,19 @@ class NormalizedAutoencoder(TorchDetector):
                 ae_config = self.config
                 # No early stopping on the contrastive loss (it is no model-selection criterion).
                 self.config = dataclasses.replace(ae_config, patience=0)
+                # The last good weights if the chains diverge before one NAE epoch is complete.
+                ae_state = {k: v.detach().cpu().clone() for k, v in self.network_.state_dict().items()}
+                self.history_ = []
                 try:
                     nae_history = fit_network(self, self.network_, train, val, max_epochs=config.n_nae_epochs,
                                               checkpoint_dir=nae_dir, resume=nae_resumable)
+                except JetaeError as exc:
+                    if getattr(self, "history_", None):
+                        raise  # the engine restored the best complete NAE epoch
+                    self.network_.load_state_dict(ae_state)
+                    raise JetaeError(exc.message.replace("no good epoch to restore",
+                                                         "restored the weights at the end of the AE phase"),
+                                     exc.path) from exc
                 finally:
                     self.config = ae_config
                 if self._last_state is not None:
