@@ -76,12 +76,13 @@ IMAGE_EXTENT = (1.16, 1.40)
 ARCHITECTURE: dict[str, Any] = {"stages": [[10, 10], [10, 5]], "conv_dense": [100], "latent_dim": 3,
                                 "output_activation": "none", "scaler": "global"}
 #: Options that act only in the NAE phase (everything else shapes the AE phase too).
-NAE_PHASE_OPTIONS = ("epochs", "nae_epochs", "nae_lr", "temperature", "x_temperature", "z_temperature", "gamma",
-                     "neg_energy_l2", "weight_l2", "init", "x_steps", "x_step_size", "x_noise", "x_grad_clip",
+NAE_PHASE_OPTIONS = ("epochs", "nae_epochs", "nae_lr", "nae_lr_schedule", "nae_lr_final_factor", "temperature",
+                     "x_temperature", "z_temperature", "gamma", "neg_energy_l2", "weight_l2", "init", "x_steps", "x_step_size", "x_noise", "x_grad_clip",
                      "x_bounds", "z_steps", "z_step_size", "z_noise", "z_grad_clip", "buffer_size",
                      "replay_fraction", "max_energy")
 #: NAE settings of the benchmark (see docs/nae.md for how they were chosen).
-NAE_OPTIONS: dict[str, Any] = {"ae_epochs": 20, "epochs": 2, "nae_lr": 1e-3, "temperature": 1.0, "gamma": 0.1,
+NAE_OPTIONS: dict[str, Any] = {"ae_epochs": 20, "epochs": 12, "nae_lr": 1e-3, "nae_lr_schedule": "cosine",
+                               "temperature": 1.0, "gamma": 0.1,
                                "x_steps": 20, "x_step_size": 10.0, "x_noise": 0.005, "z_steps": 20,
                                "z_step_size": 0.1, "z_noise": 0.01, "init": "on_manifold"}
 

@@ -12,7 +12,9 @@ Usage (from the repository root; heavy on 2 cores, so run it niced)::
     nice -n 10 .venv/bin/python bench/bench_vae.py            # shared samples in data/
     .venv/bin/python bench/bench_vae.py --quick                # smoke run, small samples
 
-Writes ``bench/results/vae.json`` and ``bench/results/vae_tradeoff.png``.
+Writes ``bench/results/vae.json`` and ``bench/results/vae_tradeoff.png``; with ``--report DIR``
+also jetae's HTML comparison report of the scanned ``vae`` / ``oe_vae`` runs, whose
+"Sensitivity vs mass sculpting" section holds the AUC-vs-1/JSD curves.
 """
 
 from __future__ import annotations
@@ -76,6 +78,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "vae.json")
     parser.add_argument("--plot", type=Path, default=ROOT / "bench" / "results" / "vae_tradeoff.png")
+    parser.add_argument("--report", type=Path, default=None, metavar="DIR",
+                        help="also write jetae's HTML report of the scanned vae / oe_vae runs (AUC-vs-1/JSD curves) "
+                             "to DIR (replaced if it exists)")
     parser.add_argument("--quick", action="store_true", help="small samples and few epochs (smoke test)")
     return parser.parse_args(argv)
 
@@ -149,7 +154,8 @@ def evaluate(detector, samples: dict, qcd_mass: np.ndarray, score_names: list[st
     return results
 
 
-def train_and_evaluate(label: str, options: dict, samples: dict, qcd_mass: np.ndarray, all_scores: bool) -> dict:
+def train_and_evaluate(label: str, options: dict, samples: dict, qcd_mass: np.ndarray,
+                       all_scores: bool) -> tuple[dict, object]:
     model = "vae" if label == "vae" else "oe_vae"
     detector = create_model(model, options)
     fit_options = {}
@@ -178,39 +184,38 @@ def train_and_evaluate(label: str, options: dict, samples: dict, qcd_mass: np.nd
     log.info("%s lambda=%g (%s, %.0f s): top AUC %.3f, W AUC %.3f, 1/JSD50 %.3g, 1/JSD10 %.3g", label,
              run["disco_lambda"], run["tag_score"], seconds, tag["top"]["auc"], tag["w"]["auc"],
              tag["mass"]["inv_jsd_eff50"] or math.inf, tag["mass"]["inv_jsd_eff10"] or math.inf)
-    return run
+    return run, detector
+
+
+#: Curves of the trade-off plot: run label -> legend entry.
+TRADEOFF_CURVES = {"vae": "VAE + DisCo", "oe_vae": "OE-VAE (W) + DisCo",
+                   "oe_vae_resampled": "OE-VAE (mass-resampled W) + DisCo"}
 
 
 def plot_tradeoff(runs: list[dict], path: Path) -> None:
-    import matplotlib
+    """Top AUC vs 1/JSD50 of the scanned runs, one curve per model (jetae's report figure)."""
+    from jetae.evaluation.plots import plot_style, plot_tradeoff as tradeoff_figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    figure, axis = plt.subplots(figsize=(5.0, 3.8), dpi=110)
-    curves = (("vae", "tab:blue", "VAE + DisCo"), ("oe_vae", "tab:red", "OE-VAE (W) + DisCo"),
-              ("oe_vae_resampled", "tab:orange", "OE-VAE (mass-resampled W) + DisCo"))
-    for key, colour, label in curves:
+    series = {}
+    for key, legend in TRADEOFF_CURVES.items():
         points = sorted((run["disco_lambda"], run["scores"][run["tag_score"]]) for run in runs
                         if run["label"] == key and run.get("scan", True))
-        if not points:
-            continue
-        inv_jsd = [block["mass"]["inv_jsd_eff50"] or 1e4 for _, block in points]
-        aucs = [block["top"]["auc"] for _, block in points]
-        axis.plot(inv_jsd, aucs, "o-", color=colour, label=label, ms=4)
-        for (lam, _), x, y in zip(points, inv_jsd, aucs):
-            axis.annotate(f"{lam:g}", (x, y), textcoords="offset points", xytext=(4, 4), fontsize=7, color=colour)
-    axis.axvline(10.0, color="grey", lw=0.8, ls="--")
-    axis.axhline(0.85, color="grey", lw=0.8, ls=":")
-    axis.set_xscale("log")
-    axis.set_xlabel("1 / JSD of QCD mass at 50% background efficiency")
-    axis.set_ylabel("top vs QCD AUC")
-    axis.set_title("DisCo trade-off (labels: lambda)", fontsize=9)
-    axis.legend(fontsize=8, loc="lower left")
-    figure.tight_layout()
-    with atomic_path(path, suffix=".png") as tmp:
-        figure.savefig(tmp, format="png")
-    plt.close(figure)
+        if points:
+            series[legend] = [(block["mass"]["inv_jsd_eff50"], block["top"]["auc"], f"λ={lam:g}")
+                              for lam, block in points]
+    figure = tradeoff_figure(series, "top", target_inv_jsd=10.0, target_auc=0.85)
+    with plot_style(), atomic_path(path, suffix=".png") as tmp:
+        figure.savefig(tmp, format="png", dpi=100)
+
+
+def write_report(detectors: dict, samples: dict, directory: Path, command: str) -> None:
+    """jetae's HTML comparison report of the scanned detectors (tables, ROC, AUC-vs-1/JSD curves)."""
+    from jetae.evaluation.evaluate import evaluate_models
+
+    evaluate_models(detectors, samples["qcd_test"], {"top": samples["top_test"], "w": samples["w_test"]}, directory,
+                    provenance={"command": command, "note": "bench/bench_vae.py DisCo scan"}, overwrite=True,
+                    n_bootstrap=20, n_latent=1000)
+    log.info("wrote the report %s", directory / "report.html")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -246,10 +251,15 @@ def main(argv: list[str] | None = None) -> int:
     if args.raw_baseline:
         raw = dict(base, representation=REPRESENTATIONS["raw"])
         plan += [(label, 0.0, raw) for label in ("vae", "oe_vae") if raw["representation"] != base["representation"]]
+    report_detectors = {}
     for label, lam, options in tqdm(plan, desc="VAE runs", file=sys.stderr):
-        run = train_and_evaluate(label, dict(options, disco_lambda=lam), samples, qcd_mass, all_scores=lam == 0)
+        run, detector = train_and_evaluate(label, dict(options, disco_lambda=lam), samples, qcd_mass,
+                                           all_scores=lam == 0)
         run["scan"] = options is base  # the extra baselines are not part of the trade-off curves
         runs.append(run)
+        # oe_vae_resampled has oe_vae's config (only its outliers differ), so the report would merge the curves
+        if args.report and run["scan"] and label in ("vae", "oe_vae"):
+            report_detectors[f"{label}_l{lam:g}"] = detector
 
     result = {
         "benchmark": "vae",
@@ -268,6 +278,8 @@ def main(argv: list[str] | None = None) -> int:
     write_text_atomic(args.out, json.dumps(result, indent=1) + "\n")
     plot_tradeoff(runs, args.plot)
     log.info("wrote %s and %s", args.out, args.plot)
+    if report_detectors:
+        write_report(report_detectors, samples, args.report, result["command"])
     return 0
 
 

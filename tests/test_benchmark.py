@@ -113,6 +113,23 @@ def test_failure_of_one_model_is_recorded_and_the_rest_continue(tiny, capsys):
     assert {p.name: p.stat().st_mtime_ns for p in data.glob("*.h5")} == stamps
 
 
+def test_a_model_can_train_on_fewer_jets_and_the_table_says_so(tiny, monkeypatch):
+    import jetae.benchmark as benchmark
+
+    monkeypatch.setitem(benchmark.MODEL_TRAIN_JETS, "quick", {"dense_ae": (80, "a slow model")})
+    out = tiny["root"] / "capped"
+    assert main(["benchmark", *TINY, "--data-dir", str(tiny["data"]), "--out", str(out)]) == 0
+    result = json.loads((out / JSON_FILE).read_text())
+    assert result["meta"]["sizes"]["n_train_forward"] == 150  # the run's samples are unchanged
+    dense, pca = result["models"]["dense_ae"], result["models"]["pca"]
+    assert dense["forward"]["n_train"] == dense["reverse"]["n_train"] == 80
+    assert pca["forward"]["n_train"] == pca["reverse"]["n_train"] == 150
+    assert dense["forward"]["signals"]["top"]["n"] == 100  # same test samples
+    md = (out / MARKDOWN_FILE).read_text()
+    assert "- dense_ae: trained on the first 80 QCD / 80 top jets only (a slow model); same test samples." in md
+    assert "- pca: trained" not in md
+
+
 def run_error(args: list[str], capsys) -> tuple[int, str]:
     code = main(["benchmark", *args])
     return code, capsys.readouterr().err

@@ -10,6 +10,7 @@ import re
 import shutil
 import subprocess
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -19,7 +20,7 @@ from jetae.data.jets import Jets
 from jetae.data.toptag import read_jets, write_jets
 from jetae.errors import JetaeError
 from jetae.evaluation import metrics as m
-from jetae.evaluation.evaluate import check_labels, evaluate_model
+from jetae.evaluation.evaluate import check_labels, evaluate_model, evaluate_models, tradeoff_series
 from jetae.models import create_model, load_model
 
 N_CONSTITUENTS = 20
@@ -90,6 +91,7 @@ def test_multi_model_layout_and_terminal_table(work, multi_report):
                 assert (sub / "plots" / f"{name}.{ext}").stat().st_size > 1000, (label, name, ext)
         assert (sub / "report.html").exists()
     assert (out / "plots" / "roc.png").exists() and (out / "plots" / "roc.pdf").exists()
+    assert (out / "plots" / "tradeoff_top.png").exists() and (out / "plots" / "tradeoff_top.pdf").exists()
     assert leftovers(work, "report_multi") == [out]  # no temporary directory left behind
     lines = [line for line in stdout.splitlines() if line.startswith(("pca ", "dense "))]
     assert len(lines) == 2  # one line per model x signal
@@ -162,6 +164,39 @@ def test_several_scores_and_overwrite(work, tmp_path):
     assert metrics["scores"]["kl"]["signals"]["three_prong"]["auc"] != metrics["signals"]["three_prong"]["auc"]
     for name in ("scores_reconstruction", "scores_kl", "mass_kl", "latent"):
         assert (out / "plots" / f"{name}.png").exists()
+
+
+def test_disco_scan_gives_a_tradeoff_curve_per_model(work, tmp_path):
+    """Labelled in-memory detectors: the comparison page plots AUC vs 1/JSD, ordered by lambda."""
+    train = read_jets(work / "qcd.h5")
+    options = {"epochs": 1, "hidden": [16], "latent_dim": 2, "progress": False, "representation": CONSTITUENTS}
+    scan = {f"dense_l{lam:g}": create_model("dense_ae", disco_lambda=lam, **options).fit(train) for lam in (3.0, 0.0)}
+    scan["pca"] = create_model("pca", n_components=3, representation=CONSTITUENTS).fit(train)
+    out = tmp_path / "scan"
+    summary = evaluate_models(scan, work / "qcd.h5", [work / "top.h5"], out, n_bootstrap=5, n_latent=50)
+    assert list(summary["models"]) == ["dense_l3", "dense_l0", "pca"]  # the given labels
+    assert (out / "plots" / "tradeoff_top.png").stat().st_size > 1000
+    page = (out / "report.html").read_text()
+    assert "Sensitivity vs mass sculpting" in page and len(re.findall(r'<img src="data:image/png', page)) == 2
+
+    def point(label: str) -> tuple:
+        metrics = summary["models"][label]
+        return metrics["mass_sculpting"]["inv_jsd_eff50"], metrics["signals"]["top"]["auc"]
+
+    results = [SimpleNamespace(label=label, detector=d, metadata=d.metadata(), score_names=["reconstruction"],
+                               metrics=json.loads((out / label / "metrics.json").read_text()))
+               for label, d in scan.items()]
+    series = tradeoff_series(results, "top")
+    assert list(series) == ["dense_ae", "pca"]
+    assert [name for _, _, name in series["dense_ae"]] == ["λ=0", "λ=3"]  # sorted by lambda, not given order
+    assert [p[:2] for p in series["dense_ae"]] == [pytest.approx(point("dense_l0")), pytest.approx(point("dense_l3"))]
+    assert series["pca"][0][2] == "pca"  # no DisCo option: labelled by its run label
+    assert tradeoff_series(results, "no_such_signal") == {}
+    # another architecture of the same model is another curve, named after its first run
+    wide = create_model("dense_ae", **dict(options, hidden=[32])).fit(train)
+    results.append(SimpleNamespace(label="wide", detector=wide, metadata=wide.metadata(),
+                                   score_names=["reconstruction"], metrics=results[0].metrics))
+    assert list(tradeoff_series(results, "top")) == ["dense_ae [dense_l3]", "pca", "dense_ae [wide]"]
 
 
 # --------------------------------------------------------------------------- rendering

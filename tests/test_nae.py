@@ -154,6 +154,15 @@ def test_noise_initialisation_with_replay_buffer_trains(digits):
     assert np.isfinite(detector.anomaly_score(digits[:10])).all()
 
 
+def test_cosine_schedule_decays_the_nae_learning_rate_per_epoch(digits):
+    detector = create_model("nae", TINY, ae_epochs=1, epochs=3, x_steps=2, z_steps=2, nae_lr_schedule="cosine",
+                            nae_lr_final_factor=0.1).fit(digits)
+    rates = [record["nae_lr"] for record in detector.history_ if record["phase"] == "nae"]
+    assert rates == pytest.approx([1e-3, 0.55e-3, 1e-4])  # nae_lr, halfway, nae_lr * final factor
+    constant = create_model("nae", TINY, ae_epochs=1, epochs=2, x_steps=2, z_steps=2).fit(digits)
+    assert [r["nae_lr"] for r in constant.history_ if r["phase"] == "nae"] == [1e-3, 1e-3]
+
+
 def test_replay_buffer_is_a_ring():
     buffer = ReplayBuffer(5)
     buffer.push(torch.arange(3.0)[:, None])
@@ -185,7 +194,7 @@ def test_same_seed_gives_identical_weights_and_chains(digits):
 
 def test_bad_options_are_rejected():
     for bad in ({"init": "magic"}, {"x_steps": -1}, {"replay_fraction": 2.0}, {"x_bounds": "sky"},
-                {"temperature": 0.0}):
+                {"temperature": 0.0}, {"nae_lr_schedule": "step"}, {"nae_lr_final_factor": 0.0}):
         with pytest.raises(JetaeError, match="invalid option"):
             create_model("nae", **bad)
 

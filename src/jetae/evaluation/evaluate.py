@@ -27,7 +27,8 @@ Several models: ``REPORT_DIR/<label>/`` holds each model's report in the layout 
 (label = run directory name, made unique), and ``REPORT_DIR`` itself holds
 ``metrics.json`` = ``{"background": path, "signals": [stems], "models": {label: that
 model's metrics}}``, ``provenance.json``, ``report.html`` (comparison tables, overlaid
-ROC, links to the model pages) and ``plots/roc.png|pdf``.
+ROC, AUC vs 1/JSD per signal, links to the model pages), ``plots/roc.png|pdf`` and
+``plots/tradeoff_<signal>.png|pdf``.
 
 Everything is written into a temporary directory renamed onto ``REPORT_DIR`` at the
 end, so an error never leaves a half-written report.
@@ -541,8 +542,44 @@ def evaluate_model(
                            n_examples=n_examples, n_latent=n_latent, n_negatives=n_negatives)
 
 
+def tradeoff_series(results: Sequence[ModelResult], signal: str) -> dict[str, list[tuple[float | None, float, str]]]:
+    """Points of the sensitivity-vs-sculpting plot for one signal: ``{curve: [(1/JSD50, AUC, label)]}``.
+
+    One curve per model configuration that differs only in ``disco_lambda`` (and score,
+    when several are evaluated), named after the model (plus its first run label when one
+    model appears with several configurations). Its runs are ordered by lambda (runs
+    without one keep their order) and labelled ``λ=...``, else by their run label.
+    ``1/JSD = None`` means infinite.
+    """
+    grouped: dict[tuple[str, str, str], list[tuple[float, int, tuple[float | None, float, str]]]] = {}
+    first_label: dict[tuple[str, str, str], str] = {}
+    for order, result in enumerate(results):
+        config = dict(result.metadata.get("config") or {})
+        lam = config.pop("disco_lambda", None)
+        lam = float(lam) if isinstance(lam, (int, float)) else None
+        fingerprint = json.dumps(json_ready(config), sort_keys=True)
+        for score, block in report.score_blocks(result.metrics).items():
+            if signal not in block["signals"]:
+                continue
+            key = (result.detector.name, score if len(result.score_names) > 1 else "", fingerprint)
+            first_label.setdefault(key, result.label)
+            inv_jsd = block["mass_sculpting"].get("inv_jsd_eff50")
+            inv_jsd = None if inv_jsd is None or not math.isfinite(inv_jsd) else float(inv_jsd)
+            point = (inv_jsd, float(block["signals"][signal]["auc"]), result.label if lam is None else f"λ={lam:g}")
+            grouped.setdefault(key, []).append((math.inf if lam is None else lam, order, point))
+    n_configs: dict[str, int] = {}
+    for name, fingerprint in {(name, fingerprint) for name, _, fingerprint in grouped}:
+        n_configs[name] = n_configs.get(name, 0) + 1
+    series = {}
+    for key, entries in grouped.items():
+        name, score, _ = key
+        curve = name + (f" [{first_label[key]}]" if n_configs[name] > 1 else "") + (f" ({score})" if score else "")
+        series[curve] = [point for _, _, point in sorted(entries, key=lambda e: (e[0], e[1]))]
+    return series
+
+
 def evaluate_models(
-    models: Sequence[Any],
+    models: Sequence[Any] | Mapping[str, Any],
     background: SampleLike,
     signals: Mapping[str, SampleLike] | Sequence[SampleLike] | SampleLike,
     out_dir: PathLike,
@@ -560,18 +597,24 @@ def evaluate_models(
 
     With one model this is :func:`evaluate_model`; with several, the report directory
     holds one sub-report per model plus a comparison page (module docstring), and the
-    returned dict is the top-level ``metrics.json``.
+    returned dict is the top-level ``metrics.json``. ``models`` may be a mapping
+    ``{label: run directory or detector}`` to choose the labels (default: the run
+    directory name, or the model name of an in-memory detector). The comparison page
+    also plots AUC against 1/JSD per signal (:func:`tradeoff_series`): a DisCo lambda
+    scan shows there as one curve per model.
     """
     if not models:
         raise JetaeError("no model given")
     out_dir = _check_out_dir(out_dir, overwrite)
+    given_labels = list(models) if isinstance(models, Mapping) else None
+    models = list(models.values()) if isinstance(models, Mapping) else list(models)
     loaded = [_load_detector(model) for model in models]  # fail fast on a bad run directory
     for detector, run_dir, _ in loaded:
         _resolve_scores(detector, scores, run_dir)
     background_jets, signal_jets, background_path, signal_paths = _prepare_inputs(background, signals, n_max)
     # Sub-report directories must not collide with the files of the comparison page.
-    labels = unique_names([_file_stem(Path(run_dir).resolve().name) if run_dir else detector.name
-                           for detector, run_dir, _ in loaded],
+    default_labels = [Path(run_dir).resolve().name if run_dir else detector.name for detector, run_dir, _ in loaded]
+    labels = unique_names([_file_stem(str(label)) for label in (given_labels or default_labels)],
                           reserved=(PLOTS_DIR, METRICS_FILE, PROVENANCE_FILE, REPORT_FILE))
     results = []
     for label, (detector, run_dir, metadata) in zip(labels, loaded):
@@ -592,11 +635,18 @@ def evaluate_models(
                                                               n_negatives)
             combined = {f"{r.label}: {curve}": values for r in results for curve, values in r.roc.items()}
             roc_png = plots.save_figure(plots.plot_roc(combined, title="all models"), tmp / PLOTS_DIR, "roc")["png"]
+            tradeoff_pngs = []
+            for signal in signal_jets:
+                figure = plots.plot_tradeoff(tradeoff_series(results, signal), signal)
+                png = plots.save_figure(figure, tmp / PLOTS_DIR, f"tradeoff_{_file_stem(signal)}")["png"]
+                tradeoff_pngs.append((f"AUC ({signal}) vs 1/JSD of the background mass at 50% background "
+                                      "efficiency; points of one model ordered by DisCo lambda", png))
             summary = {"background": background_jets.source, "signals": list(signal_jets), "models": per_model}
             _write_json(tmp / METRICS_FILE, summary)
             _write_json(tmp / PROVENANCE_FILE, record)
             html = report.comparison_report_html({r.label: r.metrics for r in results}, roc_png,
-                                                 {r.label: f"{r.label}/{REPORT_FILE}" for r in results}, record)
+                                                 {r.label: f"{r.label}/{REPORT_FILE}" for r in results}, record,
+                                                 extra_figures=tradeoff_pngs)
             (tmp / REPORT_FILE).write_text(html, encoding="utf-8")
             return json_ready(summary)
     except FileExistsError as exc:  # created by someone else while we were working

@@ -1,4 +1,4 @@
-"""Evaluation plots: ROC, score distributions, mass sculpting, reconstructions, latent space.
+"""Evaluation plots: ROC, sensitivity vs sculpting, scores, mass sculpting, reconstructions, latent space.
 
 Every ``plot_*`` function takes plain numpy arrays and returns a matplotlib
 :class:`~matplotlib.figure.Figure` built without pyplot (Agg canvas, no global backend
@@ -109,6 +109,55 @@ def plot_roc(curves: Mapping[str, tuple[np.ndarray, np.ndarray]], title: str | N
         ax.legend(loc="upper right", fontsize="x-small")
         if title:
             ax.set_title(title, fontsize="small")
+    return figure
+
+
+# --------------------------------------------------------------------------- sensitivity vs sculpting
+#: Where 1/JSD is infinite (no sculpting measurable), points are drawn at this value.
+TRADEOFF_INFINITE_INV_JSD = 1e4
+
+
+def plot_tradeoff(
+    series: Mapping[str, Sequence[tuple[float | None, float, str]]],
+    signal: str,
+    target_inv_jsd: float | None = 10.0,
+    target_auc: float | None = None,
+) -> Figure:
+    """Sensitivity vs mass sculpting: AUC (y) against 1/JSD of the background mass (x, log).
+
+    Parameters
+    ----------
+    series:
+        ``{curve label: [(inv_jsd, auc, point label), ...]}`` in drawing order (e.g. runs
+        of one model ordered by their DisCo lambda); each curve is a connected line and
+        each point is annotated with its label. ``inv_jsd = None`` (infinite: the cut does
+        not sculpt at all) is drawn at the right edge.
+    signal:
+        Name of the signal the AUCs belong to (axis label).
+    target_inv_jsd, target_auc:
+        Optional guide lines (e.g. the goal 1/JSD >= 10).
+    """
+    with plot_style():
+        figure, axes = new_figure(size=(8.0, 6.0))
+        ax = axes[0, 0]
+        for i, (label, points) in enumerate(series.items()):
+            colour = COLOURS[1 + i % (len(COLOURS) - 1)]
+            xs = [TRADEOFF_INFINITE_INV_JSD if x is None else x for x, _, _ in points]
+            ys = [y for _, y, _ in points]
+            ax.plot(xs, ys, "o-", color=colour, lw=2, ms=7, label=label)
+            for x, y, (_, _, name) in zip(xs, ys, points):
+                if name:
+                    ax.annotate(name, (x, y), textcoords="offset points", xytext=(5, 5), fontsize=10, color=colour)
+        if target_inv_jsd is not None:
+            ax.axvline(target_inv_jsd, color="grey", lw=1, ls="--")
+        if target_auc is not None:
+            ax.axhline(target_auc, color="grey", lw=1, ls=":")
+        ax.axhline(0.5, color="grey", lw=1, ls="-", alpha=0.5)
+        ax.set_xscale("log")
+        ax.set_xlabel(r"1/JSD of the background mass ($\varepsilon_B$ = 50%)")
+        ax.set_ylabel(f"AUC ({signal} vs background)")
+        ax.set_title("Sensitivity vs mass sculpting (up and right is better)", fontsize="small")
+        ax.legend(loc="best", fontsize="x-small")
     return figure
 
 

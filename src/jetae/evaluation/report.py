@@ -294,8 +294,12 @@ def comparison_report_html(
     links: Mapping[str, str],
     provenance: Mapping[str, Any],
     title: str = "jetae evaluation: model comparison",
+    extra_figures: Sequence[tuple[str, str | os.PathLike]] = (),
 ) -> str:
-    """The overview page of several models: combined tables, the overlaid ROC, links to each model's page."""
+    """The overview page of several models: combined tables, the overlaid ROC, links to each model's page.
+
+    ``extra_figures``: ``(caption, png path)`` shown under "Sensitivity vs mass sculpting".
+    """
     perf_rows: list[list[str]] = []
     sculpt_rows: list[list[str]] = []
     for label, metrics in models.items():
@@ -310,6 +314,10 @@ def comparison_report_html(
             "<h2>Models</h2>", f"<ul>{link_items}</ul>",
             "<h2>Performance</h2>", table(("model", *PERFORMANCE_HEADER), perf_rows, text_columns=3),
             "<h2>Mass sculpting (background)</h2>", table(("model", *SCULPTING_HEADER), sculpt_rows, text_columns=2),
-            "<h2>ROC curves</h2>", figure_html(roc_png, "ROC curves of all models, scores and signals"),
-            "<h2>Data provenance</h2>", provenance_html(provenance)]
+            "<h2>ROC curves</h2>", figure_html(roc_png, "ROC curves of all models, scores and signals")]
+    if extra_figures:
+        body += ["<h2>Sensitivity vs mass sculpting</h2>",
+                 '<div class="grid">' + "\n".join(figure_html(png, caption) for caption, png in extra_figures)
+                 + "</div>"]
+    body += ["<h2>Data provenance</h2>", provenance_html(provenance)]
     return page(title, "\n".join(body))
