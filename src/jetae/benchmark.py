@@ -129,10 +129,10 @@ MODEL_OPTIONS: dict[str, dict[str, dict[str, Any]]] = {
         "vae": {"epochs": 50, "batch_size": 256, "patience": 5},
         "oe_vae": {"epochs": 50, "batch_size": 256, "patience": 5},
         # The configuration of bench/bench_nae.py (docs/nae.md): 20x20 images of the same extent, a
-        # linear output layer, 12 NAE epochs with a cosine-decayed learning rate.
+        # linear output layer, 8 NAE epochs with a cosine-decayed learning rate.
         "nae": {"representation": {"kind": "image", "n_pixels": 20, "pixel_eta": 0.058, "pixel_phi": 0.07},
                 "stages": [[10, 10], [10, 5]], "conv_dense": [100], "latent_dim": 3, "output_activation": "none",
-                "scaler": "global", "batch_size": 128, "ae_epochs": 20, "epochs": 12, "nae_lr": 1e-3,
+                "scaler": "global", "batch_size": 128, "ae_epochs": 20, "epochs": 8, "nae_lr": 1e-3,
                 "nae_lr_schedule": "cosine", "gamma": 0.1, "x_steps": 20, "x_step_size": 10.0, "x_noise": 0.005,
                 "z_steps": 20, "z_step_size": 0.1, "z_noise": 0.01, "init": "on_manifold"},
     },
