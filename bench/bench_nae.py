@@ -50,6 +50,7 @@ sys.path.insert(0, str(ROOT / "src"))
 
 from jetae import __version__  # noqa: E402
 from jetae._atomic import atomic_path, write_text_atomic  # noqa: E402
+from jetae.benchmark import MODEL_OPTIONS  # noqa: E402
 from jetae.config import _merge, parse_set_options  # noqa: E402
 from jetae.data.jets import Jets  # noqa: E402
 from jetae.data.toptag import read_jets  # noqa: E402
@@ -70,21 +71,21 @@ DIRECTIONS = {
 #: Image extent of the "QCD or What?" images (eta x phi); kept whatever the pixel count.
 IMAGE_EXTENT = (1.16, 1.40)
 
+#: The configuration is that of ``jetae benchmark --preset full --models nae`` (one source of truth).
+_FULL_PRESET_NAE: dict[str, Any] = MODEL_OPTIONS["full"]["nae"]
 #: Architecture shared by conv_ae and nae: nae's default 3-d code, but a linear output layer. With nae's
 #: default softplus output both got stuck on these images (conv_ae at the mean image, val loss 1.03; nae at
 #: 0.32) while the linear output reaches 0.05 (docs/nae.md, "Benchmark").
-ARCHITECTURE: dict[str, Any] = {"stages": [[10, 10], [10, 5]], "conv_dense": [100], "latent_dim": 3,
-                                "output_activation": "none", "scaler": "global"}
+ARCHITECTURE: dict[str, Any] = {key: _FULL_PRESET_NAE[key]
+                                for key in ("stages", "conv_dense", "latent_dim", "output_activation", "scaler")}
 #: Options that act only in the NAE phase (everything else shapes the AE phase too).
 NAE_PHASE_OPTIONS = ("epochs", "nae_epochs", "nae_lr", "nae_lr_schedule", "nae_lr_final_factor", "temperature",
-                     "x_temperature", "z_temperature", "gamma", "neg_energy_l2", "weight_l2", "init", "x_steps", "x_step_size", "x_noise", "x_grad_clip",
-                     "x_bounds", "z_steps", "z_step_size", "z_noise", "z_grad_clip", "buffer_size",
-                     "replay_fraction", "max_energy")
-#: NAE settings of the benchmark (see docs/nae.md for how they were chosen).
-NAE_OPTIONS: dict[str, Any] = {"ae_epochs": 20, "epochs": 8, "nae_lr": 1e-3, "nae_lr_schedule": "cosine",
-                               "temperature": 1.0, "gamma": 0.1,
-                               "x_steps": 20, "x_step_size": 10.0, "x_noise": 0.005, "z_steps": 20,
-                               "z_step_size": 0.1, "z_noise": 0.01, "init": "on_manifold"}
+                     "x_temperature", "z_temperature", "gamma", "neg_energy_l2", "weight_l2", "init", "x_steps",
+                     "x_step_size", "x_noise", "x_grad_clip", "x_bounds", "z_steps", "z_step_size", "z_noise",
+                     "z_grad_clip", "buffer_size", "replay_fraction", "max_energy")
+#: NAE settings (see docs/nae.md for how they were chosen); image size and batch size come from the options.
+NAE_OPTIONS: dict[str, Any] = {key: value for key, value in _FULL_PRESET_NAE.items()
+                               if key not in ARCHITECTURE and key not in ("representation", "batch_size")}
 
 
 # ---------------------------------------------------------------- the monitored NAE

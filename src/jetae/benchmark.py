@@ -128,8 +128,8 @@ MODEL_OPTIONS: dict[str, dict[str, dict[str, Any]]] = {
         "dropout_ae": {"epochs": 10, "batch_size": 128, "patience": 4},
         "vae": {"epochs": 50, "batch_size": 256, "patience": 5},
         "oe_vae": {"epochs": 50, "batch_size": 256, "patience": 5},
-        # The configuration of bench/bench_nae.py (docs/nae.md): 20x20 images of the same extent, a
-        # linear output layer, 8 NAE epochs with a cosine-decayed learning rate.
+        # Tuned with bench/bench_nae.py, which reads it from here (docs/nae.md): 20x20 images of the
+        # usual extent, a linear output layer, 8 NAE epochs with a cosine-decayed learning rate.
         "nae": {"representation": {"kind": "image", "n_pixels": 20, "pixel_eta": 0.058, "pixel_phi": 0.07},
                 "stages": [[10, 10], [10, 5]], "conv_dense": [100], "latent_dim": 3, "output_activation": "none",
                 "scaler": "global", "batch_size": 128, "ae_epochs": 20, "epochs": 8, "nae_lr": 1e-3,
