@@ -42,6 +42,7 @@ import logging
 import math
 import os
 import re
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -567,9 +568,7 @@ def tradeoff_series(results: Sequence[ModelResult], signal: str) -> dict[str, li
             inv_jsd = None if inv_jsd is None or not math.isfinite(inv_jsd) else float(inv_jsd)
             point = (inv_jsd, float(block["signals"][signal]["auc"]), result.label if lam is None else f"λ={lam:g}")
             grouped.setdefault(key, []).append((math.inf if lam is None else lam, order, point))
-    n_configs: dict[str, int] = {}
-    for name, fingerprint in {(name, fingerprint) for name, _, fingerprint in grouped}:
-        n_configs[name] = n_configs.get(name, 0) + 1
+    n_configs = Counter(name for name, _ in {(name, fingerprint) for name, _, fingerprint in grouped})
     series = {}
     for key, entries in grouped.items():
         name, score, _ = key
