@@ -15,14 +15,6 @@ from jetae.train.disco import distance_correlation
 dcor = pytest.importorskip("dcor")
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    """Tiny networks on a shared 2-core machine: one intra-op thread avoids spin-wait contention
-    (10-50x slower steps with 2 threads under load); restored afterwards."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
 
 
 @pytest.mark.parametrize("n", [2, 17, 300])

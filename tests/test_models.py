@@ -19,6 +19,7 @@ from jetae.data.jets import Jets
 from jetae.errors import JetaeError
 from jetae.models import available_models, create_model, load_model
 from jetae.models.base import CONFIG_FILE, HISTORY_FILE, WEIGHTS_FILE
+from toys import prong_jets as toy_jets
 
 ALL_MODELS = ("pca", "dense_ae", "conv_ae", "sparse_ae", "denoising_ae", "dropout_ae")
 
@@ -36,15 +37,6 @@ TOY_OPTIONS = {
 }
 #: Jet images small enough for fast tests, still covering ~1 x 1 in (eta, phi).
 SMALL_IMAGE = {"kind": "image", "n_pixels": 16, "pixel_eta": 0.06, "pixel_phi": 0.06}
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    # Tiny networks run fastest on one thread, and the CI machine's cores are shared.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 # ---------------------------------------------------------------- toy data
@@ -77,21 +69,6 @@ def blob_images(n: int, seed: int, prongs: int = 1, size: int = 16) -> np.ndarra
         images += np.exp(-((x - cx) ** 2 + (y - cy) ** 2) / (2 * width**2))
     images /= images.sum(axis=(1, 2), keepdims=True)
     return images[:, None].astype(np.float32)
-
-
-def toy_jets(n: int, prongs: int = 1, seed: int = 0, n_constituents: int = 40, pt: float = 500.0) -> Jets:
-    """Massless constituents around ``prongs`` axes (1: QCD-like, 3: top-like), pT-ordered, in GeV."""
-    rng = np.random.default_rng(seed)
-    eta0, phi0 = rng.uniform(-1, 1, (n, 1)), rng.uniform(-np.pi, np.pi, (n, 1))
-    centres = rng.normal(0, 0.25, (n, prongs, 2))
-    centres[:, 0] = 0.0
-    prong = np.take_along_axis(centres, rng.integers(0, prongs, (n, n_constituents))[..., None], axis=1)
-    eta = eta0 + prong[..., 0] + rng.normal(0, 0.04, (n, n_constituents))
-    phi = phi0 + prong[..., 1] + rng.normal(0, 0.04, (n, n_constituents))
-    constituent_pt = pt * np.sort(rng.dirichlet(np.full(n_constituents, 0.5), n), axis=1)[:, ::-1]
-    p4 = np.stack([constituent_pt * np.cosh(eta), constituent_pt * np.cos(phi), constituent_pt * np.sin(phi),
-                   constituent_pt * np.sinh(eta)], axis=-1)
-    return Jets.from_constituents(p4, is_signal=int(prongs > 1), source=f"toy{prongs}")
 
 
 def toy_data(kind: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -5,48 +5,28 @@ from __future__ import annotations
 import json
 import runpy
 import sys
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 from jetae.cli.main import main
-from jetae.data.jets import Jets
 from jetae.data.toptag import write_jets
 from jetae.errors import JetaeError
 from jetae.studies.contamination import contamination_study, mix_training_sample
 from jetae.studies.digits import digits_holdout_study
 from jetae.studies.reverse import reverse_study
 from jetae.studies.toy import toy_study
+from toys import prong_jets
+
+#: Toy jets along eta = phi = 0 (the study tests do not need random jet axes).
+toy_jets = partial(prong_jets, n_constituents=30, pt=600.0, random_axis=False)
 
 ROOT = Path(__file__).resolve().parents[1]
 #: Small images keep pca fast (a 16x16 covariance instead of 40x40).
 PCA = ["--model", "pca", "--set", "representation.n_pixels=16", "--set", "n_components=5"]
 PCA_OPTIONS = {"pca": {"representation": {"kind": "image", "n_pixels": 16}, "n_components": 5}}
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    # Two OpenMP threads on a busy 2-core machine are many times slower than one.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-def toy_jets(n: int, prongs: int, seed: int, n_constituents: int = 30, pt: float = 600.0) -> Jets:
-    """Massless constituents around ``prongs`` axes (1: QCD-like, 3: top-like), pT-ordered, in GeV."""
-    rng = np.random.default_rng(seed)
-    centres = rng.normal(0, 0.25, (n, prongs, 2))
-    centres[:, 0] = 0.0
-    prong = np.take_along_axis(centres, rng.integers(0, prongs, (n, n_constituents))[..., None], axis=1)
-    eta = prong[..., 0] + rng.normal(0, 0.04, (n, n_constituents))
-    phi = prong[..., 1] + rng.normal(0, 0.04, (n, n_constituents))
-    constituent_pt = pt * np.sort(rng.dirichlet(np.full(n_constituents, 0.5), n), axis=1)[:, ::-1]
-    p4 = np.stack([constituent_pt * np.cosh(eta), constituent_pt * np.cos(phi), constituent_pt * np.sin(phi),
-                   constituent_pt * np.sinh(eta)], axis=-1)
-    return Jets.from_constituents(p4, is_signal=int(prongs > 1))
 
 
 @pytest.fixture(scope="module")
@@ -75,7 +55,7 @@ def error_line(capsys) -> str:
 
 # --------------------------------------------------------------------------- contamination
 def test_mixing_keeps_size_and_is_nested():
-    background, signal = toy_jets(100, 1, 1, 10), toy_jets(60, 3, 2, 10)
+    background, signal = toy_jets(100, 1, 1, n_constituents=10), toy_jets(60, 3, 2, n_constituents=10)
     samples = {f: mix_training_sample(background, signal, f, 80, seed=3) for f in (0.0, 0.1, 0.5)}
     for f, jets in samples.items():
         assert len(jets) == 80 and int(jets.is_signal.sum()) == round(80 * f)

@@ -21,37 +21,14 @@ from sklearn.metrics import roc_auc_score
 
 from jetae.cli.main import main
 from jetae.cli.train import checkpoint_dir_for
-from jetae.data.jets import Jets
 from jetae.data.toptag import write_jets
 from jetae.models import load_model
 from jetae.scoring import read_scores
 from jetae.train.engine import LAST_CHECKPOINT
+from toys import prong_jets as toy_jets
 
 FAST = ["--device", "cpu", "--set", "hidden=[16]", "--set", "latent_dim=4", "--set", "representation.n_constituents=20",
         "--set", "batch_size=64", "--set", "lr=1e-2"]
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-def toy_jets(n: int, prongs: int = 1, seed: int = 0, n_constituents: int = 40, pt: float = 500.0) -> Jets:
-    """Massless constituents around ``prongs`` axes (1: QCD-like, 3: top-like), pT-ordered, in GeV."""
-    rng = np.random.default_rng(seed)
-    eta0, phi0 = rng.uniform(-1, 1, (n, 1)), rng.uniform(-np.pi, np.pi, (n, 1))
-    centres = rng.normal(0, 0.25, (n, prongs, 2))
-    centres[:, 0] = 0.0
-    prong = np.take_along_axis(centres, rng.integers(0, prongs, (n, n_constituents))[..., None], axis=1)
-    eta = eta0 + prong[..., 0] + rng.normal(0, 0.04, (n, n_constituents))
-    phi = phi0 + prong[..., 1] + rng.normal(0, 0.04, (n, n_constituents))
-    constituent_pt = pt * np.sort(rng.dirichlet(np.full(n_constituents, 0.5), n), axis=1)[:, ::-1]
-    p4 = np.stack([constituent_pt * np.cosh(eta), constituent_pt * np.cos(phi), constituent_pt * np.sin(phi),
-                   constituent_pt * np.sinh(eta)], axis=-1)
-    return Jets.from_constituents(p4, is_signal=int(prongs > 1))
 
 
 @pytest.fixture(scope="module")

@@ -24,14 +24,6 @@ from jetae.train.engine import LAST_CHECKPOINT, ResidentBatches
 SMALL = dict(hidden=[32], latent_dim=2, lr=1e-2, batch_size=32, device="cpu", patience=0)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 _PLANE = np.random.default_rng(1234).normal(size=(2, 16))
 
 

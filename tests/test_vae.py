@@ -24,14 +24,6 @@ RELATIVE = {"kind": "constituents", "n_constituents": 16, "features": ["delta_et
             "flatten": True}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    """Tiny networks on a shared 2-core machine: one intra-op thread avoids spin-wait contention
-    (10-50x slower steps with 2 threads under load); restored afterwards."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
 
 
 def toy_jets(n: int, n_prongs: int, seed: int, n_constituents: int = 24) -> Jets:
