@@ -53,11 +53,11 @@ from jetae._atomic import atomic_path, write_text_atomic  # noqa: E402
 from jetae.benchmark import MODEL_OPTIONS  # noqa: E402
 from jetae.config import _merge, parse_set_options  # noqa: E402
 from jetae.data.jets import Jets  # noqa: E402
-from jetae.data.toptag import read_jets  # noqa: E402
 from jetae.errors import JetaeError  # noqa: E402
 from jetae.evaluation.metrics import auc, roc_curve, summarize  # noqa: E402
 from jetae.models import create_model  # noqa: E402
 from jetae.models.nae import NormalizedAutoencoder  # noqa: E402
+from _samples import read_samples  # noqa: E402  (bench/, next to this script)
 
 log = logging.getLogger("bench_nae")
 
@@ -171,14 +171,7 @@ def image_representation(n_pixels: int) -> dict[str, Any]:
 def load_samples(args: argparse.Namespace) -> dict[str, Jets]:
     sizes = {"qcd_train": args.n_train, "top_train": args.n_train, "qcd_test": args.n_test, "top_test": args.n_test,
              "w_test": args.n_test}
-    samples = {}
-    for key, name in SAMPLES.items():
-        path = args.data_dir / name
-        if not path.exists():
-            raise SystemExit(f"{path}: missing (the shared benchmark samples live in {args.data_dir})")
-        samples[key] = read_jets(path, n_max=sizes[key])
-        log.info("%s: %d jets from %s", key, len(samples[key]), path)
-    return samples
+    return read_samples(args.data_dir, SAMPLES, sizes)
 
 
 def tagging(known: np.ndarray, anomalies: np.ndarray, n_bootstrap: int, seed: int) -> dict[str, float | None]:

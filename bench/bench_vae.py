@@ -36,10 +36,10 @@ sys.path.insert(0, str(ROOT / "src"))
 from jetae import __version__  # noqa: E402
 from jetae._atomic import atomic_path, write_text_atomic  # noqa: E402
 from jetae.data.jets import Jets  # noqa: E402
-from jetae.data.toptag import read_jets  # noqa: E402
 from jetae.evaluation.metrics import mass_sculpting, summarize  # noqa: E402
 from jetae.features.kinematics import jet_mass  # noqa: E402
 from jetae.models import create_model  # noqa: E402
+from _samples import read_samples  # noqa: E402  (bench/, next to this script)
 
 log = logging.getLogger("bench_vae")
 
@@ -85,17 +85,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def load_samples(args: argparse.Namespace) -> dict:
+def load_samples(args: argparse.Namespace) -> dict[str, Jets]:
     sizes = {"qcd_train": args.n_train, "qcd_test": args.n_test, "top_test": args.n_test, "w_test": args.n_test,
              "w_outliers": args.n_outliers}
-    samples = {}
-    for key, name in SAMPLES.items():
-        path = args.data_dir / name
-        if not path.exists():
-            raise SystemExit(f"{path}: missing (the shared benchmark samples live in {args.data_dir})")
-        samples[key] = read_jets(path, n_max=sizes[key])
-        log.info("%s: %d jets from %s", key, len(samples[key]), path)
-    return samples
+    return read_samples(args.data_dir, SAMPLES, sizes)
 
 
 def rescale_jet_angles(jets: Jets, factor: np.ndarray) -> Jets:
