@@ -16,7 +16,7 @@ import torch
 from jetae.data.jets import Jets
 from jetae.errors import JetaeError
 from jetae.models import create_model, load_model
-from jetae.models.nae import ReplayBuffer, langevin
+from jetae.models.nae import ReplayBuffer, WeightAverage, langevin
 from jetae.studies.digits import digits_holdout_study, holdout_split, load_digit_images
 
 TINY = {
@@ -161,6 +161,31 @@ def test_cosine_schedule_decays_the_nae_learning_rate_per_epoch(digits):
     assert rates == pytest.approx([1e-3, 0.55e-3, 1e-4])  # nae_lr, halfway, nae_lr * final factor
     constant = create_model("nae", TINY, ae_epochs=1, epochs=2, x_steps=2, z_steps=2).fit(digits)
     assert [r["nae_lr"] for r in constant.history_ if r["phase"] == "nae"] == [1e-3, 1e-3]
+
+
+def test_weight_averaging_keeps_the_mean_of_the_last_epochs(digits):
+    # Averaging does not change the training trajectory (same seed), only which weights are kept.
+    options = dict(TINY, ae_epochs=1, x_steps=2, z_steps=2)
+    after_two = _weights(create_model("nae", options, epochs=2, seed=5).fit(digits[:128]))
+    after_three = _weights(create_model("nae", options, epochs=3, seed=5).fit(digits[:128]))
+    averaged = _weights(create_model("nae", options, epochs=3, average_epochs=2, seed=5).fit(digits[:128]))
+    # a 2-epoch NAE phase ends where a 3-epoch one is after its second epoch (constant learning rate)
+    for key, value in averaged.items():
+        torch.testing.assert_close(value, (after_two[key] + after_three[key]) / 2)
+    assert not all(torch.equal(averaged[k], after_three[k]) for k in after_three)
+
+
+def test_weight_average_survives_a_checkpoint(tmp_path):
+    # A resumed NAE phase continues its running mean: the state goes into Lightning's
+    # checkpoint, which jetae reads back with weights_only=True (no unpickling of objects).
+    average = WeightAverage()
+    average.add({"w": torch.tensor([1.0, 2.0]), "n": torch.tensor(3)})
+    average.add({"w": torch.tensor([3.0, 6.0]), "n": torch.tensor(4)})
+    torch.save({"weight_average": average.state()}, tmp_path / "state.pt")
+    restored = WeightAverage.from_state(torch.load(tmp_path / "state.pt", weights_only=True)["weight_average"])
+    mean = restored.mean()
+    assert restored.count == 2 and mean["w"].dtype == torch.float32 and mean["n"].item() == 4
+    torch.testing.assert_close(mean["w"], torch.tensor([2.0, 4.0]))
 
 
 def test_replay_buffer_is_a_ring():

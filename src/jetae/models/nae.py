@@ -17,8 +17,9 @@ Training runs two phases in one ``fit``, both with the shared Lightning engine:
 1. ``ae``: plain autoencoder pretraining (``ae_epochs``, ``ae_lr``, early stopping on the
    validation reconstruction error, best epoch restored);
 2. ``nae``: maximum likelihood (``nae_epochs`` or ``epochs``, ``nae_lr``); the weights of
-   the *last* epoch are kept, because the contrastive loss is lowest exactly when the
-   sampler fails to find low-energy regions, so it cannot select a model.
+   the *last* epoch are kept (or, with ``average_epochs``, their mean over the last epochs),
+   because the contrastive loss is lowest exactly when the sampler fails to find low-energy
+   regions, so it cannot select a model.
 
 Negative samples (``init="on_manifold"``, the papers' on-manifold initialisation):
 
@@ -98,6 +99,9 @@ class NAEConfig(AutoencoderConfig):
     #: the likelihood phase swings from epoch to epoch (the test AUC with it); the decay settles it.
     nae_lr_schedule: str = "constant"
     nae_lr_final_factor: float = 0.01
+    #: Keep the mean of the weights at the end of the last N NAE epochs (stochastic weight
+    #: averaging) instead of the last epoch's weights; 0 or 1 = the last epoch's weights.
+    average_epochs: int = 0
     # ---------------------------------------------------------------- energy and loss
     #: Normalise the code to the unit sphere (encoder output and latent chain).
     spherical: bool = True
@@ -138,7 +142,8 @@ class NAEConfig(AutoencoderConfig):
     def __post_init__(self) -> None:
         super().__post_init__()
         nonnegative = ("ae_epochs", "x_steps", "z_steps", "x_noise", "z_noise", "x_grad_clip", "z_grad_clip",
-                       "gamma", "neg_energy_l2", "weight_l2", "buffer_size", "x_step_size", "z_step_size")
+                       "gamma", "neg_energy_l2", "weight_l2", "buffer_size", "x_step_size", "z_step_size",
+                       "average_epochs")
         checks = [(getattr(self, name) >= 0, f"{name} must be >= 0") for name in nonnegative]
         checks += [
             (self.nae_epochs is None or self.nae_epochs >= 0, "nae_epochs must be >= 0"),
@@ -248,6 +253,40 @@ def langevin(
         if project is not None:
             x = project(x)
     return x.detach()
+
+
+class WeightAverage:
+    """Running mean of network state dicts (floating-point tensors; others keep the latest)."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self._sum: dict[str, torch.Tensor] = {}
+        self._dtypes: dict[str, torch.dtype] = {}
+
+    def add(self, state: dict[str, torch.Tensor]) -> None:
+        self.count += 1
+        for key, value in state.items():
+            self._dtypes[key] = value.dtype
+            if value.is_floating_point():
+                value = value.double()  # float64 sums: no rounding drift over many epochs
+                self._sum[key] = self._sum[key] + value if key in self._sum else value.clone()
+            else:
+                self._sum[key] = value.clone()
+
+    def state(self) -> dict[str, Any]:
+        return {"count": self.count, "sum": self._sum, "dtypes": {k: str(v) for k, v in self._dtypes.items()}}
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> "WeightAverage":
+        average = cls()
+        average.count = int(state["count"])
+        average._sum = dict(state["sum"])
+        average._dtypes = {k: getattr(torch, v.removeprefix("torch.")) for k, v in state["dtypes"].items()}
+        return average
+
+    def mean(self) -> dict[str, torch.Tensor]:
+        return {key: (value / self.count if value.is_floating_point() else value).to(self._dtypes[key])
+                for key, value in self._sum.items()}
 
 
 class ReplayBuffer:
@@ -490,8 +529,12 @@ class NormalizedAutoencoder(TorchDetector):
     def epoch_diagnostics(self, module: Any) -> dict[str, float]:
         if self._phase != "nae":
             return {}
-        # The weights of the last epoch are the ones kept (see the module docstring).
+        # The weights of the last epoch are the ones kept (see the module docstring), or the mean
+        # over the last ``average_epochs`` epochs.
         self._last_state = {k: v.detach().cpu().clone() for k, v in module.network.state_dict().items()}
+        first_averaged = self.config.n_nae_epochs - max(self.config.average_epochs, 1)
+        if int(module.current_epoch) >= first_averaged:
+            self._average.add(self._last_state)
         seconds = self._mcmc_seconds
         return {
             # Wall time of the sampling, and Langevin steps per second: batch-wide steps
@@ -504,11 +547,19 @@ class NormalizedAutoencoder(TorchDetector):
             "nae_lr": float(module.trainer.optimizers[0].param_groups[0]["lr"]),
         }
 
+    def checkpoint_state(self) -> dict[str, Any]:
+        return {"weight_average": self._average.state()} if self._phase == "nae" else {}
+
+    def load_checkpoint_state(self, state: dict[str, Any]) -> None:
+        if "weight_average" in state:
+            self._average = WeightAverage.from_state(state["weight_average"])
+
     def _reset_sampler(self) -> None:
         self._phase = "ae"
         self._rng: torch.Generator | None = None
         self._buffer = ReplayBuffer(self.config.buffer_size) if self.config.buffer_size > 0 else None
         self._last_state: dict[str, torch.Tensor] | None = None
+        self._average = WeightAverage()
         self._last_negatives: torch.Tensor | None = None
         self.on_epoch_start(None)
 
@@ -568,7 +619,10 @@ class NormalizedAutoencoder(TorchDetector):
                                      exc.path) from exc
                 finally:
                     self.config = ae_config
-                if self._last_state is not None:
+                if self._average.count > 1:
+                    log.info("NAE phase: keeping the mean weights of its last %d epochs", self._average.count)
+                    self.network_.load_state_dict(self._average.mean())
+                elif self._last_state is not None:
                     self.network_.load_state_dict(self._last_state)
                 history += self._phase_history(nae_history, "nae", first_epoch=len(history))
         except JetaeError:

@@ -129,6 +129,14 @@ class TorchDetector(Detector):
         """Extra numbers recorded in the loss history each epoch."""
         return {}
 
+    def checkpoint_state(self) -> dict[str, Any]:
+        """Training state of the model's own (beyond weights and optimizer) kept in the per-epoch
+        checkpoint, so a resumed run continues it (tensors and plain Python values only)."""
+        return {}
+
+    def load_checkpoint_state(self, state: dict[str, Any]) -> None:
+        """Restore what :meth:`checkpoint_state` returned."""
+
     # ---------------------------------------------------------------- fit / score
     def _fit(self, train_inputs: np.ndarray, val_inputs: np.ndarray | None, train_mass: np.ndarray | None = None,
              val_mass: np.ndarray | None = None, checkpoint_dir: str | Path | None = None, resume: bool = False,

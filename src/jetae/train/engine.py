@@ -332,6 +332,7 @@ def _make_module_class() -> type:
                 "patience_score": self.patience_score,
                 "bad_epochs": self.bad_epochs,
                 "stopped_early": self.stopped_early,
+                "detector": self._detector.checkpoint_state(),
             }
 
         def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
@@ -343,6 +344,7 @@ def _make_module_class() -> type:
             self.patience_score = float(state.get("patience_score", self.best_score))
             self.bad_epochs = int(state.get("bad_epochs", 0))
             self.stopped_early = bool(state.get("stopped_early", False))
+            self._detector.load_checkpoint_state(state.get("detector", {}))
 
     return DetectorModule
 
