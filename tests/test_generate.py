@@ -119,7 +119,7 @@ def test_dask_cluster_gives_the_same_jets(qcd_jets):
 
 
 def test_file_is_the_reference_layout_with_the_same_jets_for_the_same_seed(tmp_path, qcd_jets):
-    out = tmp_path / "qcd.h5"
+    out = tmp_path / "new" / "folder" / "qcd.h5"  # a missing output folder is made
     provenance = generate_to_file(out, "qcd", 60, seed=13, workers=1, shard_size=30)
     frame = pd.read_hdf(out, "table")
     assert frame.shape == (60, 806)
@@ -222,6 +222,8 @@ def test_bad_arguments_exit_2_and_write_nothing(tmp_path, capsys):
     not_a_folder.write_text("x")
     assert _cli("qcd", "--n", "5", "--out", str(not_a_folder / "x.h5")) == 2
     assert "output folder" in capsys.readouterr().err
+    assert _cli("qcd", "--n", "5", "--out", str(not_a_folder / "deeper" / "x.h5")) == 2
+    assert "a file is in its way" in capsys.readouterr().err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["file.txt"]
     out.write_text("precious")
     assert _cli("qcd", "--n", "5", "--out", str(out)) == 2

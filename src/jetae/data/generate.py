@@ -534,7 +534,7 @@ def generate_to_file(
     ------
     JetaeError
         Bad arguments, unknown process, a card Pythia rejects, an existing output
-        (without ``overwrite``), an unwritable folder, a work directory from other
+        (without ``overwrite``), an unwritable folder (a missing one is made), a work directory from other
         arguments (without ``restart``). Nothing is written before the checks pass.
     """
     started = time.perf_counter()
@@ -548,12 +548,15 @@ def generate_to_file(
     if out.exists() and not overwrite:
         raise JetaeError("output file exists; use --overwrite to replace it", out)
     folder = out.parent if str(out.parent) else Path(".")
-    if not folder.is_dir():
-        raise JetaeError("the output folder does not exist", folder)
-    if not os.access(folder, os.W_OK | os.X_OK):
-        raise JetaeError("the output folder is not writable", folder)
+    # A missing folder (``data/`` on a fresh clone) is made, but only after every check passed.
+    nearest = next((path for path in (folder, *folder.parents) if path.exists()), Path("."))
+    if not nearest.is_dir():
+        raise JetaeError("the output folder cannot be made: a file is in its way", nearest)
+    if not os.access(nearest, os.W_OK | os.X_OK):
+        raise JetaeError("the output folder is not writable", nearest)
     if spec.card_path is not None or not runs_in_process(len(tasks), workers, scheduler):
         check_settings(spec, tasks[0])  # fail here, with the card line, not in a worker
+    folder.mkdir(parents=True, exist_ok=True)
 
     work_dir = work_dir_for(out)
     _prepare_work_dir(work_dir, arguments, restart)
