@@ -322,3 +322,22 @@ def test_low_pt_window_clusters_every_event():
     regional = find_jets(batches[0], visible, window, None, stats=stats)
     _assert_same(regional, find_jets(batches[0], visible, window, None, regional=False))
     assert not stats and len(regional) > 0
+
+
+def test_regional_clustering_keeps_window_jets_next_to_a_harder_skeleton_jet():
+    # Two QCD events (qcd --n 50000 --seed 101, shards 15 and 22) where the skeleton merged
+    # hard particles that full clustering gives to a neighbouring jet: skeleton jets of 740
+    # and 768 GeV around window jets of 567 and 649 GeV. Regional clustering once lost them.
+    window = JetWindow(radius=RADIUS)
+    with np.load(Path(__file__).parent / "data" / "regional_hard_events.npz", allow_pickle=False) as events:
+        for name in events.files:
+            p4 = events[name]
+            counts = np.array([len(p4)])
+            jet_p4, _, offsets, index = gen_jets.cluster(p4, counts, window)
+            full = gen_jets._in_window(jet_p4, window)
+            assert len(full) == 1, name
+            pt_, y = np.hypot(p4[:, 1], p4[:, 2]), gen_jets._rapidity(p4[:, 0], p4[:, 3])
+            r_p4, _, r_offsets, r_index = gen_jets._regional_jets(p4, pt_, y, np.zeros(len(p4), np.int64), 1,
+                                                                  window, None, None)
+            assert np.array_equal(r_p4, jet_p4[full]), name
+            assert np.array_equal(r_index[r_offsets[0]:r_offsets[1]], index[offsets[full[0]]:offsets[full[0] + 1]])
