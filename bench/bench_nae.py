@@ -26,6 +26,9 @@ Usage (from the repository root; heavy on a shared 2-core CPU, so run it niced):
 
 Writes ``bench/results/nae.json`` (atomically), ``nae_roc.png`` and
 ``nae_negatives_<direction>.png`` (negative samples next to real training-class jets).
+``--save-scores STEM.npz`` also keeps the NAE's per-jet test scores (final weights and each of
+the last ``--snapshot-epochs`` epochs, plus ``--n-reference`` held-out training-class jets) in
+``STEM_<direction>.npz``: ``bench/nae_ensemble.py`` combines the runs of several seeds.
 """
 
 from __future__ import annotations
@@ -99,11 +102,17 @@ class MonitoredNAE(NormalizedAutoencoder):
     """
 
     monitor: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    #: ``--save-scores``: jets scored in full after each of the last ``snapshot_epochs`` NAE epochs.
+    snapshot_samples: dict[str, Jets] = {}
+    snapshot_epochs: int = 0
 
     def fit(self, train: Any, val: Any = None, **fit_params: Any) -> "MonitoredNAE":
         self.ae_state_: dict | None = None
         self._monitor_inputs: dict[str, tuple[np.ndarray, np.ndarray]] | None = None
         self._monitor_seconds = 0.0
+        self._snapshot_inputs: dict[str, np.ndarray] | None = None
+        self._nae_epochs_done = 0
+        self.snapshot_scores_: dict[str, np.ndarray] = {}
         self._ae_seconds: float | None = None  # wall time until the NAE phase started
         self._ae_monitor_seconds = 0.0
         self._fit_began = began = time.perf_counter()
@@ -142,6 +151,13 @@ class MonitoredNAE(NormalizedAutoencoder):
         for name, (known, anomalies) in self._monitor_inputs.items():
             record[f"monitor_auc_{name}"] = auc(self._score(known, "reconstruction"),
                                                 self._score(anomalies, "reconstruction"))
+        if self._phase == "nae":
+            self._nae_epochs_done += 1
+            if self.snapshot_samples and self._nae_epochs_done > self.config.epochs - self.snapshot_epochs:
+                if self._snapshot_inputs is None:
+                    self._snapshot_inputs = {name: self.transform(jets) for name, jets in self.snapshot_samples.items()}
+                for name, inputs in self._snapshot_inputs.items():
+                    self.snapshot_scores_[f"epoch{self._nae_epochs_done}/{name}"] = self._score(inputs, "reconstruction")
         module.network.train()
         self._monitor_seconds += time.perf_counter() - began
         return record
@@ -169,7 +185,8 @@ def image_representation(n_pixels: int) -> dict[str, Any]:
 
 
 def load_samples(args: argparse.Namespace) -> dict[str, Jets]:
-    sizes = {"qcd_train": args.n_train, "top_train": args.n_train, "qcd_test": args.n_test, "top_test": args.n_test,
+    n_train = args.n_train + (args.n_reference if args.save_scores is not None else 0)
+    sizes = {"qcd_train": n_train, "top_train": n_train, "qcd_test": args.n_test, "top_test": args.n_test,
              "w_test": args.n_test}
     return read_samples(args.data_dir, SAMPLES, sizes)
 
@@ -243,7 +260,7 @@ def run_direction(direction: str, samples: dict[str, Jets], args: argparse.Names
                   nae_options: dict) -> tuple[dict, dict]:
     """Train conv_ae and nae on one direction's training jets; returns (JSON block, plot data)."""
     spec = DIRECTIONS[direction]
-    train = samples[spec["train"]]
+    train = samples[spec["train"]][:args.n_train]
     block: dict[str, Any] = {"train": spec["train"], "background": spec["background"],
                              "anomalies": list(spec["signals"]), "n_train": len(train)}
     curves: dict[str, dict[str, np.ndarray]] = {}
@@ -276,6 +293,11 @@ def run_direction(direction: str, samples: dict[str, Jets], args: argparse.Names
     n_monitor = min(args.n_monitor, args.n_test)
     detector.monitor = {signal.removesuffix("_test"): (samples[spec["background"]][:n_monitor],
                                                        samples[signal][:n_monitor]) for signal in spec["signals"]}
+    if args.save_scores is not None:
+        detector.snapshot_epochs = args.snapshot_epochs
+        detector.snapshot_samples = {name: samples[name] for name in (spec["background"], *spec["signals"])}
+        # held-out jets of the training class (after the training jets): a scale for each model's energies
+        detector.snapshot_samples["reference"] = samples[spec["train"]][args.n_train:]
     record: dict[str, Any] = {}
     try:
         detector.fit(train)
@@ -307,6 +329,13 @@ def run_direction(direction: str, samples: dict[str, Jets], args: argparse.Names
     metrics, raw = score_direction(detector.anomaly_score, samples, direction, args.n_bootstrap, args.seed)
     record["tagging"] = metrics
     curves["nae"] = raw
+    if args.save_scores is not None:
+        final = {f"final/{name}": detector.anomaly_score(jets) for name, jets in detector.snapshot_samples.items()}
+        path = args.save_scores.with_name(f"{args.save_scores.stem}_{direction}.npz")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_path(path, suffix=".npz") as tmp:
+            np.savez(tmp, **detector.snapshot_scores_, **final)
+        record["scores_file"] = str(path)
     nae_history = [r for r in history if r.get("phase") == "nae"]
     if nae_history:
         record["training_mcmc"] = {
@@ -433,6 +462,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--ae-cache", type=Path, default=None,
                         help="directory keeping the NAE's AE-phase weights per direction and AE settings: NAE-phase "
                              "variants (tuning) then skip the AE phase")
+    parser.add_argument("--save-scores", type=Path, default=None, metavar="STEM.npz",
+                        help="write the NAE's per-jet test scores (final weights and each of the last "
+                             "--snapshot-epochs epochs) to STEM_<direction>.npz, for ensembles (bench/nae_ensemble.py)")
+    parser.add_argument("--snapshot-epochs", type=int, default=4, help="NAE epochs scored in full for --save-scores")
+    parser.add_argument("--n-reference", type=int, default=2000,
+                        help="held-out training-class jets (after the training jets) scored with --save-scores")
     parser.add_argument("--n-bootstrap", type=int, default=20)
     parser.add_argument("--n-negatives", type=int, default=6, help="negative samples in the figures")
     parser.add_argument("--mcmc-repeats", type=int, default=2, help="timed sample calls per chain (best counts)")

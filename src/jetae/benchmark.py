@@ -235,7 +235,7 @@ class BenchmarkConfig:
         if self.models:
             models = tuple(self.models)
         else:  # the zoo, baselines first; models registered later go at the end
-            registered = [spec.name for spec in available_models()]
+            registered = [spec.name for spec in available_models() if spec.detector_cls.benchmark_by_default]
             models = tuple([m for m in MODEL_ORDER if m in registered] + [m for m in registered if m not in MODEL_ORDER])
         for name in models:
             get_model_spec(name)  # unknown names fail here, listing the known ones
@@ -267,7 +267,13 @@ def model_options(config: BenchmarkConfig, name: str) -> dict[str, Any]:
     from jetae.config import _merge
     from jetae.models import get_model_spec
 
-    fields = {f.name for f in dataclasses.fields(get_model_spec(name).config_cls)}
+    config_cls = get_model_spec(name).config_cls
+    fields = {f.name for f in dataclasses.fields(config_cls)}
+    if "options" in fields:  # a model made of other models (ensemble): members get their model's preset and flags
+        member = config.model_options.get(name, {}).get("model", config_cls().model)
+        member_options = {k: v for k, v in model_options(config, member).items() if k != "seed"}
+        return _merge({"seed": config.seed, "model": member, "options": member_options},
+                      config.model_options.get(name, {}))
     options: dict[str, Any] = dict(MODEL_OPTIONS[config.preset].get(name, {}))
     options["seed"] = config.seed
     if config.epochs is not None:

@@ -42,13 +42,19 @@ def model_options(args: argparse.Namespace) -> dict:
     """Merge --config, --set and the dedicated flags into one overrides dict."""
     from jetae.config import _merge, load_config_file, parse_set_options
 
+    from jetae.models.base import config_fields
+    from jetae.models.registry import get_model_spec
+
     options = load_config_file(args.config) if args.config else {}
     options = _merge(options, parse_set_options(args.set))
+    fields = config_fields(get_model_spec(args.model).config_cls)
     for flag, key in (("epochs", "epochs"), ("device", "device"), ("devices", "devices"),
                       ("num_nodes", "num_nodes"), ("seed", "seed")):
         value = getattr(args, flag, None)
         if value is not None:
-            options[key] = value
+            # a model made of other models (ensemble) passes training flags on to their options
+            target = options if key in fields or "options" not in fields else options.setdefault("options", {})
+            target[key] = value
     return options
 
 
@@ -120,6 +126,14 @@ def _best_epoch_summary(detector) -> str:
     if not history:
         return ""
     monitor = "val_loss" if any("val_loss" in r for r in history) else "train_loss"
+    members = sorted({r["member"] for r in history if "member" in r})
+    if members:  # an ensemble: the best epoch of each member
+        best_epochs = []
+        for member in members:
+            own = [r for r in history if r.get("member") == member]
+            best = min(own, key=lambda r: r.get(monitor, float("inf")))
+            best_epochs.append(f"{best['epoch']} of {len(own)}")
+        return f" ({len(members)} members; best epochs by {monitor}: {', '.join(best_epochs)})"
     best = min(history, key=lambda r: r.get(monitor, float("inf")))
     losses = ", ".join(f"{k}={v:.5g}" for k, v in best.items() if k.endswith("loss"))
     return f" (best epoch {best['epoch']} of {len(history)}: {losses})"

@@ -410,8 +410,12 @@ def _energy_model_figures(result: ModelResult, background: Jets, add: Any, notes
                     f"{' (' + chains + ')' if chains else ''}, seed {seed}; one logarithmic colour scale for "
                     "all panels; last column: mean image (representation units)")
     history = getattr(detector, "history_", None) or []
+    members = {record.get("member") for record in history} - {None}
+    if members:  # an ensemble: its members' histories one after the other; show the first member's
+        history = [record for record in history if record.get("member") == min(members)]
     if plots.has_nae_diagnostics(history):
         add(plots.plot_nae_diagnostics(history), "nae_diagnostics",
+            f"{'First ensemble member: ' if members else ''}"
             "NAE training diagnostics from the saved history: mean energy (reconstruction error, scaled units) of "
             "the training jets (positive), of the MCMC negative samples and of the chain starts, per epoch; "
             "grey: AE pretraining epochs; right: MCMC and epoch wall time")

@@ -108,6 +108,8 @@ class Detector:
     config_cls: ClassVar[type] = DetectorConfig
     #: Scores this detector can compute; the first is the default.
     score_names: ClassVar[tuple[str, ...]] = ("reconstruction",)
+    #: Part of ``jetae benchmark``'s default model list (the zoo); off for models built from other models.
+    benchmark_by_default: ClassVar[bool] = True
 
     def __init__(self, config: Any = None, **overrides: Any):
         self.config = resolve_config(self.config_cls, config, overrides)
