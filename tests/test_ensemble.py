@@ -141,13 +141,11 @@ def test_benchmark_leaves_ensembles_out_by_default_and_gives_members_their_model
 
 def test_killed_ensemble_run_resumes_without_retraining_finished_members(tmp_path):
     import os
-    import signal
     import subprocess
-    import time
 
     from jetae.cli.train import checkpoint_dir_for
     from jetae.train.engine import LAST_CHECKPOINT
-    from test_train_cli import _jetae_command
+    from test_train_cli import _jetae_command, kill_when_written
 
     qcd, run = tmp_path / "qcd.h5", tmp_path / "run"
     write_jets(qcd, toy_jets(300, 1, seed=1), n_constituents=40)
@@ -156,17 +154,7 @@ def test_killed_ensemble_run_resumes_without_retraining_finished_members(tmp_pat
                                   "--set", "options.hidden=[16]", "--set", "options.latent_dim=4",
                                   "--set", "options.patience=0", "--set", "options.representation.n_constituents=20"]
     env = dict(os.environ, OMP_NUM_THREADS="1")
-    second = checkpoint_dir_for(run) / "member1" / LAST_CHECKPOINT
-    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    try:
-        deadline = time.monotonic() + 120
-        while not second.exists() and process.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.01)
-        assert second.exists(), process.communicate(timeout=5)
-        process.send_signal(signal.SIGKILL)
-    finally:
-        process.kill()
-        process.communicate()
+    kill_when_written(command, checkpoint_dir_for(run) / "member1" / LAST_CHECKPOINT, env)  # member 1 started
     assert not run.exists()
     import torch
 

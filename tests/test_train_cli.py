@@ -155,6 +155,20 @@ def _jetae_command() -> list[str]:
     return [str(script)] if script.exists() else [sys.executable, "-m", "jetae.cli.main"]
 
 
+def kill_when_written(command: list[str], path: Path, env: dict) -> None:
+    """Run ``command`` and kill it (SIGKILL) as soon as ``path`` exists."""
+    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 120
+        while not path.exists() and process.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert path.exists(), process.communicate(timeout=5)
+        process.send_signal(signal.SIGKILL)  # as hard as a crash or a pulled plug
+    finally:
+        process.kill()
+        process.communicate()
+
+
 def test_killed_run_resumes_to_the_same_final_epoch_count(files, tmp_path):
     run = tmp_path / "run"
     epochs = 60
@@ -162,16 +176,7 @@ def test_killed_run_resumes_to_the_same_final_epoch_count(files, tmp_path):
                                   "--epochs", str(epochs), "--set", "patience=0", *FAST]
     env = dict(os.environ, OMP_NUM_THREADS="1")
     checkpoint = checkpoint_dir_for(run) / LAST_CHECKPOINT
-    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    try:
-        deadline = time.monotonic() + 120
-        while not checkpoint.exists() and process.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.01)
-        assert checkpoint.exists(), process.communicate(timeout=5)
-        process.send_signal(signal.SIGKILL)  # as hard as a crash or a pulled plug
-    finally:
-        process.kill()
-        process.communicate()
+    kill_when_written(command, checkpoint, env)
     assert not run.exists()
     saved = torch.load(checkpoint, map_location="cpu", weights_only=True)
     assert saved["epoch"] < epochs - 1  # it really was interrupted
