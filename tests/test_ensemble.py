@@ -119,9 +119,14 @@ def test_nae_ensemble_members_are_the_single_naes_and_the_report_shows_member_0s
     assert [(r["member"], r["phase"]) for r in detector.history_] == [(m, p) for m in (0, 1)
                                                                       for p in ("ae", "ae", "nae")]
     added, notes = [], []
-    _energy_model_figures(ModelResult("ensemble", detector, None, {}, ["reconstruction"], {}, {}), None,
+    _energy_model_figures(ModelResult("ensemble", detector, None, {}, ["reconstruction"], {}, {}), held_out,
                           lambda figure, stem, caption: added.append((stem, caption)), notes, 6, 0)
-    assert [stem for stem, _ in added] == ["nae_diagnostics"] and added[0][1].startswith("First ensemble member")
+    assert [stem for stem, _ in added] == ["negatives", "nae_diagnostics"] and notes == []
+    assert added[1][1].startswith("First ensemble member")
+    np.testing.assert_array_equal(detector.sample_negatives(3, seed=1), detector.members_[0].sample_negatives(3, seed=1))
+    # members that cannot sample: no sampler, so the report has no figure and no note
+    dense = create_model("ensemble", model="dense_ae", members=1, options=dict(SMALL_DENSE, epochs=1))
+    assert dense.fit(plane_points(100, 1)).sample_negatives is None
 
 
 def test_benchmark_leaves_ensembles_out_by_default_and_gives_members_their_models_preset():

@@ -79,6 +79,12 @@ class EnsembleDetector(Detector):
     def score_names(self) -> tuple[str, ...]:  # type: ignore[override]
         return get_model_spec(self.config.model).detector_cls.score_names
 
+    @property
+    def sample_negatives(self) -> Any:
+        """The first member's ``sample_negatives(n, seed)`` for energy-based members (the report's
+        negative-sample figure), else None."""
+        return getattr(self.members_[0], "sample_negatives", None) if hasattr(self, "members_") else None
+
     def member_options(self, index: int) -> dict[str, Any]:
         """The options of member ``index``: ``options`` with the seed ``seed + index``."""
         return dict(self.config.options, seed=self.config.seed + index)
