@@ -15,9 +15,9 @@ records, per direction and anomaly class, the AUC of
   (a product of experts); ``standardized`` repeats it with each member's energies first
   scaled to zero mean and unit variance on the reference jets, as a check.
 
-Usage (after the four seeds' bench runs, see docs/nae.md)::
+Usage (after the bench runs of each seed, see docs/nae.md)::
 
-    python bench/nae_ensemble.py /work/exp/s6/avg4_seed{0,1,2,3}.npz --out bench/results/nae_ensemble.json
+    python bench/nae_ensemble.py /work/exp/s6/avg4_seed{0,1,2,3,4,5}.npz --out bench/results/nae_ensemble.json
 
 (each argument is a STEM.npz as given to ``--save-scores``; the direction files are found next to it).
 """
@@ -36,11 +36,10 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
+from bench_nae import DIRECTIONS  # noqa: E402  (bench/, next to this script)
 from jetae._atomic import write_text_atomic  # noqa: E402
 from jetae.evaluation.metrics import auc, summarize  # noqa: E402
 
-#: Known class and anomalies of each direction (as in bench_nae.py).
-DIRECTIONS = {"qcd": ("qcd_test", ("top_test", "w_test")), "top": ("top_test", ("qcd_test",))}
 KINDS = ("last_epoch", "final", "snapshots")
 
 
@@ -69,7 +68,8 @@ def ensemble_scores(runs: list[dict[str, np.ndarray]], kind: str, sample: str, s
 
 def study(stems: list[Path], n_bootstrap: int) -> dict:
     result: dict = {"inputs": [str(s) for s in stems], "directions": {}}
-    for direction, (background, signals) in DIRECTIONS.items():
+    for direction, spec in DIRECTIONS.items():
+        background, signals = spec["background"], spec["signals"]
         files = [s.with_name(f"{s.stem}_{direction}.npz") for s in stems]
         present = [f for f in files if f.exists()]
         if not present:
