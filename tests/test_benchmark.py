@@ -199,3 +199,77 @@ def test_merge_combines_disjoint_runs_and_refuses_mismatches(tiny, tmp_path, cap
     assert main(["benchmark", "--merge", str(second), str(other_sizes), "--out", str(tmp_path / "y")]) == 2
     assert "sizes differs" in capsys.readouterr().err
     assert not (tmp_path / "x").exists() and not (tmp_path / "y").exists()
+
+
+def test_seed_summary_gives_each_seed_and_the_spread(tiny, tmp_path, capsys):
+    import numpy as np
+
+    from jetae.benchmark_seeds import JSON_FILE as SEEDS_JSON
+    from jetae.benchmark_seeds import MARKDOWN_FILE as SEEDS_MD
+
+    seed1 = tmp_path / "seed1"
+    assert main(["benchmark", *TINY, "--seed", "1", "--data-dir", str(tiny["data"]), "--out", str(seed1)]) == 0
+    capsys.readouterr()
+    out, copy = tmp_path / "seeds", tmp_path / "results"
+    # A run may be given as its directory or its benchmark.json.
+    assert main(["benchmark", "--seed-summary", str(tiny["out"] / JSON_FILE), str(seed1), "--out", str(out),
+                 "--results-copy", str(copy)]) == 0
+    assert "| dense_ae | 0, 1 |" in capsys.readouterr().out
+    summary = json.loads((out / SEEDS_JSON).read_text())
+    assert summary == json.loads((copy / "benchmark_quick_seeds.json").read_text())
+    assert summary["meta"]["seeds"] == [0, 1] and summary["failed"] == []
+    assert list(summary["models"]) == ["pca", "dense_ae"]
+    runs = [tiny["json"], json.loads((seed1 / JSON_FILE).read_text())]
+    for name, block in summary["models"].items():
+        assert block["seeds"] == [0, 1]
+        top = [run["models"][name]["forward"]["signals"]["top"]["auc"] for run in runs]
+        reverse = [run["models"][name]["reverse"]["signals"]["qcd"]["auc"] for run in runs]
+        assert block["values"]["top_auc"] == top and block["values"]["reverse_auc"] == reverse
+        stats = block["stats"]["top_auc"]
+        assert stats["mean"] == pytest.approx(np.mean(top)) and stats["sd"] == pytest.approx(np.std(top, ddof=1))
+        assert (stats["min"], stats["max"]) == (min(top), max(top))
+        errors = [run["models"][name]["forward"]["signals"]["top"]["auc_err"] for run in runs]
+        assert block["bootstrap_sd"]["top_auc"] == pytest.approx(np.mean(errors))
+    # The seed reaches the network: dense_ae trains differently.
+    assert len(set(summary["models"]["dense_ae"]["values"]["top_auc"])) == 2
+    md = (out / SEEDS_MD).read_text()
+    assert "| model | seeds | top AUC |" in md and "reverse AUC per seed" in md and "- seed 1: `" in md
+
+
+def test_seed_summary_refuses_duplicates_and_mismatches(tiny, tmp_path, capsys):
+    first = _split_run(tiny, tmp_path, "a", ["pca", "dense_ae"])
+    again = _split_run(tiny, tmp_path, "b", ["dense_ae"])
+    other_sizes = _split_run(tiny, tmp_path, "c", ["dense_ae"], sizes={"n_train_forward": 1},
+                             seeds={**tiny["json"]["meta"]["seeds"], "models": 5})
+    cases = [([str(first)], "at least two"),
+             ([str(first), str(again)], "dense_ae with seed 0 is also in"),
+             ([str(first), str(other_sizes)], "sizes differs"),
+             ([str(first), str(tmp_path / "nowhere")], "no such benchmark directory"),
+             ([str(first), str(tmp_path)], "not a benchmark directory")]
+    for runs, message in cases:
+        assert main(["benchmark", "--seed-summary", *runs, "--out", str(tmp_path / "out")]) == 2
+        assert message in capsys.readouterr().err
+    assert main(["benchmark", "--seed-summary", str(first), str(again), "--merge", str(first), str(again),
+                 "--out", str(tmp_path / "out")]) == 2
+    assert "separate steps" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
+def test_seed_summary_leaves_out_failed_runs_and_infinite_rejections(tiny, tmp_path):
+    from jetae.benchmark_seeds import markdown_summary, summarize_seeds
+
+    first = _split_run(tiny, tmp_path, "a", ["pca", "dense_ae"])
+    second = _split_run(tiny, tmp_path, "b", ["pca", "dense_ae"], seeds={**tiny["json"]["meta"]["seeds"], "models": 3})
+    payload = json.loads((second / JSON_FILE).read_text())
+    payload["models"]["pca"]["forward"]["signals"]["top"]["r30"] = None  # no background jet left: infinite
+    payload["models"]["dense_ae"]["reverse"] = {"status": "failed", "error": "diverged", "error_type": "JetaeError"}
+    (second / JSON_FILE).write_text(json.dumps(payload))
+    summary = summarize_seeds([first, second])
+    pca, dense = summary["models"]["pca"], summary["models"]["dense_ae"]
+    assert pca["values"]["top_r30"][1] is None and pca["stats"]["top_r30"]["mean"] is None
+    assert pca["stats"]["top_auc"]["sd"] == 0.0  # same values for both seeds
+    assert dense["values"]["reverse_auc"][1] is None and dense["stats"]["reverse_auc"]["mean"] is None
+    assert dense["stats"]["top_auc"]["mean"] is not None
+    assert summary["failed"] == ["dense_ae seed 3 reverse"]
+    md = markdown_summary(summary)
+    assert "dense_ae seed 3 reverse" in md and "| dense_ae | 0, 3 |" in md

@@ -685,6 +685,42 @@ def _same_sizes(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
                for key in keys)
 
 
+def read_runs(runs: Sequence[str | os.PathLike]) -> list[dict[str, Any]]:
+    """The payloads of benchmark runs, each given as its directory or its ``benchmark.json``."""
+    payloads = []
+    for run in runs:
+        path = Path(run)
+        if not path.exists():
+            raise JetaeError("no such benchmark directory or results file", run)
+        if path.is_dir():
+            path = path / JSON_FILE
+        try:
+            payload = json.loads(path.read_text())
+        except FileNotFoundError as exc:
+            raise JetaeError(f"not a benchmark directory (no {JSON_FILE})", run) from exc
+        except (OSError, json.JSONDecodeError) as exc:
+            raise JetaeError(f"unreadable benchmark results: {exc}", path) from exc
+        if not isinstance(payload, dict) or not {"meta", "models"} <= set(payload):
+            raise JetaeError("not jetae benchmark results (no 'meta' and 'models')", path)
+        payloads.append(payload)
+    return payloads
+
+
+def check_same_setup(runs: Sequence[str | os.PathLike], payloads: Sequence[Mapping[str, Any]], action: str) -> None:
+    """Raise unless every run has the first run's preset, sample sizes and sample files."""
+    first = payloads[0]["meta"]
+    for run, payload in zip(runs, payloads):
+        meta = payload["meta"]
+        if meta.get("preset") != first.get("preset"):
+            raise JetaeError(f"cannot {action}: preset differs from that of {runs[0]}", run)
+        # n_outliers is null in runs without an outlier-exposed model.
+        if not _same_sizes(meta["sizes"], first["sizes"]):
+            raise JetaeError(f"cannot {action}: sizes differs from that of {runs[0]}", run)
+        paths = {name: info.get("path") for name, info in meta["samples"].items()}
+        if any(paths.get(name) not in (None, info.get("path")) for name, info in first["samples"].items()):
+            raise JetaeError(f"cannot {action}: different sample files than {runs[0]}", run)
+
+
 def merge_benchmarks(run_dirs: Sequence[str | os.PathLike]) -> dict[str, Any]:
     """Combine benchmark runs of disjoint model sets on the same samples into one payload.
 
@@ -696,27 +732,11 @@ def merge_benchmarks(run_dirs: Sequence[str | os.PathLike]) -> dict[str, Any]:
     """
     if len(run_dirs) < 2:
         raise JetaeError("--merge needs at least two benchmark directories")
-    payloads = []
-    for run_dir in run_dirs:
-        path = Path(run_dir) / JSON_FILE
-        try:
-            payloads.append(json.loads(path.read_text()))
-        except FileNotFoundError as exc:
-            raise JetaeError(f"not a benchmark directory (no {JSON_FILE})", run_dir) from exc
-        except (OSError, json.JSONDecodeError) as exc:
-            raise JetaeError(f"unreadable benchmark results: {exc}", path) from exc
+    payloads = read_runs(run_dirs)
+    check_same_setup(run_dirs, payloads, "merge")
     first = payloads[0]["meta"]
     models: dict[str, Any] = {}
     for run_dir, payload in zip(run_dirs, payloads):
-        meta = payload["meta"]
-        if meta.get("preset") != first.get("preset"):
-            raise JetaeError(f"cannot merge: preset differs from that of {run_dirs[0]}", run_dir)
-        # n_outliers is null in runs without an outlier-exposed model.
-        if not _same_sizes(meta["sizes"], first["sizes"]):
-            raise JetaeError(f"cannot merge: sizes differs from that of {run_dirs[0]}", run_dir)
-        paths = {name: info.get("path") for name, info in meta["samples"].items()}
-        if any(paths.get(name) not in (None, info.get("path")) for name, info in first["samples"].items()):
-            raise JetaeError(f"cannot merge: different sample files than {run_dirs[0]}", run_dir)
         for name, block in payload["models"].items():
             if name in models:
                 log.info("%s: %s replaces the result of an earlier directory", run_dir, name)

@@ -42,6 +42,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--merge", nargs="+", metavar="RUN_DIR",
                         help="instead of running: combine benchmark directories of disjoint --models runs on the "
                              "same samples into --out")
+    parser.add_argument("--seed-summary", nargs="+", metavar="RUN",
+                        help="instead of running: the spread over --seed of benchmark runs on the same samples "
+                             "(directories or benchmark.json files) -> OUT/benchmark_seeds.{json,md}")
     parser.set_defaults(func=run)
 
 
@@ -61,8 +64,14 @@ def model_overrides(assignments: list[str]) -> dict[str, dict]:
 def run(args: argparse.Namespace) -> int:
     from jetae.benchmark import BenchmarkConfig, command_line, markdown_table_only, run_benchmark
 
+    if args.merge and args.seed_summary:
+        from jetae.errors import JetaeError
+
+        raise JetaeError("--merge and --seed-summary are separate steps; give one")
     if args.merge:
         return merge(args)
+    if args.seed_summary:
+        return seed_summary(args)
 
     config = BenchmarkConfig(
         preset=args.preset, models=tuple(args.models) if args.models else None, data_dir=args.data_dir,
@@ -88,3 +97,14 @@ def merge(args: argparse.Namespace) -> int:
     print(markdown_table_only(payload), end="")
     print(f"\nmerged {len(args.merge)} runs: {args.out}/benchmark.md, {args.out}/benchmark.json")
     return 1 if payload["failed"] else 0
+
+
+def seed_summary(args: argparse.Namespace) -> int:
+    from jetae.benchmark_seeds import summary_table, summarize_seeds, write_summary
+
+    summary = summarize_seeds(args.seed_summary)
+    write_summary(summary, args.out, args.overwrite, args.results_copy)
+    print(summary_table(summary), end="")
+    print(f"\n{len(args.seed_summary)} runs, seeds {', '.join(str(s) for s in summary['meta']['seeds'])}: "
+          f"{args.out}/benchmark_seeds.md, {args.out}/benchmark_seeds.json")
+    return 0
