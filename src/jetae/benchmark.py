@@ -658,25 +658,32 @@ def run_benchmark(config: BenchmarkConfig) -> dict[str, Any]:
     return payload
 
 
-def write_results(payload: Mapping[str, Any], out_dir: str | os.PathLike, overwrite: bool = False,
-                  results_copy: str | os.PathLike | None = None) -> None:
-    """Write ``benchmark.json`` and ``benchmark.md`` atomically to ``out_dir`` (and a copy, if asked)."""
+def write_outputs(out_dir: str | os.PathLike, texts: Mapping[str, str], overwrite: bool = False,
+                  results_copy: str | os.PathLike | None = None, copy_stem: str = "") -> None:
+    """Write ``texts`` (file name -> text) atomically into ``out_dir``, and, with ``results_copy``,
+    each also to ``results_copy/<copy_stem><suffix of its name>`` (e.g. ``bench/results``)."""
     from jetae._atomic import atomic_dir, write_text_atomic
 
-    out_dir = Path(out_dir)
-    markdown = markdown_report(payload)
     try:
-        with atomic_dir(out_dir, overwrite=overwrite) as tmp:
-            (tmp / JSON_FILE).write_text(json.dumps(payload, indent=2) + "\n")
-            (tmp / MARKDOWN_FILE).write_text(markdown)
+        with atomic_dir(Path(out_dir), overwrite=overwrite) as tmp:
+            for name, text in texts.items():
+                (tmp / name).write_text(text)
     except FileExistsError as exc:
         raise JetaeError("output directory already exists; pass --overwrite to replace it", out_dir) from exc
     if results_copy:
-        preset = payload["meta"]["preset"]
         copy_dir = Path(results_copy)
-        write_text_atomic(copy_dir / f"benchmark_{preset}.json", json.dumps(payload, indent=2) + "\n")
-        write_text_atomic(copy_dir / f"benchmark_{preset}.md", markdown)
-        log.info("copied the results to %s/benchmark_%s.{json,md}", copy_dir, preset)
+        for name, text in texts.items():
+            write_text_atomic(copy_dir / f"{copy_stem}{Path(name).suffix}", text)
+        log.info("copied the results to %s/%s.{%s}", copy_dir, copy_stem,
+                 ",".join(Path(name).suffix.lstrip(".") for name in texts))
+
+
+def write_results(payload: Mapping[str, Any], out_dir: str | os.PathLike, overwrite: bool = False,
+                  results_copy: str | os.PathLike | None = None) -> None:
+    """Write ``benchmark.json`` and ``benchmark.md`` atomically to ``out_dir`` (and a copy,
+    ``benchmark_<preset>.{json,md}``, if asked)."""
+    write_outputs(out_dir, {JSON_FILE: json.dumps(payload, indent=2) + "\n", MARKDOWN_FILE: markdown_report(payload)},
+                  overwrite, results_copy, f"benchmark_{payload['meta']['preset']}")
 
 
 def _same_sizes(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:

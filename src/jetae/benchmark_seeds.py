@@ -20,12 +20,11 @@ from __future__ import annotations
 import json
 import logging
 import os
-from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from jetae.benchmark import MODEL_ORDER, _number, _table, check_same_setup, read_runs
+from jetae.benchmark import MODEL_ORDER, _number, _table, check_same_setup, read_runs, write_outputs
 from jetae.errors import JetaeError
 
 log = logging.getLogger(__name__)
@@ -104,17 +103,11 @@ def summarize_seeds(runs: Sequence[str | os.PathLike]) -> dict[str, Any]:
     for name in order:
         by_seed = results[name]
         seeds = sorted(by_seed)
-        values: dict[str, list[float | None]] = {}
-        for key, (direction, keys, _) in METRICS.items():
-            column = []
-            for seed in seeds:
-                block = by_seed[seed].get(direction) or {}
-                if block.get("status") != "ok":
-                    column.append(None)
-                    failed.append(f"{name} seed {seed} {direction}")
-                    continue
-                column.append(_dig(block, keys))
-            values[key] = column
+        ok = {(seed, direction): (by_seed[seed].get(direction) or {}).get("status") == "ok"
+              for seed in seeds for direction in ("forward", "reverse")}
+        failed += [f"{name} seed {seed} {direction}" for (seed, direction), good in ok.items() if not good]
+        values = {key: [_dig(by_seed[seed][direction], keys) if ok[seed, direction] else None for seed in seeds]
+                  for key, (direction, keys, _) in METRICS.items()}
         bootstrap = {}
         for key in AUC_METRICS:
             direction, keys, _ = METRICS[key]
@@ -130,7 +123,7 @@ def summarize_seeds(runs: Sequence[str | os.PathLike]) -> dict[str, Any]:
             "samples": {name: info.get("path") for name, info in first.get("samples", {}).items()},
             "runs": run_info}
     return {"meta": meta, "metrics": {key: label for key, (_, _, label) in METRICS.items()},
-            "models": models, "failed": sorted(set(failed))}
+            "models": models, "failed": failed}
 
 
 def _cell(stats: Mapping[str, float | None], spec: str, spread: str = "sd") -> str:
@@ -190,18 +183,7 @@ def markdown_summary(summary: Mapping[str, Any]) -> str:
 
 def write_summary(summary: Mapping[str, Any], out_dir: str | os.PathLike, overwrite: bool = False,
                   results_copy: str | os.PathLike | None = None) -> None:
-    """Write ``benchmark_seeds.json`` and ``.md`` atomically to ``out_dir`` (and a copy, if asked)."""
-    from jetae._atomic import atomic_dir, write_text_atomic
-
-    text, markdown = json.dumps(summary, indent=2) + "\n", markdown_summary(summary)
-    try:
-        with atomic_dir(Path(out_dir), overwrite=overwrite) as tmp:
-            (tmp / JSON_FILE).write_text(text)
-            (tmp / MARKDOWN_FILE).write_text(markdown)
-    except FileExistsError as exc:
-        raise JetaeError("output directory already exists; pass --overwrite to replace it", out_dir) from exc
-    if results_copy:
-        stem = Path(results_copy) / f"benchmark_{summary['meta']['preset']}_seeds"
-        write_text_atomic(stem.with_suffix(".json"), text)
-        write_text_atomic(stem.with_suffix(".md"), markdown)
-        log.info("copied the seed summary to %s.{json,md}", stem)
+    """Write ``benchmark_seeds.json`` and ``.md`` atomically to ``out_dir`` (and a copy,
+    ``benchmark_<preset>_seeds.{json,md}``, if asked)."""
+    write_outputs(out_dir, {JSON_FILE: json.dumps(summary, indent=2) + "\n", MARKDOWN_FILE: markdown_summary(summary)},
+                  overwrite, results_copy, f"benchmark_{summary['meta']['preset']}_seeds")
