@@ -225,6 +225,9 @@ def test_seed_summary_gives_each_seed_and_the_spread(tiny, tmp_path, capsys):
         top = [run["models"][name]["forward"]["signals"]["top"]["auc"] for run in runs]
         reverse = [run["models"][name]["reverse"]["signals"]["qcd"]["auc"] for run in runs]
         assert block["values"]["top_auc"] == top and block["values"]["reverse_auc"] == reverse
+        rates = [run["models"][name]["forward"]["inference_jets_per_s"] for run in runs]
+        assert block["values"]["infer_jets_s"] == rates
+        assert (block["stats"]["infer_jets_s"]["min"], block["stats"]["infer_jets_s"]["max"]) == (min(rates), max(rates))
         stats = block["stats"]["top_auc"]
         assert stats["mean"] == pytest.approx(np.mean(top)) and stats["sd"] == pytest.approx(np.std(top, ddof=1))
         assert (stats["min"], stats["max"]) == (min(top), max(top))

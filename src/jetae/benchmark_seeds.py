@@ -42,7 +42,10 @@ METRICS: dict[str, tuple[str, tuple[str, ...], str]] = {
     "jsd50": ("forward", ("mass_sculpting", "jsd_eff50"), "JSD50"),
     "jsd10": ("forward", ("mass_sculpting", "jsd_eff10"), "JSD10"),
     "train_s": ("forward", ("train_seconds",), "train s"),
+    "infer_jets_s": ("forward", ("inference_jets_per_s",), "infer jets/s"),
 }
+#: Speed metrics: they depend on how busy the machine was, so the tables give their range.
+SPEED_METRICS = ("train_s", "infer_jets_s")
 #: AUC metrics and the block whose bootstrap error (``auc_err``) belongs to them.
 AUC_METRICS = ("top_auc", "w_auc", "reverse_auc")
 
@@ -139,13 +142,13 @@ def _cell(stats: Mapping[str, float | None], spec: str, spread: str = "sd") -> s
 
 #: Number formats of the table columns.
 _FORMATS = {"top_auc": ".3f", "top_r30": ".1f", "w_auc": ".3f", "w_r30": ".1f", "reverse_auc": ".3f",
-            "jsd50": ".3f", "jsd10": ".3f", "train_s": ".0f"}
+            "jsd50": ".3f", "jsd10": ".3f", "train_s": ".0f", "infer_jets_s": ",.0f"}
 
 
 def summary_rows(summary: Mapping[str, Any]) -> list[list[str]]:
-    """Rows of the spread table: model, seeds, then ``mean ± sd`` per metric."""
+    """Rows of the spread table: model, seeds, then ``mean ± sd`` per metric (min-max for speeds)."""
     return [[name, ", ".join(str(s) for s in block["seeds"]),
-             *(_cell(block["stats"][key], _FORMATS[key], "range" if key == "train_s" else "sd") for key in METRICS)]
+             *(_cell(block["stats"][key], _FORMATS[key], "range" if key in SPEED_METRICS else "sd") for key in METRICS)]
             for name, block in summary["models"].items()]
 
 
@@ -162,8 +165,8 @@ def markdown_summary(summary: Mapping[str, Any]) -> str:
              f"Model seeds {', '.join(str(s) for s in meta['seeds'])}; the same samples and sizes in every run "
              "(checked).", "", summary_table(summary).rstrip("\n"), "",
              "- mean ± standard deviation over the seeds (n - 1); a single seed: its value. R30 and JSD as in "
-             "`benchmark.md`; train s: the range of the forward training wall times (which depend on how busy the "
-             "machine was).", ""]
+             "`benchmark.md`; train s and infer jets/s: the range of the forward training wall times and "
+             "inference rates (which depend on how busy the machine was).", ""]
     header = ("model", "top AUC per seed", "W AUC per seed", "reverse AUC per seed", "bootstrap sd (one run)")
     rows = []
     for name, block in summary["models"].items():
