@@ -64,3 +64,34 @@ def write_text_atomic(path: str | os.PathLike, text: str) -> None:
     """Write ``text`` to ``path`` atomically."""
     with atomic_path(path) as tmp:
         tmp.write_text(text)
+
+
+def check_writable(final: str | os.PathLike, kind: str = "file") -> Path:
+    """Fail now, before any work, if ``final`` could not be written later.
+
+    ``final`` is the output file (``kind="file"``) or directory (``kind="dir"``) a command
+    will create atomically next to itself. Checks that ``final`` is not the wrong kind of
+    thing and that its nearest existing parent is a writable directory (a missing parent is
+    created later by :func:`atomic_path` / :func:`atomic_dir`). Nothing is created here.
+
+    Raises
+    ------
+    JetaeError
+        ``final`` is a directory where a file is expected (or the reverse), or its folder
+        cannot be written.
+    """
+    from jetae.errors import JetaeError
+
+    final = Path(final)
+    if kind == "file" and final.is_dir():
+        raise JetaeError("is a directory; give a file name for the output", final)
+    if kind == "dir" and final.exists() and not final.is_dir():
+        raise JetaeError("exists and is not a directory", final)
+    parent = final.absolute().parent
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir():
+        raise JetaeError(f"cannot create the output: {parent} is not a directory", final)
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise JetaeError(f"cannot write the output: no write permission in {parent}", final)
+    return final
