@@ -92,6 +92,9 @@ def check_writable(final: str | os.PathLike, kind: str = "file") -> Path:
         parent = parent.parent
     if not parent.is_dir():
         raise JetaeError(f"cannot create the output: {parent} is not a directory", final)
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise JetaeError(f"cannot write the output: no write permission in {parent}", final)
+    try:  # a real probe: permission bits say nothing for root, read-only mounts or ACLs
+        with tempfile.TemporaryFile(dir=parent, prefix=".jetae-write-check."):
+            pass
+    except OSError as exc:
+        raise JetaeError(f"cannot write the output in {parent}: {exc.strerror or exc}", final) from None
     return final
