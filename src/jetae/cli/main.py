@@ -54,6 +54,14 @@ def main(argv: list[str] | None = None) -> int:
     except JetaeError as exc:
         print(f"jetae {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:
+        # The system said no (permissions, full disk, a file vanished): one line, not a traceback.
+        # A command checks its outputs before it starts; this catches what happens later.
+        if args.verbose:
+            log.exception("system error")
+        where = f"{exc.filename}: " if getattr(exc, "filename", None) else ""
+        print(f"jetae {args.command}: error: {where}{exc.strerror or exc}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print(f"jetae {args.command}: interrupted", file=sys.stderr)
         return 130
