@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 import typing
 from pathlib import Path
@@ -83,12 +84,16 @@ def _coerce(name: str, value: Any, hint: Any) -> Any:
         if hint in (int, float) and isinstance(value, bool):
             raise ValueError(value)
         if hint is float and isinstance(value, (int, float, str)) and not isinstance(value, bool):
+            if not math.isfinite(float(value)):
+                raise ValueError(value)
             return float(value)
         if hint is int and isinstance(value, (int, float, str)) and not isinstance(value, bool):
             number = float(value) if isinstance(value, (float, str)) else value
             if number != int(number):
                 raise ValueError(value)
             return int(number)
+        if hint in (int, float) and not isinstance(value, (int, float, str)):
+            raise ValueError(value)
         if hint in (list, tuple) and not isinstance(value, (list, tuple)):
             raise ValueError(value)
         if hint is dict and not isinstance(value, dict):
@@ -101,7 +106,7 @@ def _coerce(name: str, value: Any, hint: Any) -> Any:
             raise ValueError(value)
         if hint is str and not isinstance(value, str):
             raise ValueError(value)
-    except ValueError:
+    except (ValueError, OverflowError):
         raise JetaeError(f"option {name}: cannot use {value!r} as {getattr(hint, '__name__', hint)}") from None
     return value
 

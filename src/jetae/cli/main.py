@@ -7,6 +7,7 @@ import importlib
 import logging
 import pkgutil
 import sys
+from typing import NoReturn
 
 import jetae.cli
 from jetae import __version__
@@ -15,8 +16,15 @@ from jetae.errors import JetaeError
 log = logging.getLogger("jetae")
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line (``jetae train: error: ...``), like jetae's own."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="jetae",
         description="Unsupervised anomaly detection on collider jets with autoencoders.",
     )

@@ -683,8 +683,9 @@ class FrameReader:
                     block = blocks[b]
                     dataset = self.file[block.node]
                     if block.field is not None:
-                        if records is None:
-                            records = dataset[start:stop]
+                        if records is None:  # only the fields this read needs, in one HDF5 read
+                            fields = sorted({blocks[i].field for i, _, _ in plan})
+                            records = dataset.fields(fields)[start:stop]
                         values = records[block.field].reshape(stop - start, -1)
                     elif block.rows_first:
                         values = dataset[start:stop]

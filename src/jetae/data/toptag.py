@@ -5,6 +5,10 @@ The layout is a pandas ``HDFStore`` with key ``table``: one row per jet, float c
 parton ``truthE, truthPX, truthPY, truthPZ``, the split flag ``ttv`` (0 train, 1 test,
 2 validation) and the label ``is_signal_new``. Files downloaded from zenodo are read
 unchanged, and files written here open with plain ``pandas.read_hdf(path, "table")``.
+
+Reading never goes through pandas or PyTables, which unpickle object columns and some
+attributes: :mod:`jetae.data.hdf5_layout` reads the same files with h5py and refuses
+anything that is not plain numbers, and :mod:`jetae.data.validate` checks every chunk.
 """
 
 from __future__ import annotations
@@ -18,7 +22,9 @@ import numpy as np
 import pandas as pd
 
 from jetae._atomic import atomic_path
+from jetae.data.hdf5_layout import FrameReader
 from jetae.data.jets import N_CONSTITUENTS_MAX, Jets
+from jetae.data.validate import find_problems
 from jetae.errors import JetaeError
 
 log = logging.getLogger(__name__)
@@ -70,96 +76,88 @@ def write_jets(path: str | os.PathLike, jets: Jets, n_constituents: int = N_CONS
     return path
 
 
-def _open_store(path: Path) -> pd.HDFStore:
-    if not path.exists():
-        raise JetaeError("file not found", path)
-    if path.is_dir():
-        raise JetaeError("is a directory, expected an HDF5 file", path)
-    try:
-        store = pd.HDFStore(path, mode="r")
-    except Exception as exc:  # tables raises a zoo of types for damaged files
-        raise JetaeError(f"not a readable HDF5 file (truncated or damaged?): {exc.__class__.__name__}", path) from exc
-    try:
-        keys = store.keys()
-        if f"/{KEY}" not in keys:
-            raise JetaeError(
-                f"no '{KEY}' key in the file (keys: {', '.join(keys) or 'none'}); "
-                "expected the Top Tagging Reference layout",
-                path,
-            )
-        _n_rows(store, path)  # fails early on a damaged or foreign 'table' node
-    except BaseException:
-        store.close()
-        raise
-    return store
+#: What ``on_unphysical`` may be: refuse the file, or drop the jets concerned (counted in a warning).
+UNPHYSICAL_POLICIES = ("error", "drop")
 
 
-def _first_line(exc: BaseException) -> str:
-    """One-line reason: exception class and first message line, or for HDF5 errors
-    (which carry a long back trace) the summary plus the innermost cause."""
-    text = str(exc).strip()
-    name = exc.__class__.__name__
-    if "End of HDF5 error back trace" in text:
-        trace, summary = text.rsplit("End of HDF5 error back trace", 1)
-        causes = [line.strip() for line in trace.splitlines() if line.startswith("    ") and line.strip()]
-        summary = summary.strip() or "HDF5 error"
-        return f"{name}: {summary}" + (f" ({causes[-1]})" if causes else "")
-    lines = text.splitlines()
-    return f"{name}: {lines[0]}" if lines else name
+def open_frame(path: str | os.PathLike) -> FrameReader:
+    """Open a reference-layout file for reading, checking its structure; never unpickles.
 
-
-def _n_rows(store: pd.HDFStore, path: Path) -> int:
-    """Rows under ``KEY`` for both pandas storage formats ("table" and "fixed")."""
-    try:
-        storer = store.get_storer(KEY)
-        return int(storer.nrows) if storer.is_table else int(storer.shape[0])
-    except Exception as exc:
-        raise JetaeError(f"the '{KEY}' node is not a readable pandas DataFrame ({_first_line(exc)})", path) from exc
+    Raises
+    ------
+    JetaeError
+        Missing, damaged or foreign file (see :class:`jetae.data.hdf5_layout.FrameReader`).
+    """
+    return FrameReader(path, KEY)
 
 
 def count_jets(path: str | os.PathLike) -> int:
     """Number of jets in a reference-layout file without reading it."""
-    path = Path(path)
-    store = _open_store(path)
-    try:
-        return _n_rows(store, path)
-    finally:
-        store.close()
+    with open_frame(path) as frame:
+        return frame.layout.n_rows
 
 
-def _frame_to_jets(frame: pd.DataFrame, path: Path, offset: int) -> Jets:
-    n_constituents = sum(1 for c in frame.columns if isinstance(c, str) and c.startswith("E_"))
+def layout_columns(frame: FrameReader) -> tuple[list[str], list[str], list[str]]:
+    """``(constituent columns, truth columns present, label columns present)`` of an open file.
+
+    Raises
+    ------
+    JetaeError
+        No or incomplete constituent columns, or no ``is_signal_new`` label column.
+    """
+    columns = {c for c in frame.layout.columns if isinstance(c, str)}
+    n_constituents = sum(1 for c in columns if c.startswith("E_") and c[2:].isdigit())
     if n_constituents == 0:
-        raise JetaeError("no constituent columns E_0, PX_0, ... found; expected the Top Tagging Reference layout", path)
+        raise frame.fail("no constituent columns E_0, PX_0, ... found; expected the Top Tagging Reference layout")
     wanted = constituent_columns(n_constituents)
-    missing = [c for c in wanted if c not in frame.columns]
+    missing = [c for c in wanted if c not in columns]
     if missing:
-        raise JetaeError(f"missing constituent columns: {', '.join(missing[:8])}{' ...' if len(missing) > 8 else ''}", path)
-    momenta = frame[wanted].to_numpy(dtype=np.float32).reshape(len(frame), n_constituents, 4)
-    bad = ~np.isfinite(momenta).all(axis=(1, 2))
-    if bad.any():
-        rows = np.flatnonzero(bad)[:5] + offset
-        raise JetaeError(f"NaN or inf momenta in {int(bad.sum())} jet(s), e.g. rows {rows.tolist()}", path)
-    empty = ~np.any(momenta != 0.0, axis=(1, 2))
-    if empty.any():
-        rows = np.flatnonzero(empty)[:5] + offset
-        raise JetaeError(f"{int(empty.sum())} jet(s) have no constituents, e.g. rows {rows.tolist()}", path)
-    n = len(frame)
-    if all(c in frame.columns for c in TRUTH_COLUMNS):
-        truth = frame[TRUTH_COLUMNS].to_numpy(dtype=np.float32)
-    else:
-        truth = np.zeros((n, 4), np.float32)
-    ttv = frame["ttv"].to_numpy() if "ttv" in frame.columns else np.zeros(n, np.int64)
-    if "is_signal_new" not in frame.columns:
-        raise JetaeError("missing label column 'is_signal_new'", path)
-    is_signal = frame["is_signal_new"].to_numpy()
-    for name, labels in (("is_signal_new", is_signal), ("ttv", ttv)):
-        # Casting NaN or 0.5 to int64 would silently invent labels.
-        bad = ~np.isfinite(labels.astype(np.float64)) | (labels != np.round(labels))
-        if bad.any():
-            rows = np.flatnonzero(bad)[:5] + offset
-            raise JetaeError(f"non-integer or NaN '{name}' in {int(bad.sum())} jet(s), e.g. rows {rows.tolist()}", path)
-    return Jets(constituents=momenta, truth=truth, ttv=ttv, is_signal=is_signal, source=str(path))
+        raise frame.fail(f"missing constituent columns: {', '.join(missing[:8])}{' ...' if len(missing) > 8 else ''}")
+    if "is_signal_new" not in columns:
+        raise frame.fail("missing label column 'is_signal_new'")
+    truth = TRUTH_COLUMNS if all(c in columns for c in TRUTH_COLUMNS) else []
+    labels = [c for c in LABEL_COLUMNS if c in columns]
+    return wanted, truth, labels
+
+
+def _check_policy(on_unphysical: str) -> None:
+    if on_unphysical not in UNPHYSICAL_POLICIES:
+        raise JetaeError(f"on_unphysical must be one of {', '.join(UNPHYSICAL_POLICIES)}, got {on_unphysical!r}")
+
+
+def read_chunk(frame: FrameReader, lo: int, hi: int, on_unphysical: str = "error") -> Jets:
+    """Rows ``lo:hi`` of an open reference-layout file as validated :class:`Jets`.
+
+    Applies :func:`jetae.data.validate.find_problems`: NaN/inf, empty jets and non-integer
+    labels always raise; unphysical constituents raise with ``on_unphysical="error"`` or
+    drop their jets (with a warning giving the counts) with ``"drop"``.
+    """
+    _check_policy(on_unphysical)
+    momentum_columns, truth_columns, label_columns = layout_columns(frame)
+    n = max(0, min(hi, frame.layout.n_rows) - lo)
+    # One read for the float columns, one for the integer labels (exact in float64).
+    values = frame.read(momentum_columns + truth_columns, lo, hi, np.float32)
+    momenta = values[:, : len(momentum_columns)].reshape(n, -1, 4)
+    labels = dict(zip(label_columns, frame.read(label_columns, lo, hi, np.float64).T))
+    problems = find_problems(momenta, labels, offset=lo)
+    keep = None
+    for problem in problems:
+        if problem.kind == "unphysical" and on_unphysical == "drop":
+            log.warning("%s: dropped %d jet(s) with %d unphysical constituent(s), e.g. rows %s", frame.path,
+                        int(problem.jets.sum()), problem.n_constituents, problem.rows)
+            keep = ~problem.jets
+            continue
+        hint = " (pass on_unphysical='drop' / --drop-unphysical to drop those jets)" if problem.kind == "unphysical" else ""
+        raise frame.fail(problem.message + hint)
+    truth = values[:, len(momentum_columns):] if truth_columns else np.zeros((n, 4), np.float32)
+    jets = Jets(
+        constituents=momenta,
+        truth=truth,
+        ttv=labels.get("ttv", np.zeros(n)).astype(np.int64),
+        is_signal=labels["is_signal_new"].astype(np.int64),
+        source=str(frame.path),
+    )
+    return jets if keep is None else jets[keep]
 
 
 def iter_jets(
@@ -167,31 +165,32 @@ def iter_jets(
     chunk_size: int = 100_000,
     start: int = 0,
     stop: int | None = None,
+    on_unphysical: str = "error",
 ) -> Iterator[Jets]:
     """Stream a reference-layout file in chunks of at most ``chunk_size`` jets.
 
     Memory stays bounded by one chunk (a 100k-jet chunk is about 320 MB of float32).
+    ``start``/``stop`` are file rows; with ``on_unphysical="drop"`` a chunk may hold fewer jets.
     """
-    path = Path(path)
-    store = _open_store(path)
-    try:
-        total = _n_rows(store, path)
+    _check_policy(on_unphysical)
+    with open_frame(path) as frame:
+        total = frame.layout.n_rows
         stop = total if stop is None else min(stop, total)
         for lo in range(start, stop, chunk_size):
-            hi = min(lo + chunk_size, stop)
-            try:
-                frame = store.select(KEY, start=lo, stop=hi)
-            except Exception as exc:
-                raise JetaeError(
-                    f"could not read rows {lo}-{hi} (truncated or damaged file?): {_first_line(exc)}", path
-                ) from exc
-            yield _frame_to_jets(frame, path, offset=lo)
-    finally:
-        store.close()
+            yield read_chunk(frame, lo, min(lo + chunk_size, stop), on_unphysical)
 
 
-def read_jets(path: str | os.PathLike, n_max: int | None = None, start: int = 0, cache: bool = False) -> Jets:
+def read_jets(
+    path: str | os.PathLike,
+    n_max: int | None = None,
+    start: int = 0,
+    cache: bool = False,
+    on_unphysical: str = "error",
+) -> Jets:
     """Read jets from a reference-layout file into memory.
+
+    The file is read with h5py (:mod:`jetae.data.hdf5_layout`): nothing in it is ever
+    unpickled, and every node is checked to be plain numbers before a row is read.
 
     Parameters
     ----------
@@ -203,21 +202,26 @@ def read_jets(path: str | os.PathLike, n_max: int | None = None, start: int = 0,
         Read through the fast cache of :mod:`jetae.data.cache` (built on first use,
         in ``$JETAE_CACHE_DIR`` or ``~/.cache/jetae``); the constituent axis is then
         trimmed to the longest jet in the file instead of 200 slots.
+    on_unphysical:
+        ``"error"`` (default) refuses a file with negative-energy or E < |p| constituents;
+        ``"drop"`` drops the jets holding them and logs how many (the cache is not used then).
 
     Raises
     ------
     JetaeError
-        Missing or damaged file, wrong columns, NaN/inf momenta, empty jets, no jets.
+        Missing or damaged file, wrong columns or dtypes, Python objects in the file,
+        NaN/inf momenta, empty jets, unphysical constituents, non-integer labels, no jets.
     """
     path = Path(path)
-    if cache:
+    _check_policy(on_unphysical)
+    if cache and on_unphysical == "error":
         from jetae.data.cache import read_cached
 
         return read_cached(path, n_max=n_max, start=start)
     stop = None if n_max is None else start + n_max
-    chunks = list(iter_jets(path, start=start, stop=stop))
+    chunks = [chunk for chunk in iter_jets(path, start=start, stop=stop, on_unphysical=on_unphysical) if len(chunk)]
     if not chunks:
-        raise JetaeError("contains no jets", path)
+        raise JetaeError("contains no jets" if start == 0 else f"contains no jets from row {start}", path)
     jets = Jets.concatenate(chunks)
     jets.source = str(path)
     return jets
