@@ -138,7 +138,7 @@ def padding_report(constituents: np.ndarray) -> dict[str, int]:
     # A jet is packed when its real slots are exactly the first `count` slots.
     packed = (real == (np.arange(real.shape[1]) < count[:, None])).all(axis=1)
     transverse = np.hypot(constituents[..., 1], constituents[..., 2])
-    transverse = np.where(real, transverse, -np.inf)
+    transverse = np.where(real, transverse, -1.0)  # below any real pT
     ordered = (np.diff(transverse, axis=1) <= 1e-6 * np.abs(transverse[:, :-1]) + 1e-6) | ~real[:, 1:]
     return {
         "interior_padding": int((~packed).sum()),
