@@ -113,3 +113,13 @@ def test_check_of_an_unreadable_file_is_one_line_exit_2(tmp_path, capsys):
     assert main(["check", str(path)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and str(path) in err and "not a readable HDF5 file" in err
+
+
+def test_info_drops_unphysical_jets_only_when_asked(tmp_path, capsys):
+    jets = toy(20)
+    jets.constituents[4, 0, 0] = -3.0
+    path = write_jets(tmp_path / "bad.h5", jets, n_constituents=12)
+    assert main(["info", str(path)]) == 2
+    assert "1 unphysical constituent(s)" in capsys.readouterr().err
+    assert main(["info", "--drop-unphysical", str(path)]) == 0
+    assert "jets          19" in capsys.readouterr().out

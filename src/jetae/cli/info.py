@@ -11,6 +11,8 @@ from typing import Any
 
 import numpy as np
 
+from jetae.cli._options import add_unphysical_option, unphysical_policy
+
 log = logging.getLogger(__name__)
 
 #: Per-jet quantities summarised, with their printed labels.
@@ -27,6 +29,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("files", nargs="+", metavar="FILE", help="HDF5 file(s) in the Top Tagging Reference layout")
     parser.add_argument("--max-jets", type=int, metavar="N", help="summarise only the first N jets of each file")
+    add_unphysical_option(parser)
     parser.set_defaults(func=run)
 
 
@@ -50,7 +53,8 @@ def read_provenance(path: Path) -> tuple[Path | None, Any]:
         return sidecar, None
 
 
-def summarize_file(path: str | os.PathLike, n_max: int | None = None, chunk_size: int = 100_000) -> dict[str, Any]:
+def summarize_file(path: str | os.PathLike, n_max: int | None = None, chunk_size: int = 100_000,
+                   on_unphysical: str = "error") -> dict[str, Any]:
     """Streamed summary of a reference-layout file.
 
     Returns a dict with ``n_jets``, ``n_signal``, ``n_background``, ``splits``
@@ -70,7 +74,7 @@ def summarize_file(path: str | os.PathLike, n_max: int | None = None, chunk_size
     per_jet: dict[str, list[np.ndarray]] = {name: [] for name in QUANTITIES}
     signal, ttv = [], []
     with tqdm(total=n_read, unit="jet", desc=path.name, disable=None, leave=False) as progress:
-        for chunk in iter_jets(path, chunk_size=chunk_size, stop=n_read):
+        for chunk in iter_jets(path, chunk_size=chunk_size, stop=n_read, on_unphysical=on_unphysical):
             kinematics = jet_kinematics(chunk.constituents)
             for name in QUANTITIES:
                 per_jet[name].append(kinematics[name])
@@ -150,7 +154,7 @@ def run(args: argparse.Namespace) -> int:
         raise JetaeError(f"--max-jets must be at least 1, got {args.max_jets}")
     for i, name in enumerate(args.files):
         path = Path(name)
-        summary = summarize_file(path, n_max=args.max_jets)
+        summary = summarize_file(path, n_max=args.max_jets, on_unphysical=unphysical_policy(args))
         sidecar, provenance = read_provenance(path)
         print(("\n" if i else "") + format_summary(summary, sidecar, provenance), flush=True)
     return 0
