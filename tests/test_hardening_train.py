@@ -1,0 +1,201 @@
+"""Issue #16 (hardening), the training side: interrupted runs, resume, divergence, unwritable outputs,
+nonsense numbers on the command line, damaged generation shards and tampered model directories.
+
+Everything runs for real (Lightning on the CPU with tiny networks, Pythia + FastJet for a few
+tens of jets); an interrupted run is made by a jetae hook that raises at the start of an epoch,
+as a crash (out of memory, a killed node) would.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from safetensors.numpy import load_file, save_file
+
+from jetae.cli.main import main
+from jetae.cli.train import checkpoint_dir_for
+from jetae.data import generate as generate_module
+from jetae.data.generate import generate_jets, generate_to_file, sidecar_for, work_dir_for
+from jetae.data.toptag import read_jets, write_jets
+from jetae.errors import JetaeError
+from jetae.models import create_model, load_model
+from jetae.models.base import CONFIG_FILE, WEIGHTS_FILE
+from jetae.models.torch_base import TorchDetector
+from jetae.train.engine import LAST_CHECKPOINT
+from test_models import SMALL_DENSE, plane_points
+from toys import prong_jets as toy_jets
+
+FAST = ["--device", "cpu", "--set", "hidden=[16]", "--set", "latent_dim=4", "--set", "representation.n_constituents=20",
+        "--set", "batch_size=64", "--set", "lr=1e-2", "--set", "patience=0"]
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("jets")
+    paths = {"qcd": root / "qcd.h5", "other": root / "other.h5"}
+    write_jets(paths["qcd"], toy_jets(300, 1, seed=1), n_constituents=40)
+    write_jets(paths["other"], toy_jets(300, 1, seed=2), n_constituents=40)
+    return paths
+
+
+def train(files, out, *extra, model="dense_ae") -> int:
+    return main(["train", model, "--train", str(files["qcd"]), "--out", str(out), "--epochs", "3", *FAST, *extra])
+
+
+def one_error_line(capsys, command: str) -> str:
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    errors = [line for line in err.splitlines() if line.startswith(f"jetae {command}: error:")]
+    assert len(errors) == 1, err
+    return errors[0]
+
+
+class SimulatedCrash(RuntimeError):
+    """What kills a run between two epochs in these tests."""
+
+
+def crash_at_epoch(monkeypatch, epoch: int) -> None:
+    """Make every torch detector crash at the start of ``epoch`` (after the checkpoint of the one before)."""
+    original = TorchDetector.on_epoch_start
+
+    def crash(self, module):
+        if module is not None and module.current_epoch == epoch:
+            raise SimulatedCrash(f"crash at the start of epoch {epoch}")
+        original(self, module)
+
+    monkeypatch.setattr(TorchDetector, "on_epoch_start", crash)
+
+
+@pytest.fixture
+def interrupted(files, tmp_path, monkeypatch) -> Path:
+    """A ``jetae train`` run (3 epochs) that crashed after its first epoch; returns its RUN_DIR."""
+    run = tmp_path / "run"
+    with monkeypatch.context() as patch:
+        crash_at_epoch(patch, 1)
+        with pytest.raises(SimulatedCrash):
+            train(files, run)
+    assert not run.exists() and (checkpoint_dir_for(run) / LAST_CHECKPOINT).exists()
+    return run
+
+
+# ---------------------------------------------------------------- 1. an interrupted run is not thrown away
+# ---------------------------------------------------------------- 2. resume only with the same options
+# ---------------------------------------------------------------- 3. a run that diverges at once
+# ---------------------------------------------------------------- 5. unwritable outputs fail before any work
+# ---------------------------------------------------------------- 6. nonsense numbers are usage errors
+# ---------------------------------------------------------------- 4. generation: an unreadable shard is made again
+# ---------------------------------------------------------------- 7. model directories exactly as jetae wrote them
+@pytest.fixture(scope="module")
+def saved_models(tmp_path_factory) -> Path:
+    """Small saved models of each kind of state: dense_ae, dense_ae with loss weights, pca, vae, ensemble, nae."""
+    from test_nae import TINY
+
+    root = tmp_path_factory.mktemp("models")
+    train = plane_points(200, 1)
+    small = dict(SMALL_DENSE, epochs=1)
+    create_model("dense_ae", small).fit(train).save(root / "dense_ae")
+    create_model("dense_ae", small, loss_weights="inverse_variance").fit(train).save(root / "weighted")
+    create_model("pca", n_components=3, representation={"kind": "image"}).fit(train).save(root / "pca")
+    create_model("vae", small).fit(train).save(root / "vae")
+    create_model("ensemble", model="dense_ae", members=2, options=small).fit(train).save(root / "ensemble")
+    images = np.random.default_rng(0).uniform(0, 1, (48, 1, 8, 8)).astype(np.float32)
+    create_model("nae", dict(TINY, ae_epochs=1, x_steps=2, z_steps=2)).fit(images).save(root / "nae")
+    return root
+
+
+def _edit_meta(edit):
+    def apply(path: Path) -> None:
+        meta = json.loads((path / CONFIG_FILE).read_text())
+        edit(meta)
+        (path / CONFIG_FILE).write_text(json.dumps(meta))
+    return apply
+
+
+def _edit_weights(edit):
+    def apply(path: Path) -> None:
+        arrays = load_file(str(path / WEIGHTS_FILE))
+        edit(arrays)
+        save_file(arrays, str(path / WEIGHTS_FILE))
+    return apply
+
+
+def _first_network_tensor(arrays: dict) -> str:
+    return sorted(k for k in arrays if k.startswith("network.") or ".network." in k)[0]
+
+
+TAMPERING = {
+    "extra config key": ("dense_ae", _edit_meta(lambda m: m.update(note="mine")), CONFIG_FILE,
+                         r"unexpected key\(s\) note"),
+    "missing config keys": ("dense_ae", _edit_meta(lambda m: [m.pop("seed"), m.pop("versions")]), CONFIG_FILE,
+                            r"missing key\(s\) seed, versions"),
+    "missing config section": ("dense_ae", _edit_meta(lambda m: m.pop("config")), CONFIG_FILE,
+                               "'config' is missing"),
+    "missing option": ("dense_ae", _edit_meta(lambda m: m["config"].pop("lr")), CONFIG_FILE,
+                       r"missing option\(s\) lr"),
+    "seed not of the config": ("dense_ae", _edit_meta(lambda m: m.update(seed=7)), CONFIG_FILE,
+                               "seed not as the config gives"),
+    "extra tensor": ("dense_ae", _edit_weights(lambda a: a.update(backdoor=np.zeros(3, np.float32))), WEIGHTS_FILE,
+                     r"unexpected tensor\(s\) backdoor"),
+    "extra network tensor": ("dense_ae", _edit_weights(lambda a: a.update({"network.extra.weight": np.zeros(2)})),
+                             WEIGHTS_FILE, r"unexpected tensor\(s\) network.extra.weight"),
+    "missing network tensor": ("dense_ae", _edit_weights(lambda a: a.pop(_first_network_tensor(a))), WEIGHTS_FILE,
+                               r"missing tensor\(s\) network\."),
+    "tensor of another dtype": (
+        "dense_ae", _edit_weights(lambda a: a.update({(k := _first_network_tensor(a)): a[k].astype(np.float64)})),
+        WEIGHTS_FILE, r"tensor network\.\S+ is float64, expected float32"),
+    "tensor of another shape": (
+        "dense_ae", _edit_weights(lambda a: a.update({(k := _first_network_tensor(a)): a[k][:1]})),
+        WEIGHTS_FILE, r"tensor network\.\S+ has shape"),
+    "loss weights the config does not have": (
+        "dense_ae", _edit_weights(lambda a: a.update(loss_weights=np.ones(16, np.float32))), WEIGHTS_FILE,
+        r"unexpected tensor\(s\) loss_weights"),
+    "missing loss weights": ("weighted", _edit_weights(lambda a: a.pop("loss_weights")), WEIGHTS_FILE,
+                             "missing tensor loss_weights"),
+    "pca of another dtype": ("pca", _edit_weights(lambda a: a.update(mean=a["mean"].astype(np.float64))),
+                             WEIGHTS_FILE, "tensor mean is float64, expected float32"),
+    "vae latent of another shape": (
+        "vae", _edit_weights(lambda a: a.update({"latent.mean": a["latent.mean"][:1]})), WEIGHTS_FILE,
+        r"tensor latent.mean has shape \(1,\)"),
+    "ensemble member with an extra tensor": (
+        "ensemble", _edit_weights(lambda a: a.update({"member1.extra": np.zeros(1, np.float32)})), WEIGHTS_FILE,
+        r"unexpected tensor\(s\) member1.extra"),
+    "ensemble member configs edited": (
+        "ensemble", _edit_meta(lambda m: m["member_configs"][0].update(lr=1.0)), CONFIG_FILE,
+        "member_configs not as the config gives"),
+    "nae bounds of another dtype": (
+        "nae", _edit_weights(lambda a: a.update({"nae.input_bounds": a["nae.input_bounds"].astype(np.float64)})),
+        WEIGHTS_FILE, "tensor nae.input_bounds is float64, expected float32"),
+    "scaler of another dtype": (
+        "dense_ae", _edit_weights(lambda a: a.update({"scaler.scale": a["scaler.scale"].astype(np.float64)})),
+        WEIGHTS_FILE, "tensor scaler.scale is float64, expected float32"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(TAMPERING))
+def test_model_directory_not_as_jetae_wrote_it_is_refused(saved_models, tmp_path, name):
+    model, tamper, file, message = TAMPERING[name]
+    path = tmp_path / model
+    shutil.copytree(saved_models / model, path)
+    load_model(path)  # untouched, it loads
+    tamper(path)
+    with pytest.raises(JetaeError, match=message) as info:
+        load_model(path)
+    assert str(info.value).startswith(f"{path / file}: ") and "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("model", ["dense_ae", "weighted", "pca", "vae", "ensemble", "nae"])
+def test_every_model_directory_jetae_writes_loads_and_scores_the_same(saved_models, tmp_path, model):
+    path = shutil.copytree(saved_models / model, tmp_path / model)
+    loaded = load_model(path)
+    loaded.save(tmp_path / "again")  # what it loaded saves as the same tensors
+    first, second = load_file(str(path / WEIGHTS_FILE)), load_file(str(tmp_path / "again" / WEIGHTS_FILE))
+    assert sorted(first) == sorted(second)
+    for key in first:
+        assert first[key].dtype == second[key].dtype and np.array_equal(first[key], second[key])
