@@ -91,6 +91,51 @@ def interrupted(files, tmp_path, monkeypatch) -> Path:
 # ---------------------------------------------------------------- 5. unwritable outputs fail before any work
 # ---------------------------------------------------------------- 6. nonsense numbers are usage errors
 # ---------------------------------------------------------------- 4. generation: an unreadable shard is made again
+def _damage_shards(work: Path) -> dict[str, Path]:
+    shards = sorted(work.glob("shard-*.npz"))
+    truncated, garbage, npy, float64 = shards[:4]
+    truncated.write_bytes(truncated.read_bytes()[: truncated.stat().st_size // 2])
+    garbage.write_bytes(np.random.default_rng(0).bytes(5000))
+    with np.load(npy) as data:
+        constituents = data["constituents"]
+    with open(npy, "wb") as handle:  # a plain .npy array where a shard belongs
+        np.save(handle, constituents)
+    with np.load(float64) as data:  # the right arrays, but not the dtype jetae writes
+        arrays = {name: data[name] for name in data.files}
+    with open(float64, "wb") as handle:
+        np.savez(handle, **dict(arrays, constituents=arrays["constituents"].astype(np.float64)))
+    return {"truncated": truncated, "garbage": garbage, "npy": npy, "float64": float64}
+
+
+def test_unreadable_shards_are_made_again_alone_with_a_warning(tmp_path, monkeypatch, caplog):
+    out = tmp_path / "q.h5"
+    arguments = dict(seed=5, workers=1, shard_size=8)
+    saved = []
+    real_save = generate_module._save_shard
+
+    def save_then_stop(path, result):  # an interruption after the fifth of six shards
+        real_save(path, result)
+        saved.append(path)
+        if len(saved) == 5:
+            raise SimulatedCrash("interrupted")
+
+    monkeypatch.setattr(generate_module, "_save_shard", save_then_stop)
+    with pytest.raises(SimulatedCrash):
+        generate_to_file(out, "qcd", 48, **arguments)
+    monkeypatch.undo()
+    work = work_dir_for(out)
+    assert len(list(work.glob("shard-*.npz"))) == 5 and not out.exists()
+    damaged = _damage_shards(work)
+    with caplog.at_level(logging.WARNING, logger="jetae"):
+        provenance = generate_to_file(out, "qcd", 48, **arguments)
+    for path in damaged.values():
+        assert re.search(re.escape(str(path)) + r": (unreadable shard file|shard file does not match)", caplog.text)
+    assert provenance["shards_reused"] == 1  # only the intact shard; the damaged ones and the missing one are new
+    assert np.array_equal(read_jets(out).constituents,
+                          generate_jets("qcd", 48, **arguments).constituents)  # bit-identical to one go
+    assert json.loads(sidecar_for(out).read_text())["shards_reused"] == 1 and not work.exists()
+
+
 # ---------------------------------------------------------------- 7. model directories exactly as jetae wrote them
 @pytest.fixture(scope="module")
 def saved_models(tmp_path_factory) -> Path:
