@@ -87,7 +87,46 @@ def interrupted(files, tmp_path, monkeypatch) -> Path:
 
 # ---------------------------------------------------------------- 1. an interrupted run is not thrown away
 # ---------------------------------------------------------------- 2. resume only with the same options
+@pytest.mark.parametrize("damage", ["truncated", "foreign pickle"])
+def test_damaged_checkpoint_is_one_line_without_torch_advice(files, interrupted, capsys, damage):
+    checkpoint = checkpoint_dir_for(interrupted) / LAST_CHECKPOINT
+    if damage == "truncated":
+        checkpoint.write_bytes(checkpoint.read_bytes()[: checkpoint.stat().st_size // 2])
+    else:  # a checkpoint torch only opens by unpickling arbitrary objects
+        torch.save({"state_dict": {}, "jetae": SimulatedCrash("not a tensor")}, checkpoint)
+    capsys.readouterr()
+    assert train(files, interrupted, "--resume") == 2
+    err = capsys.readouterr().err
+    assert "weights_only" not in err and "Traceback" not in err
+    errors = [line for line in err.splitlines() if line.startswith("jetae train: error:")]
+    assert errors == [f"jetae train: error: {checkpoint}: cannot resume: damaged or not a jetae checkpoint"]
+
+
 # ---------------------------------------------------------------- 3. a run that diverges at once
+def test_run_diverging_at_once_says_nothing_was_kept_and_leaves_no_folder(files, tmp_path, capsys):
+    run = tmp_path / "run"
+    assert train(files, run, "--set", "lr=1e30") == 2
+    line = one_error_line(capsys, "train")
+    assert "training diverged" in line and "no checkpoint was written, nothing kept" in line
+    assert "kept in" not in line
+    assert not run.exists() and not checkpoint_dir_for(run).exists()
+
+
+def test_api_fit_diverging_at_once_leaves_no_empty_checkpoint_folder(tmp_path):
+    folder = tmp_path / "checkpoints"
+    with pytest.raises(JetaeError, match="no checkpoint was written, nothing kept"):
+        create_model("dense_ae", SMALL_DENSE, epochs=3, lr=1e30).fit(plane_points(200, 1), checkpoint_dir=folder)
+    assert not folder.exists()
+
+
+def test_crash_before_the_first_checkpoint_leaves_no_folder(files, tmp_path, monkeypatch):
+    run = tmp_path / "run"
+    crash_at_epoch(monkeypatch, 0)
+    with pytest.raises(SimulatedCrash):
+        train(files, run)
+    assert not checkpoint_dir_for(run).exists()
+
+
 # ---------------------------------------------------------------- 5. unwritable outputs fail before any work
 # ---------------------------------------------------------------- 6. nonsense numbers are usage errors
 # ---------------------------------------------------------------- 4. generation: an unreadable shard is made again
