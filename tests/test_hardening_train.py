@@ -129,6 +129,55 @@ def test_crash_before_the_first_checkpoint_leaves_no_folder(files, tmp_path, mon
 
 # ---------------------------------------------------------------- 5. unwritable outputs fail before any work
 # ---------------------------------------------------------------- 6. nonsense numbers are usage errors
+@pytest.mark.parametrize("command, option, value, message", [
+    ("train", "--n-train", "0", "must be a positive integer"),
+    ("train", "--n-train", "-5", "must be a positive integer"),
+    ("train", "--n-train", "many", "must be an integer"),
+    ("train", "--epochs", "0", "must be a positive integer"),
+    ("train", "--devices", "0", "must be a positive integer"),
+    ("train", "--num-nodes", "-1", "must be a positive integer"),
+    ("train", "--seed", "-1", "must be an integer from 0 to 4294967295"),
+    ("generate", "--n", "0", "must be a positive integer"),
+    ("generate", "--shard-size", "0", "must be a positive integer"),
+    ("generate", "--max-constituents", "0", "must be a positive integer"),
+    ("generate", "--workers", "-2", "must be a positive integer"),
+    ("generate", "--seed", "-1", "must be a non-negative integer"),
+])
+def test_nonsense_numbers_are_one_usage_error_naming_the_option(files, tmp_path, capsys, command, option, value,
+                                                                message):
+    out = tmp_path / "out"
+    if command == "train":
+        args = ["train", "dense_ae", "--train", str(files["qcd"]), "--out", str(out), *FAST, option, value]
+    else:
+        args = ["generate", "qcd", "--n", "5", "--out", str(out), "--no-progress", option, value]
+    with pytest.raises(SystemExit) as info:
+        main(args)
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert f"jetae {command}: error: argument {option}: {message}, got '{value}'" in err
+    assert "Traceback" not in err and not list(tmp_path.iterdir())
+
+
+
+def test_seed_out_of_range_in_a_config_is_refused():
+    with pytest.raises(JetaeError, match="seed must be an integer from 0 to"):
+        create_model("dense_ae", SMALL_DENSE, seed=-1)
+
+
+
+def test_card_or_config_that_is_a_directory_is_named_a_directory(files, tmp_path, capsys):
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    out = tmp_path / "x.h5"
+    assert main(["generate", "--card", str(folder), "--n", "5", "--out", str(out)]) == 2
+    assert one_error_line(capsys, "generate").endswith(f"{folder}: is a directory, not a card file")
+    assert main(["generate", "--card", str(tmp_path / "missing.cmnd"), "--n", "5", "--out", str(out)]) == 2
+    assert "card file not found" in one_error_line(capsys, "generate")
+    assert train(files, tmp_path / "run", "--config", str(folder)) == 2
+    assert one_error_line(capsys, "train").endswith(f"{folder}: is a directory, not a config file")
+
+
+
 # ---------------------------------------------------------------- 4. generation: an unreadable shard is made again
 def _damage_shards(work: Path) -> dict[str, Path]:
     shards = sorted(work.glob("shard-*.npz"))

@@ -9,6 +9,8 @@ import shutil
 import sys
 from pathlib import Path
 
+from jetae.cli._types import positive_int, seed_int
+
 log = logging.getLogger(__name__)
 
 
@@ -24,15 +26,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--outliers", metavar="FILE.h5",
                         help="outlier jets for outlier-exposure models (e.g. oe_vae; W jets when testing on top)")
     parser.add_argument("--out", required=True, metavar="RUN_DIR", help="directory to write the model to")
-    parser.add_argument("--epochs", type=int, help="maximum number of epochs")
+    parser.add_argument("--epochs", type=positive_int, help="maximum number of epochs")
     parser.add_argument("--config", metavar="FILE.yaml", help="YAML/JSON file of model options")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="override one option (repeatable), e.g. --set lr=1e-3 --set representation.n_pixels=32")
-    parser.add_argument("--n-train", type=int, metavar="N", help="use only the first N training jets")
+    parser.add_argument("--n-train", type=positive_int, metavar="N", help="use only the first N training jets")
     parser.add_argument("--device", help="auto, cpu, cuda or mps")
-    parser.add_argument("--devices", type=int, help="devices per node (>1 uses DDP)")
-    parser.add_argument("--num-nodes", type=int, help="number of nodes (DDP)")
-    parser.add_argument("--seed", type=int, help="random seed")
+    parser.add_argument("--devices", type=positive_int, help="devices per node (>1 uses DDP)")
+    parser.add_argument("--num-nodes", type=positive_int, help="number of nodes (DDP)")
+    parser.add_argument("--seed", type=seed_int, help="random seed")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing RUN_DIR")
     parser.add_argument("--resume", action="store_true", help="continue an interrupted run from its last checkpoint")
     parser.set_defaults(func=run)

@@ -39,6 +39,9 @@ HISTORY_FILE = "history.json"
 
 JetsOrArray = Jets | np.ndarray
 
+#: Largest seed: Lightning and numpy take unsigned 32-bit seeds.
+SEED_MAX = 2**32 - 1
+
 
 @dataclass
 class DetectorConfig:
@@ -56,6 +59,8 @@ class DetectorConfig:
 
         if self.scaler not in SCALER_KINDS:
             raise JetaeError(f"invalid option: scaler must be one of {', '.join(SCALER_KINDS)}, got {self.scaler!r}")
+        if not 0 <= self.seed <= SEED_MAX:
+            raise JetaeError(f"invalid option: seed must be an integer from 0 to {SEED_MAX}, got {self.seed!r}")
         check_representation(self.representation)
 
 
