@@ -20,7 +20,7 @@ import torch
 from safetensors.numpy import load_file, save_file
 
 from jetae.cli.main import main
-from jetae.cli.train import checkpoint_dir_for
+from jetae.cli.train import OPTIONS_FILE, checkpoint_dir_for
 from jetae.data import generate as generate_module
 from jetae.data.generate import generate_jets, generate_to_file, sidecar_for, work_dir_for
 from jetae.data.toptag import read_jets, write_jets
@@ -86,7 +86,73 @@ def interrupted(files, tmp_path, monkeypatch) -> Path:
 
 
 # ---------------------------------------------------------------- 1. an interrupted run is not thrown away
+def test_rerun_without_resume_keeps_the_checkpoints_of_an_interrupted_run(files, interrupted, capsys, caplog):
+    checkpoint = checkpoint_dir_for(interrupted) / LAST_CHECKPOINT
+    saved = checkpoint.read_bytes()
+    capsys.readouterr()
+    assert train(files, interrupted) == 2
+    line = one_error_line(capsys, "train")
+    assert str(checkpoint_dir_for(interrupted)) in line and "--resume" in line and "--overwrite" in line
+    assert checkpoint.read_bytes() == saved
+    # --overwrite throws the checkpoints away and starts again
+    with caplog.at_level(logging.INFO, logger="jetae"):
+        assert train(files, interrupted, "--overwrite") == 0
+    assert "resuming from" not in caplog.text
+    assert [r["epoch"] for r in json.loads((interrupted / "history.json").read_text())] == [0, 1, 2]
+    assert not checkpoint_dir_for(interrupted).exists()
+
+
 # ---------------------------------------------------------------- 2. resume only with the same options
+@pytest.mark.parametrize("extra, changes", [
+    (["--set", "lr=0.02"], ["lr: 0.01 -> 0.02"]),
+    (["--epochs", "4", "--set", "hidden=[8]"], ["epochs: 3 -> 4", "hidden: [16] -> [8]"]),
+    (["--n-train", "200"], ["--n-train: null -> 200"]),
+    (["--seed", "1"], ["seed: 0 -> 1"]),
+    (["CONFIG"], ["weight_decay: 0.0 -> 0.001"]),
+])
+def test_resume_with_other_options_is_refused_listing_each_difference(files, interrupted, capsys, extra, changes):
+    if extra == ["CONFIG"]:
+        config = interrupted.parent / "options.yaml"
+        config.write_text("weight_decay: 0.001\n")
+        extra = ["--config", str(config)]
+    checkpoint = checkpoint_dir_for(interrupted) / LAST_CHECKPOINT
+    saved = checkpoint.read_bytes()
+    capsys.readouterr()
+    assert train(files, interrupted, *extra, "--resume") == 2
+    line = one_error_line(capsys, "train")
+    assert "cannot resume with options other than the interrupted run's" in line and "--overwrite" in line
+    for change in changes:
+        assert change in line
+    assert checkpoint.read_bytes() == saved and not interrupted.exists()
+
+
+def test_resume_with_the_same_options_saves_what_was_trained(files, interrupted, capsys):
+    options = json.loads((checkpoint_dir_for(interrupted) / OPTIONS_FILE).read_text())
+    assert options["config"]["lr"] == 0.01 and options["data"]["train"] == str(files["qcd"].absolute())
+    kept = torch.load(checkpoint_dir_for(interrupted) / LAST_CHECKPOINT, weights_only=True)["jetae"]["history"]
+    # Another data file is another training: refused as well.
+    assert main(["train", "dense_ae", "--train", str(files["other"]), "--out", str(interrupted), "--epochs", "3",
+                 *FAST, "--resume"]) == 2
+    assert f"--train: \"{files['qcd'].absolute()}\" -> \"{files['other'].absolute()}\"" in one_error_line(capsys,
+                                                                                                           "train")
+    # The progress bar (and the device) do not change what is trained: they may differ.
+    assert train(files, interrupted, "--set", "progress=false", "--resume") == 0
+    meta = json.loads((interrupted / CONFIG_FILE).read_text())
+    assert meta["config"]["lr"] == 0.01 and meta["config"]["epochs"] == 3 and meta["config"]["progress"] is False
+    history = json.loads((interrupted / "history.json").read_text())
+    assert [r["epoch"] for r in history] == [0, 1, 2] and history[: len(kept)] == kept
+    assert not checkpoint_dir_for(interrupted).exists()
+
+
+def test_resume_without_a_record_of_the_options_is_refused(files, interrupted, capsys):
+    (checkpoint_dir_for(interrupted) / OPTIONS_FILE).unlink()
+    capsys.readouterr()
+    assert train(files, interrupted, "--resume") == 2
+    line = one_error_line(capsys, "train")
+    assert OPTIONS_FILE in line and "--overwrite" in line
+    assert (checkpoint_dir_for(interrupted) / LAST_CHECKPOINT).exists()
+
+
 @pytest.mark.parametrize("damage", ["truncated", "foreign pickle"])
 def test_damaged_checkpoint_is_one_line_without_torch_advice(files, interrupted, capsys, damage):
     checkpoint = checkpoint_dir_for(interrupted) / LAST_CHECKPOINT
@@ -128,6 +194,29 @@ def test_crash_before_the_first_checkpoint_leaves_no_folder(files, tmp_path, mon
 
 
 # ---------------------------------------------------------------- 5. unwritable outputs fail before any work
+@pytest.mark.parametrize("model, options", [
+    ("dense_ae", FAST),
+    ("pca", ["--set", "n_components=3", "--set", "representation.n_pixels=16"]),
+])
+def test_unwritable_output_is_refused_before_any_work(files, tmp_path, capsys, caplog, model, options):
+    blocker = tmp_path / "a_file"  # under a regular file nothing can be made, even by root
+    blocker.write_text("not a folder")
+    run = blocker / "run"
+    with caplog.at_level(logging.INFO, logger="jetae"):
+        assert main(["train", model, "--train", str(files["qcd"]), "--out", str(run), *options]) == 2
+    line = one_error_line(capsys, "train")
+    assert str(run) in line and "not a directory" in line
+    assert "fitting" not in caplog.text  # refused before the jets were even turned into inputs
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a_file"]
+
+
+def test_checkpoint_folder_in_the_way_is_refused(files, tmp_path, capsys):
+    run = tmp_path / "run"
+    checkpoint_dir_for(run).write_text("a file where the checkpoints go")
+    assert train(files, run) == 2
+    assert f"{checkpoint_dir_for(run)}: exists and is not a directory" in one_error_line(capsys, "train")
+
+
 # ---------------------------------------------------------------- 6. nonsense numbers are usage errors
 @pytest.mark.parametrize("command, option, value, message", [
     ("train", "--n-train", "0", "must be a positive integer"),
@@ -158,11 +247,9 @@ def test_nonsense_numbers_are_one_usage_error_naming_the_option(files, tmp_path,
     assert "Traceback" not in err and not list(tmp_path.iterdir())
 
 
-
 def test_seed_out_of_range_in_a_config_is_refused():
     with pytest.raises(JetaeError, match="seed must be an integer from 0 to"):
         create_model("dense_ae", SMALL_DENSE, seed=-1)
-
 
 
 def test_card_or_config_that_is_a_directory_is_named_a_directory(files, tmp_path, capsys):
@@ -175,7 +262,6 @@ def test_card_or_config_that_is_a_directory_is_named_a_directory(files, tmp_path
     assert "card file not found" in one_error_line(capsys, "generate")
     assert train(files, tmp_path / "run", "--config", str(folder)) == 2
     assert one_error_line(capsys, "train").endswith(f"{folder}: is a directory, not a config file")
-
 
 
 # ---------------------------------------------------------------- 4. generation: an unreadable shard is made again
