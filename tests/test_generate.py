@@ -214,9 +214,11 @@ def test_bad_arguments_exit_2_and_write_nothing(tmp_path, capsys):
     out = tmp_path / "x.h5"
     assert _cli("higgs", "--n", "5", "--out", str(out)) == 2
     assert "unknown process 'higgs'" in capsys.readouterr().err
-    assert _cli("qcd", "--n", "0", "--out", str(out)) == 2
-    assert _cli("qcd", "--n", "-3", "--out", str(out)) == 2
-    assert _cli("qcd", "--n", "5", "--out", str(out), "--workers", "0") == 2
+    for bad in (["--n", "0"], ["--n", "-3"], ["--n", "5", "--workers", "0"]):
+        with pytest.raises(SystemExit) as info:  # argparse: one usage error naming the option
+            _cli("qcd", *bad, "--out", str(out))
+        assert info.value.code == 2
+        assert f"argument {bad[-2]}: must be a positive integer" in capsys.readouterr().err
     assert _cli("qcd", "--n", "5", "--out", str(out), "--pt-min", "700") == 2
     not_a_folder = tmp_path / "file.txt"
     not_a_folder.write_text("x")

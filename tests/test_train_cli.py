@@ -105,7 +105,6 @@ def test_existing_run_directory_is_refused_unless_overwrite(files, tmp_path, cap
     (["--set", "batch_size=two"], "cannot use 'two' as int"),
     (["--set", "representation.kind=graph"], "unknown representation kind 'graph'"),
     (["--config", "/nonexistent/options.yaml"], "config file not found"),
-    (["--n-train", "0"], "contains no jets"),
 ])
 def test_bad_options_exit_2_with_one_line_and_no_output(files, tmp_path, capsys, extra, message):
     run = tmp_path / "run"

@@ -164,7 +164,7 @@ def test_resume_refuses_a_checkpoint_of_another_network(tmp_path):
         create_model("dense_ae", SMALL, epochs=3, hidden=[8]).fit(data, checkpoint_dir=tmp_path, resume=True)
     checkpoint = tmp_path / LAST_CHECKPOINT
     checkpoint.write_bytes(checkpoint.read_bytes()[:100])
-    with pytest.raises(JetaeError, match="damaged checkpoint"):
+    with pytest.raises(JetaeError, match="damaged or not a jetae checkpoint"):
         create_model("dense_ae", SMALL, epochs=3).fit(data, checkpoint_dir=tmp_path, resume=True)
 
 

@@ -133,6 +133,8 @@ def parse_set_options(assignments: list[str] | None) -> dict[str, Any]:
 def load_config_file(path: str | os.PathLike) -> dict[str, Any]:
     """Read a YAML or JSON mapping from ``path``."""
     path = Path(path)
+    if path.is_dir():
+        raise JetaeError("is a directory, not a config file", path)
     if not path.exists():
         raise JetaeError("config file not found", path)
     try:

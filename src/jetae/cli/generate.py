@@ -7,6 +7,8 @@ import logging
 import os
 import sys
 
+from jetae.cli._types import non_negative_int, positive_int
+
 log = logging.getLogger(__name__)
 
 
@@ -24,11 +26,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         epilog="Example: jetae generate top --n 100000 --out top.h5 --seed 1",
     )
     parser.add_argument("process", nargs="?", metavar="PROCESS", help="qcd, top or w (omit with --card)")
-    parser.add_argument("--n", type=int, required=True, metavar="N", help="number of jets to generate")
+    parser.add_argument("--n", type=positive_int, required=True, metavar="N", help="number of jets to generate")
     parser.add_argument("--out", required=True, metavar="FILE.h5", help="output HDF5 file")
-    parser.add_argument("--seed", type=int, default=0, help="run seed (default 0); same seed, N and shard size "
+    parser.add_argument("--seed", type=non_negative_int, default=0, help="run seed (default 0); same seed, N and shard size "
                         "give the same jets whatever the worker count")
-    parser.add_argument("--workers", type=int, default=None, metavar="W",
+    parser.add_argument("--workers", type=positive_int, default=None, metavar="W",
                         help="local worker processes (default: all available cores)")
     parser.add_argument("--scheduler", metavar="ADDRESS",
                         help="run the shards on an existing Dask cluster, e.g. tcp://host:8786")
@@ -43,14 +45,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     physics.add_argument("--sqrts", type=float, default=14000.0, help="collision energy in GeV (default 14000)")
     physics.add_argument("--mpi", action=argparse.BooleanOptionalAction, default=False,
                          help="multiple parton interactions (default off, as in the reference dataset)")
-    physics.add_argument("--max-constituents", type=int, default=200,
+    physics.add_argument("--max-constituents", type=positive_int, default=200,
                          help="constituents kept per jet, hardest first (default 200)")
     physics.add_argument("--pthat-min", type=float, default=None, metavar="GEV",
                          help="PhaseSpace:pTHatMin (default 0.8 x pt-min)")
     physics.add_argument("--pthat-max", type=float, default=None, metavar="GEV",
                          help="PhaseSpace:pTHatMax (default 1.25 x pt-max; 0 = no upper limit)")
     run = parser.add_argument_group("run control")
-    run.add_argument("--shard-size", type=int, default=None, metavar="JETS",
+    run.add_argument("--shard-size", type=positive_int, default=None, metavar="JETS",
                      help="jets per shard (default ceil(N/32) clamped to 500..2000)")
     run.add_argument("--overwrite", action="store_true", help="replace FILE if it exists")
     run.add_argument("--restart", action="store_true",

@@ -3,13 +3,25 @@
 from __future__ import annotations
 
 import argparse
+import json
 import logging
+import os
 import shlex
 import shutil
 import sys
 from pathlib import Path
+from typing import Any
+
+from jetae.cli._types import positive_int, seed_int
 
 log = logging.getLogger(__name__)
+
+#: The record, in RUN_DIR.partial, of what an unfinished run trains (see :func:`training_record`).
+OPTIONS_FILE = "options.json"
+
+#: Options that may differ when a run is resumed: they change how it runs (where, with or without
+#: a progress bar), not what it learns. Every other option, the model and the data must match.
+RESUME_FREE_OPTIONS = ("device", "progress")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -24,17 +36,24 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--outliers", metavar="FILE.h5",
                         help="outlier jets for outlier-exposure models (e.g. oe_vae; W jets when testing on top)")
     parser.add_argument("--out", required=True, metavar="RUN_DIR", help="directory to write the model to")
-    parser.add_argument("--epochs", type=int, help="maximum number of epochs")
+    parser.add_argument("--epochs", type=positive_int, help="maximum number of epochs")
     parser.add_argument("--config", metavar="FILE.yaml", help="YAML/JSON file of model options")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="override one option (repeatable), e.g. --set lr=1e-3 --set representation.n_pixels=32")
-    parser.add_argument("--n-train", type=int, metavar="N", help="use only the first N training jets")
+    parser.add_argument("--n-train", type=positive_int, metavar="N", help="use only the first N training jets")
     parser.add_argument("--device", help="auto, cpu, cuda or mps")
-    parser.add_argument("--devices", type=int, help="devices per node (>1 uses DDP)")
-    parser.add_argument("--num-nodes", type=int, help="number of nodes (DDP)")
-    parser.add_argument("--seed", type=int, help="random seed")
-    parser.add_argument("--overwrite", action="store_true", help="replace an existing RUN_DIR")
-    parser.add_argument("--resume", action="store_true", help="continue an interrupted run from its last checkpoint")
+    parser.add_argument("--devices", type=positive_int, help="devices per node (>1 uses DDP)")
+    parser.add_argument("--num-nodes", type=positive_int, help="number of nodes (DDP)")
+    parser.add_argument("--seed", type=seed_int, help="random seed")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace an existing RUN_DIR and throw away the checkpoints of an interrupted run "
+                             "(RUN_DIR.partial); with --resume, only RUN_DIR is replaced")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue an interrupted run from its last checkpoint (in RUN_DIR.partial). Use the "
+                             "model, options (--config, --set, --epochs, --seed, --devices, --num-nodes) and data "
+                             "(--train, --val, --outliers, --n-train) of the interrupted run: a difference is "
+                             "refused, so that the saved config describes what was trained. Only --device and "
+                             "--set progress=... may differ")
     parser.set_defaults(func=run)
 
 
@@ -76,15 +95,124 @@ def is_ddp_worker() -> bool:
     return False
 
 
+def has_checkpoint(checkpoints: Path) -> bool:
+    """Whether an unfinished run's folder holds a checkpoint (of the model or of an ensemble member)."""
+    return checkpoints.is_dir() and any(checkpoints.rglob("*.ckpt"))
+
+
+def training_record(args: argparse.Namespace, detector) -> dict[str, Any]:
+    """What a run trains: the model, its fully resolved options and the data (absolute paths, --n-train).
+
+    Written to ``RUN_DIR.partial/options.json`` when a run starts; ``--resume`` compares it with
+    the record of the resuming command (:func:`resume_differences`).
+    """
+    from jetae.config import config_to_dict
+
+    def absolute(path: str | None) -> str | None:
+        return None if path is None else os.path.abspath(path)
+
+    return {
+        "model": args.model,
+        "config": config_to_dict(detector.config),
+        "data": {"train": absolute(args.train), "val": absolute(args.val),
+                 "outliers": absolute(getattr(args, "outliers", None)), "n_train": args.n_train},
+    }
+
+
+def resume_differences(old: dict, new: dict) -> list[str]:
+    """``["lr: 0.001 -> 0.01", "--n-train: null -> 100", ...]`` between two :func:`training_record` s.
+
+    Options in :data:`RESUME_FREE_OPTIONS` (of the model, or of an ensemble's members) are
+    left out: they do not change what is trained.
+    """
+    def flatten(record: Any, prefix: tuple[str, ...] = ()) -> dict[tuple[str, ...], Any]:
+        if isinstance(record, dict) and record:
+            return {key: value for name, item in record.items() for key, value in flatten(item, (*prefix, name)).items()}
+        return {prefix: record}
+
+    def label(key: tuple[str, ...]) -> str:
+        if key[0] == "data":
+            return "--" + key[1].replace("_", "-")
+        return ".".join(key[1:]) if key[0] == "config" else ".".join(key)
+
+    def free(key: tuple[str, ...]) -> bool:
+        return key[0] == "config" and key[-1] in RESUME_FREE_OPTIONS and key[1:-1] in ((), ("options",))
+
+    old_flat, new_flat = flatten(old), flatten(new)
+    missing = object()
+    changes = []
+    for key in sorted(set(old_flat) | set(new_flat)):
+        before, after = old_flat.get(key, missing), new_flat.get(key, missing)
+        if before != after and not free(key):
+            shown = ["(unset)" if value is missing else json.dumps(value) for value in (before, after)]
+            changes.append(f"{label(key)}: {shown[0]} -> {shown[1]}")
+    return changes
+
+
+def check_checkpoint_dir(checkpoints: Path, record: dict, resume: bool, overwrite: bool) -> None:
+    """Refuse, before any work, to lose or to wrongly continue the checkpoints of an interrupted run.
+
+    Without ``--resume`` the checkpoints are thrown away only with ``--overwrite``. With ``--resume``
+    the options of the interrupted run (``options.json``) must equal this command's, except
+    :data:`RESUME_FREE_OPTIONS`: a run resumed with another learning rate, epoch count, network
+    or data would continue with the old settings (they live in the checkpoint) while the saved
+    config claimed the new ones. A folder without a checkpoint holds nothing worth keeping.
+    """
+    from jetae.errors import JetaeError
+
+    if not has_checkpoint(checkpoints):
+        return
+    if not resume:
+        if not overwrite:
+            raise JetaeError("holds the checkpoints of an interrupted run: pass --resume to continue it, "
+                             "or --overwrite to throw it away and start again", checkpoints)
+        return
+    try:
+        saved = json.loads((checkpoints / OPTIONS_FILE).read_text())
+        if not isinstance(saved, dict):
+            raise ValueError(OPTIONS_FILE)
+    except (OSError, ValueError):
+        raise JetaeError(f"cannot resume: no readable {OPTIONS_FILE} says what the interrupted run trained; "
+                         "pass --overwrite (without --resume) to start again", checkpoints) from None
+    changes = resume_differences(saved, record)
+    if changes:
+        raise JetaeError(f"cannot resume with options other than the interrupted run's ({'; '.join(changes)}): "
+                         "rerun with the original options, or pass --overwrite (without --resume) to start again",
+                         checkpoints)
+
+
+def start_checkpoint_dir(checkpoints: Path, record: dict, resume: bool) -> None:
+    """Empty ``checkpoints`` (unless resuming one) and record what this run trains in it."""
+    from jetae._atomic import write_text_atomic
+
+    if resume and has_checkpoint(checkpoints):
+        return  # check_checkpoint_dir found the same options there
+    if checkpoints.exists():
+        log.info("removing %s", checkpoints)
+        shutil.rmtree(checkpoints)
+    checkpoints.mkdir(parents=True)
+    write_text_atomic(checkpoints / OPTIONS_FILE, json.dumps(record, indent=1) + "\n")
+
+
 def run(args: argparse.Namespace) -> int:
+    from jetae._atomic import check_writable
     from jetae.data.toptag import read_jets
     from jetae.errors import JetaeError
     from jetae.models import create_model
 
     run_dir = Path(args.out)
+    checkpoints = checkpoint_dir_for(run_dir)
     if run_dir.exists() and not args.overwrite:
         raise JetaeError("run directory already exists; pass --overwrite to replace it", run_dir)
+    # Outputs first: a folder that cannot be written fails now, not after the fit.
+    check_writable(run_dir, kind="dir")
+    check_writable(checkpoints, kind="dir")
     detector = create_model(args.model, model_options(args))
+    record = training_record(args, detector)
+    # A DDP worker starts after rank 0 has begun writing the checkpoints: it must not touch them.
+    main_process = not is_ddp_worker()
+    if main_process:
+        check_checkpoint_dir(checkpoints, record, resume=args.resume, overwrite=args.overwrite)
     fit_options = {}
     if getattr(args, "outliers", None):
         if "outliers" not in getattr(detector, "fit_options", ()):
@@ -97,12 +225,15 @@ def run(args: argparse.Namespace) -> int:
     if n_signal:
         log.warning("%s: %d of %d training jets are labelled signal (contamination study?)", args.train,
                     n_signal, len(train_jets))
-    checkpoints = checkpoint_dir_for(run_dir)
-    if not args.resume and checkpoints.exists() and not is_ddp_worker():
-        # (A DDP worker starts after rank 0 has begun writing here: it must not delete anything.)
-        shutil.rmtree(checkpoints)
-    detector.fit(train_jets, val_jets, checkpoint_dir=checkpoints, resume=args.resume, **fit_options)
-    if not getattr(detector, "is_global_zero_", True) or is_ddp_worker():
+    try:
+        if main_process:
+            start_checkpoint_dir(checkpoints, record, resume=args.resume)
+        detector.fit(train_jets, val_jets, checkpoint_dir=checkpoints, resume=args.resume, **fit_options)
+    except BaseException:
+        if main_process and not has_checkpoint(checkpoints):
+            shutil.rmtree(checkpoints, ignore_errors=True)  # nothing to resume: leave no empty folder behind
+        raise
+    if not getattr(detector, "is_global_zero_", True) or not main_process:
         return 0  # DDP worker process: rank 0 writes the model
     provenance = {
         "command": "jetae " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv else "",

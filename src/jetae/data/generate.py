@@ -375,21 +375,38 @@ def _save_shard(path: Path, result: ShardResult) -> None:
 
 
 def _load_shard(path: Path, task: ShardTask, max_constituents: int) -> ShardResult | None:
-    """A finished shard from the work directory, or None if missing or not usable."""
-    if not path.is_file():
+    """A finished shard from the work directory, or None if missing or not usable.
+
+    A shard file is only a cache of :func:`run_shard` (same task, same jets): anything that is
+    not exactly what :func:`_save_shard` wrote is made again, with a warning naming the file.
+    """
+    if not path.exists():
         return None
+    expected = {
+        "constituents": ((task.n_jets, max_constituents, 4), np.float32),
+        "truth": ((task.n_jets, 4), np.float32),
+        "meta": ((3,), np.int64),
+        "seconds": ((), np.float64),
+    }
     try:
         with np.load(path, allow_pickle=False) as data:
-            constituents = data["constituents"]
-            truth = data["truth"]
-            index, n_events, n_in_window = (int(v) for v in data["meta"])
-            seconds = float(data["seconds"])
-    except (OSError, ValueError, KeyError, EOFError) as exc:
-        log.warning("%s: unreadable shard file (%s); making it again", path, exc)
+            if not isinstance(data, np.lib.npyio.NpzFile) or sorted(data.files) != sorted(expected):
+                raise ValueError("not a shard file")
+            arrays = {name: data[name] for name in expected}
+    # A damaged file raises whatever zipfile, zlib or numpy's format reader meet first (BadZipFile,
+    # EOFError, OSError, ValueError, ...): every one of them means "make this shard again".
+    except Exception as exc:  # noqa: BLE001
+        log.warning("%s: unreadable shard file (%s: %s); making it again", path, type(exc).__name__, exc)
         return None
-    if index != task.index or constituents.shape != (task.n_jets, max_constituents, 4) or len(truth) != task.n_jets:
-        log.warning("%s: shard file does not match the plan; making it again", path)
+    for name, (shape, dtype) in expected.items():
+        if arrays[name].shape != shape or arrays[name].dtype != dtype:
+            log.warning("%s: shard file does not match the plan (%s); making it again", path, name)
+            return None
+    index, n_events, n_in_window = (int(v) for v in arrays["meta"])
+    if index != task.index:
+        log.warning("%s: holds shard %d, not shard %d; making it again", path, index, task.index)
         return None
+    constituents, truth, seconds = arrays["constituents"], arrays["truth"], float(arrays["seconds"])
     return ShardResult(index=index, constituents=constituents, truth=truth, n_events=n_events,
                        n_in_window=n_in_window, seconds=seconds)
 

@@ -145,8 +145,12 @@ def read_card(path: str | os.PathLike) -> ProcessSpec:
         setting (beams, seeds, MPI, pTHat window), or no settings at all.
     """
     path = Path(path)
-    if not path.is_file():
+    if path.is_dir():
+        raise JetaeError("is a directory, not a card file", path)
+    if not path.exists():
         raise JetaeError("card file not found", path)
+    if not path.is_file():
+        raise JetaeError("is not a regular file; a card is a text file of Pythia settings", path)
     try:
         text = path.read_text()
     except (OSError, UnicodeDecodeError) as exc:

@@ -39,6 +39,9 @@ HISTORY_FILE = "history.json"
 
 JetsOrArray = Jets | np.ndarray
 
+#: Largest seed: Lightning and numpy take unsigned 32-bit seeds.
+SEED_MAX = 2**32 - 1
+
 
 @dataclass
 class DetectorConfig:
@@ -56,6 +59,8 @@ class DetectorConfig:
 
         if self.scaler not in SCALER_KINDS:
             raise JetaeError(f"invalid option: scaler must be one of {', '.join(SCALER_KINDS)}, got {self.scaler!r}")
+        if not 0 <= self.seed <= SEED_MAX:
+            raise JetaeError(f"invalid option: seed must be an integer from 0 to {SEED_MAX}, got {self.seed!r}")
         check_representation(self.representation)
 
 
@@ -271,7 +276,14 @@ class Detector:
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "Detector":
-        """Load a model saved with :meth:`save`; the class is looked up in the registry."""
+        """Load a model saved with :meth:`save`; the class is looked up in the registry.
+
+        Only a directory exactly as :meth:`save` writes it is loaded: ``config.json`` with the
+        keys jetae writes (``provenance`` optional) and every option in its canonical form, and
+        ``weights.safetensors`` with exactly the tensors, shapes and dtypes of that config.
+        Anything else (a key or tensor added, removed or reshaped) is refused with a list of the
+        differences, so that a tampered or mixed-up model directory cannot go unnoticed.
+        """
         from safetensors import SafetensorError
         from safetensors.numpy import load_file
 
@@ -282,37 +294,124 @@ class Detector:
         spec = get_model_spec(meta["model"])
         if cls is not Detector and not issubclass(spec.detector_cls, cls):
             raise JetaeError(f"holds a {meta['model']!r} model, not a {cls.name!r}", path)
+        if not isinstance(meta.get("config"), dict):
+            raise JetaeError("not as jetae writes it (tampered?): 'config' is missing or not a mapping",
+                             path / CONFIG_FILE)
         try:
-            detector = spec.detector_cls(meta.get("config") or {})
+            detector = spec.detector_cls(meta["config"])
         except JetaeError as exc:
             raise JetaeError(f"invalid model config: {exc}", path / CONFIG_FILE) from exc
+        _check_metadata(meta, detector, path)
         weights_path = path / WEIGHTS_FILE
         if not weights_path.exists():
             raise JetaeError(f"model directory has no {WEIGHTS_FILE}", path)
         try:
             arrays = load_file(str(weights_path))
-        except (SafetensorError, OSError, ValueError) as exc:
-            raise JetaeError(f"damaged weights file (truncated or tampered?): {exc}", weights_path) from exc
+        except (SafetensorError, OSError, ValueError, TypeError) as exc:
+            reason = " ".join(str(exc).split())  # one line, whatever the library says
+            raise JetaeError(f"damaged weights file (truncated or tampered?): {reason}", weights_path) from exc
+        in_file = dict(arrays)
         try:
-            detector.input_shape_ = tuple(int(s) for s in meta["input_shape"])
-            if not detector.input_shape_ or min(detector.input_shape_) < 1:
-                raise ValueError(f"invalid input_shape {meta['input_shape']!r} in {CONFIG_FILE}")
+            detector.input_shape_ = tuple(meta["input_shape"])
             detector.scaler_ = FeatureScaler(detector.config.scaler)
-            scaler_arrays = {k: arrays.pop(f"scaler.{k}") for k in ("offset", "scale")}
-            for key, value in scaler_arrays.items():
-                if tuple(value.shape) != detector.input_shape_:
-                    raise ValueError(f"scaler {key} has shape {tuple(value.shape)}, expected {detector.input_shape_}")
-            detector.scaler_.load_state_arrays(scaler_arrays)
+            detector.scaler_.load_state_arrays({key: pop_array(arrays, f"scaler.{key}", detector.input_shape_,
+                                                               np.float32) for key in ("offset", "scale")})
             detector._load_state_arrays(arrays)
+            if arrays:
+                raise ValueError(f"unexpected tensor(s) {', '.join(sorted(arrays))}")
+            # Safety net for any model: what was loaded must save as exactly the tensors in the file.
+            written = {f"scaler.{k}": v for k, v in detector.scaler_.state_arrays().items()}
+            written.update(detector._state_arrays())
+            problems = layout_differences(in_file, written)
+            if problems:
+                raise ValueError("; ".join(problems))
         except (KeyError, RuntimeError, ValueError, TypeError) as exc:
-            missing = f"missing array {exc}" if isinstance(exc, KeyError) else str(exc)
-            raise JetaeError(f"weights do not match the model config: {missing}", weights_path) from exc
+            reason = f"missing tensor {exc}" if isinstance(exc, KeyError) else " ".join(str(exc).split())
+            raise JetaeError(f"weights do not match the model config: {reason}", weights_path) from exc
         history_path = path / HISTORY_FILE
         try:
             detector.history_ = json.loads(history_path.read_text()) if history_path.exists() else []
         except json.JSONDecodeError:
             detector.history_ = []
         return detector
+
+
+#: ``config.json`` keys :meth:`Detector.save` writes only sometimes.
+OPTIONAL_METADATA = ("provenance",)
+
+#: ``config.json`` keys that follow from the config: a saved value must equal the recomputed one.
+DERIVED_METADATA = ("format", "model", "seed", "score_names", "member_configs")
+
+
+def _check_metadata(meta: dict[str, Any], detector: "Detector", path: Path) -> None:
+    """Refuse a ``config.json`` that is not as :meth:`Detector.save` writes it for ``detector``'s config."""
+    expected = detector.metadata()
+    problems = []
+    missing = sorted(set(expected) - set(meta))
+    unexpected = sorted(set(meta) - set(expected) - set(OPTIONAL_METADATA))
+    if unexpected:
+        problems.append(f"unexpected key(s) {', '.join(unexpected)}")
+    if missing:
+        problems.append(f"missing key(s) {', '.join(missing)}")
+    written = config_to_dict(detector.config)
+    missing_options = sorted(set(written) - set(meta["config"]))
+    if missing_options:
+        problems.append(f"missing option(s) {', '.join(missing_options)} in 'config'")
+    changed = sorted(key for key in written if key in meta["config"] and meta["config"][key] != written[key])
+    if changed:
+        problems.append(f"option(s) {', '.join(changed)} not in the form jetae writes")
+    derived = sorted(key for key in DERIVED_METADATA if key in expected and key in meta and meta[key] != expected[key])
+    if derived:
+        problems.append(f"{', '.join(derived)} not as the config gives")
+    shape = meta.get("input_shape")
+    if "input_shape" in meta and not (isinstance(shape, list) and shape
+                                      and all(isinstance(n, int) and not isinstance(n, bool) and n >= 1
+                                              for n in shape)):
+        problems.append(f"invalid input_shape {shape!r}")
+    for key in ("versions", "provenance"):
+        if key in meta and not isinstance(meta[key], dict):
+            problems.append(f"{key} is not a mapping")
+    if problems:
+        raise JetaeError(f"not as jetae writes it (tampered?): {'; '.join(problems)}", path / CONFIG_FILE)
+
+
+def pop_array(arrays: dict[str, np.ndarray], name: str, shape: tuple[int, ...], dtype: Any) -> np.ndarray:
+    """Remove and return ``arrays[name]``, checked against the shape and dtype jetae writes.
+
+    Raises ValueError naming the tensor when it is missing or of another shape or dtype.
+    """
+    if name not in arrays:
+        raise ValueError(f"missing tensor {name}")
+    value = arrays.pop(name)
+    if tuple(value.shape) != tuple(shape):
+        raise ValueError(f"tensor {name} has shape {tuple(value.shape)}, expected {tuple(shape)}")
+    if value.dtype != np.dtype(dtype):
+        raise ValueError(f"tensor {name} is {value.dtype}, expected {np.dtype(dtype)}")
+    return value
+
+
+def layout_differences(found: dict[str, Any], expected: dict[str, Any]) -> list[str]:
+    """Differences in names, shapes and dtypes between two dicts of numpy arrays or torch tensors.
+
+    ``["unexpected tensor(s) a", "missing tensor(s) b", "tensor c has shape (3,), expected (4,)", ...]``
+    """
+    def layout(value: Any) -> tuple[tuple[int, ...], str]:
+        return tuple(value.shape), str(value.dtype).removeprefix("torch.")
+
+    problems = []
+    unexpected = sorted(set(found) - set(expected))
+    missing = sorted(set(expected) - set(found))
+    if unexpected:
+        problems.append(f"unexpected tensor(s) {', '.join(unexpected)}")
+    if missing:
+        problems.append(f"missing tensor(s) {', '.join(missing)}")
+    for name in sorted(set(found) & set(expected)):
+        (found_shape, found_dtype), (shape, dtype) = layout(found[name]), layout(expected[name])
+        if found_shape != shape:
+            problems.append(f"tensor {name} has shape {found_shape}, expected {shape}")
+        elif found_dtype != dtype:
+            problems.append(f"tensor {name} is {found_dtype}, expected {dtype}")
+    return problems
 
 
 def _json_value(value: Any) -> Any:

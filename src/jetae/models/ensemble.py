@@ -144,8 +144,13 @@ class EnsembleDetector(Detector):
             member = create_model(self.config.model, self.member_options(index))
             member.input_shape_ = self.input_shape_
             member.scaler_ = self.scaler_
-            member._load_state_arrays(own)
+            try:
+                member._load_state_arrays(own)
+            except (KeyError, ValueError) as exc:
+                raise ValueError(f"ensemble member {index} ({prefix}*): {exc}") from exc
+            if own:
+                raise ValueError(f"unexpected tensor(s) {', '.join(prefix + key for key in sorted(own))}")
             members.append(member)
         if arrays:
-            raise ValueError(f"arrays of no member: {', '.join(sorted(arrays)[:3])}")
+            raise ValueError(f"unexpected tensor(s) {', '.join(sorted(arrays))} (of no ensemble member)")
         self.members_ = members

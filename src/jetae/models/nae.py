@@ -59,6 +59,7 @@ from torch.nn import functional as F
 
 from jetae.errors import JetaeError
 from jetae.models.autoencoders import AutoencoderConfig, build_decoder, build_encoder
+from jetae.models.base import pop_array
 from jetae.models.registry import register
 from jetae.models.torch_base import TorchDetector, split_validation
 from jetae.train.engine import LAST_CHECKPOINT, TrainingDiverged, fit_network, resolve_accelerator
@@ -649,6 +650,6 @@ class NormalizedAutoencoder(TorchDetector):
         return arrays
 
     def _load_state_arrays(self, arrays: dict[str, np.ndarray]) -> None:
-        self.input_bounds_ = np.asarray(arrays.pop("nae.input_bounds"), dtype=np.float32)
+        self.input_bounds_ = pop_array(arrays, "nae.input_bounds", (2,), np.float32)
         super()._load_state_arrays(arrays)
         self._reset_sampler()

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from jetae.errors import JetaeError
-from jetae.models.base import Detector, DetectorConfig
+from jetae.models.base import Detector, DetectorConfig, pop_array
 from jetae.models.registry import register
 
 log = logging.getLogger(__name__)
@@ -69,12 +69,7 @@ class PCADetector(Detector):
         return {"mean": self.mean_, "components": self.components_, "explained_variance": self.explained_variance_}
 
     def _load_state_arrays(self, arrays: dict[str, np.ndarray]) -> None:
-        n_features = int(np.prod(self.input_shape_))
-        expected = {"mean": (n_features,), "components": (self.config.n_components, n_features),
-                    "explained_variance": (self.config.n_components,)}
-        for key, shape in expected.items():
-            if tuple(arrays[key].shape) != shape:
-                raise ValueError(f"PCA {key} has shape {tuple(arrays[key].shape)}, expected {shape}")
-        self.mean_ = arrays["mean"]
-        self.components_ = arrays["components"]
-        self.explained_variance_ = arrays["explained_variance"]
+        n_features, k = int(np.prod(self.input_shape_)), self.config.n_components
+        self.mean_ = pop_array(arrays, "mean", (n_features,), np.float32)
+        self.components_ = pop_array(arrays, "components", (k, n_features), np.float32)
+        self.explained_variance_ = pop_array(arrays, "explained_variance", (k,), np.float32)

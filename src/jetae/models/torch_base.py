@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from jetae.errors import JetaeError
-from jetae.models.base import Detector, DetectorConfig
+from jetae.models.base import Detector, DetectorConfig, layout_differences, pop_array
 from jetae.train.engine import fit_network, run_batched
 
 log = logging.getLogger(__name__)
@@ -197,9 +197,18 @@ class TorchDetector(Detector):
         return arrays
 
     def _load_state_arrays(self, arrays: dict[str, np.ndarray]) -> None:
-        self.loss_weights_ = arrays.pop("loss_weights", None)
+        """Take the network weights (and fitted loss weights) out of ``arrays``; ValueError if they are not
+        exactly the tensors of :meth:`build_network` for this config (nothing is converted quietly)."""
+        self.loss_weights_ = None
+        if self.config.loss_weights == "inverse_variance":
+            self.loss_weights_ = pop_array(arrays, "loss_weights", (int(np.prod(self.input_shape_)),), np.float32)
         self._loss_weights_tensor = None if self.loss_weights_ is None else torch.from_numpy(self.loss_weights_)
-        network_state = {k[len("network."):]: torch.from_numpy(v) for k, v in arrays.items() if k.startswith("network.")}
+        network_state = {k: arrays.pop(k) for k in [k for k in arrays if k.startswith("network.")]}
         self.network_ = self.build_network(self.input_shape_)
-        self.network_.load_state_dict(network_state, strict=True)
+        expected = {f"network.{k}": v for k, v in self.network_.state_dict().items()}
+        problems = layout_differences(network_state, expected)
+        if problems:
+            raise ValueError("; ".join(problems))
+        self.network_.load_state_dict({k[len("network."):]: torch.from_numpy(v) for k, v in network_state.items()},
+                                      strict=True)
         self.network_.eval()

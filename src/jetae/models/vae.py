@@ -40,7 +40,7 @@ from torch import nn
 from jetae.data.jets import Jets
 from jetae.errors import JetaeError
 from jetae.models.autoencoders import AutoencoderConfig, AutoencoderDetector, build_decoder, build_encoder
-from jetae.models.base import JetsOrArray, make_inputs
+from jetae.models.base import JetsOrArray, make_inputs, pop_array
 from jetae.models.registry import register
 
 log = logging.getLogger(__name__)
@@ -262,11 +262,9 @@ class VAE(AutoencoderDetector):
         return arrays
 
     def _load_state_arrays(self, arrays: dict[str, np.ndarray]) -> None:
-        self.latent_mean_ = arrays.pop("latent.mean")
-        self.latent_covariance_ = arrays.pop("latent.covariance")
-        if self.latent_covariance_.shape != (self.config.latent_dim, self.config.latent_dim):
-            raise ValueError(f"latent covariance has shape {self.latent_covariance_.shape}, "
-                             f"expected latent_dim {self.config.latent_dim}")
+        dim = self.config.latent_dim
+        self.latent_mean_ = pop_array(arrays, "latent.mean", (dim,), np.float64)
+        self.latent_covariance_ = pop_array(arrays, "latent.covariance", (dim, dim), np.float64)
         super()._load_state_arrays(arrays)
         self._set_latent_tensors()
 

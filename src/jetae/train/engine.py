@@ -485,7 +485,9 @@ def fit_network(
     monitor = "val_loss" if val_loader is not None else "train_loss"
     show_progress = config.progress if config.progress is not None else sys.stderr.isatty()
     checkpoint_path = None
+    made_checkpoint_dir = False
     if checkpoint_dir is not None:
+        made_checkpoint_dir = not Path(checkpoint_dir).exists()
         Path(checkpoint_dir).mkdir(parents=True, exist_ok=True)
         checkpoint_path = Path(checkpoint_dir) / LAST_CHECKPOINT
     module = detector_module_class()(detector, network, monitor=monitor, patience=config.patience,
@@ -531,15 +533,18 @@ def fit_network(
             module.close_progress_bar()
             _restore_best(module)
             detector.history_ = module.history
-            where = f"; the last good checkpoint is kept in {checkpoint_dir}" if checkpoint_dir is not None else ""
             good = (f"restored the weights of epoch {module.best_epoch}" if module.best_state
                     else "no good epoch to restore")
-            raise JetaeError(f"training diverged: {exc} ({good}{where}). Try a lower learning rate.") from exc
+            raise JetaeError(f"training diverged: {exc} ({good}{_kept(checkpoint_path)}). "
+                             "Try a lower learning rate.") from exc
         except SystemExit as exc:
             # Lightning turns Ctrl-C into sys.exit(1) after a graceful shutdown; report it as an interrupt.
             if trainer.interrupted:
                 raise KeyboardInterrupt from exc
             raise
+        finally:
+            if made_checkpoint_dir and trainer.is_global_zero:
+                _remove_if_empty(Path(checkpoint_dir))
     _restore_best(module)
     if module.best_epoch >= 0:
         log.info("best epoch %d (%s = %.6g)", module.best_epoch, monitor, module.best_score)
@@ -547,13 +552,38 @@ def fit_network(
     return module.history
 
 
+def _kept(checkpoint_path: Path | None) -> str:
+    """What a failed run leaves on disk, for its error message."""
+    if checkpoint_path is None:
+        return ""
+    if checkpoint_path.exists():
+        return f"; the last good checkpoint is kept in {checkpoint_path.parent}"
+    return "; no checkpoint was written, nothing kept"
+
+
+def _remove_if_empty(directory: Path) -> None:
+    """Remove a checkpoint folder this run made if it holds nothing (a run that failed at once)."""
+    with contextlib.suppress(OSError):
+        directory.rmdir()  # fails, as intended, on a folder with files in it
+
+
+#: What every checkpoint the engine writes holds (Lightning's keys plus the engine's own).
+CHECKPOINT_KEYS = ("epoch", "global_step", "state_dict", "optimizer_states", "loops", "jetae")
+
+
 def _check_checkpoint(path: Path, module: nn.Module) -> None:
     """Refuse, with a clear message, a damaged checkpoint or one of another network."""
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+        if not isinstance(checkpoint, dict) or not all(key in checkpoint for key in CHECKPOINT_KEYS):
+            raise ValueError("not a jetae checkpoint")
         saved = checkpoint["state_dict"]
+        if not isinstance(saved, dict) or not all(isinstance(v, torch.Tensor) for v in saved.values()):
+            raise ValueError("not a jetae checkpoint")
     except Exception as exc:  # torch raises a zoo of types for damaged zip archives
-        raise JetaeError(f"cannot resume: damaged checkpoint ({exc.__class__.__name__}: {exc})", path) from exc
+        # torch's own message suggests weights_only=False, i.e. unpickling an untrusted file: never pass it on.
+        log.debug("%s: cannot read the checkpoint: %s: %s", path, exc.__class__.__name__, exc)
+        raise JetaeError("cannot resume: damaged or not a jetae checkpoint", path) from None
     expected = {key: tuple(value.shape) for key, value in module.state_dict().items()}
     found = {key: tuple(value.shape) for key, value in saved.items()}
     if expected != found:
