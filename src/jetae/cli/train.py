@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from jetae.cli._options import add_unphysical_option, unphysical_policy
 from jetae.cli._types import positive_int, seed_int
 
 log = logging.getLogger(__name__)
@@ -54,6 +55,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                              "(--train, --val, --outliers, --n-train) of the interrupted run: a difference is "
                              "refused, so that the saved config describes what was trained. Only --device and "
                              "--set progress=... may differ")
+    add_unphysical_option(parser)
     parser.set_defaults(func=run)
 
 
@@ -115,7 +117,8 @@ def training_record(args: argparse.Namespace, detector) -> dict[str, Any]:
         "model": args.model,
         "config": config_to_dict(detector.config),
         "data": {"train": absolute(args.train), "val": absolute(args.val),
-                 "outliers": absolute(getattr(args, "outliers", None)), "n_train": args.n_train},
+                 "outliers": absolute(getattr(args, "outliers", None)), "n_train": args.n_train,
+                 "unphysical": unphysical_policy(args)},
     }
 
 
@@ -218,9 +221,9 @@ def run(args: argparse.Namespace) -> int:
         if "outliers" not in getattr(detector, "fit_options", ()):
             raise JetaeError(f"model {args.model!r} does not train on outliers; --outliers is for outlier-exposure "
                              "models such as oe_vae")
-        fit_options["outliers"] = read_jets(args.outliers)
-    train_jets = read_jets(args.train, n_max=args.n_train)
-    val_jets = read_jets(args.val) if args.val else None
+        fit_options["outliers"] = read_jets(args.outliers, on_unphysical=unphysical_policy(args))
+    train_jets = read_jets(args.train, n_max=args.n_train, on_unphysical=unphysical_policy(args))
+    val_jets = read_jets(args.val, on_unphysical=unphysical_policy(args)) if args.val else None
     n_signal = int(train_jets.is_signal.sum())
     if n_signal:
         log.warning("%s: %d of %d training jets are labelled signal (contamination study?)", args.train,
