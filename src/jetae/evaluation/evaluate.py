@@ -217,7 +217,7 @@ def score_sample(detector: Any, jets: Jets, score_names: Sequence[str], role: st
     """
     from tqdm.auto import tqdm
 
-    from jetae.scoring import score_table
+    from jetae.scoring import check_finite_scores, score_table
 
     chunks = []
     starts = range(0, len(jets), SCORE_CHUNK)
@@ -230,11 +230,7 @@ def score_sample(detector: Any, jets: Jets, score_names: Sequence[str], role: st
             raise JetaeError(f"cannot score the {role} jets with {model}: {exc.message}",
                              exc.path or jets.source) from exc
     table = {key: np.concatenate([c[key] for c in chunks]) for key in chunks[0]}
-    for name in score_names:
-        bad = ~np.isfinite(table[f"score_{name}"])
-        if bad.any():
-            raise JetaeError(f"model {detector.name!r} gave {int(bad.sum())} non-finite {name!r} scores for the "
-                             f"{role} jets", jets.source)
+    check_finite_scores(table, detector.name, jets.source, role)
     return table
 
 
