@@ -49,7 +49,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from jetae._atomic import atomic_dir
+from jetae._atomic import atomic_dir, check_not_input, check_writable
 from jetae.data.jets import Jets
 from jetae.errors import JetaeError
 from jetae.evaluation import metrics as m
@@ -472,13 +472,36 @@ def _prepare_inputs(background: SampleLike, signals: Mapping[str, SampleLike] | 
     return background_jets, signal_jets, background_path, signal_paths
 
 
-def _check_out_dir(out_dir: PathLike, overwrite: bool) -> Path:
+def _check_out_dir(out_dir: PathLike, overwrite: bool, inputs: Sequence[PathLike] = ()) -> Path:
+    """Before any work: the report directory can be written, would replace none of ``inputs``
+    (run directories, data files; not even with ``overwrite``) and exists only with ``overwrite``."""
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
         raise JetaeError("exists and is not a directory", out_dir)
+    check_writable(out_dir, "dir")
+    check_not_input(out_dir, inputs, "dir")
     if out_dir.exists() and not overwrite:
         raise JetaeError("report directory already exists; pass --overwrite (overwrite=True) to replace it", out_dir)
     return out_dir
+
+
+def _input_paths(models: Sequence[Any], background: Any, signals: Any) -> list[PathLike]:
+    """The files and run directories an evaluation reads (in-memory detectors and jets have none)."""
+    from jetae.models import Detector
+
+    samples = [background]
+    if isinstance(signals, Mapping):
+        samples += list(signals.values())
+    elif isinstance(signals, (Jets, str, os.PathLike)):
+        samples.append(signals)
+    else:
+        samples += list(signals)
+    paths = [model for model in models if not isinstance(model, Detector)]
+    paths += [sample for sample in samples if isinstance(sample, (str, os.PathLike))]
+    for sample in samples:
+        if isinstance(sample, (str, os.PathLike)):
+            paths.append(sidecar_path(sample))
+    return paths
 
 
 # --------------------------------------------------------------------------- public API
@@ -604,9 +627,9 @@ def evaluate_models(
     """
     if not models:
         raise JetaeError("no model given")
-    out_dir = _check_out_dir(out_dir, overwrite)
     given_labels = list(models) if isinstance(models, Mapping) else None
     models = list(models.values()) if isinstance(models, Mapping) else list(models)
+    out_dir = _check_out_dir(out_dir, overwrite, _input_paths(models, background, signals))
     loaded = [_load_detector(model) for model in models]  # fail fast on a bad run directory
     for detector, run_dir, _ in loaded:
         _resolve_scores(detector, scores, run_dir)
