@@ -57,7 +57,7 @@ from jetae.benchmark import MODEL_OPTIONS  # noqa: E402
 from jetae.config import _merge, parse_set_options  # noqa: E402
 from jetae.data.jets import Jets  # noqa: E402
 from jetae.errors import JetaeError  # noqa: E402
-from jetae.evaluation.metrics import auc, roc_curve, summarize  # noqa: E402
+from jetae.evaluation.metrics import auc, not_resolvable_text, roc_curve, summarize  # noqa: E402
 from jetae.models import create_model  # noqa: E402
 from jetae.models.nae import NormalizedAutoencoder  # noqa: E402
 from _samples import read_samples  # noqa: E402  (bench/, next to this script)
@@ -359,7 +359,8 @@ def run_direction(direction: str, samples: dict[str, Jets], args: argparse.Names
 
 
 def _auc_text(metrics: dict) -> str:
-    return ", ".join(f"{name} AUC {m['auc']:.3f} R30 {m['r30'] or math.inf:.1f}" for name, m in metrics.items())
+    return ", ".join(f"{name} AUC {not_resolvable_text(m['auc'], '.3f')} R30 {not_resolvable_text(m['r30'], '.1f')}"
+                     for name, m in metrics.items())
 
 
 # ---------------------------------------------------------------- digits

@@ -142,7 +142,9 @@ def evaluate(detector, samples: dict, qcd_mass: np.ndarray, score_names: list[st
         for signal in ("top_test", "w_test"):
             summary = summarize(background, detector.anomaly_score(samples[signal], name), n_bootstrap=20)
             block[signal.removesuffix("_test")] = {k: finite(summary[k]) for k in ("auc", "auc_err", "r30", "r50")}
-        block["mass"] = {k: finite(v) for k, v in mass_sculpting(qcd_mass, background).items()}
+        # figures the sample does not resolve are None with a "<figure>_reason" string
+        block["mass"] = {k: v if isinstance(v, str) else finite(v)
+                         for k, v in mass_sculpting(qcd_mass, background).items()}
         results[name] = block
     return results
 

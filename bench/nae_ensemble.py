@@ -98,8 +98,9 @@ def study(stems: list[Path], n_bootstrap: int) -> dict:
                 "single_runs": single,
                 "single_runs_mean": {kind: round(float(np.mean([s[kind] for s in single.values()])), 4) for kind in KINDS},
                 "ensembles": ensembles,
-                "all_members_final_mean_energy": {key: (round(float(full[key]), 4) if math.isfinite(full[key]) else None)
-                                                  for key in ("auc", "auc_err", "r30", "r50")},
+                "all_members_final_mean_energy": {
+                    key: round(float(full[key]), 4) if full[key] is not None and math.isfinite(full[key]) else None
+                    for key in ("auc", "auc_err", "r30", "r50")},
             }
         result["directions"][direction] = block
     return result

@@ -7,7 +7,7 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Iterator
+from typing import Iterable, Iterator
 
 
 @contextlib.contextmanager
@@ -97,4 +97,53 @@ def check_writable(final: str | os.PathLike, kind: str = "file") -> Path:
             pass
     except OSError as exc:
         raise JetaeError(f"cannot write the output in {parent}: {exc.strerror or exc}", final) from None
+    return final
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def _input_files(inputs: Iterable[str | os.PathLike]) -> Iterator[Path]:
+    """Every input path, and for a directory the directory and everything below it."""
+    for item in inputs:
+        path = Path(item)
+        yield path
+        if path.is_dir():
+            yield from path.rglob("*")
+
+
+def check_not_input(final: str | os.PathLike, inputs: Iterable[str | os.PathLike], kind: str = "file") -> Path:
+    """Refuse an output that would replace one of the command's own inputs (``--overwrite`` or not).
+
+    ``inputs`` are the files and directories the command reads (a directory stands for
+    everything in it, e.g. a model's run directory). An output file (``kind="file"``) may
+    not be an input or any file in an input directory; an output directory (``kind="dir"``),
+    which is replaced as a whole, may not be or contain an input. Paths are compared after
+    resolving symbolic links, and existing files also by device and inode, so a symlink or
+    a hard link to an input is caught too.
+
+    Raises
+    ------
+    JetaeError
+        Naming the output and the input it would replace.
+    """
+    from jetae.errors import JetaeError
+
+    final = Path(final)
+    target = final.resolve()
+    exists = final.exists()
+    for path in _input_files(inputs):
+        resolved = path.resolve()
+        if kind == "dir":
+            clash = resolved == target or target in resolved.parents or (exists and _same_file(final, path))
+        else:
+            clash = resolved == target or (exists and _same_file(final, path))
+        if clash:
+            what = "holds" if kind == "dir" and resolved != target else "is"
+            raise JetaeError(f"the output {what} an input of this command ({path}); choose another output path",
+                             final)
     return final

@@ -48,6 +48,7 @@ from typing import TYPE_CHECKING, Any, Iterator, Mapping, Sequence
 import numpy as np
 
 from jetae.errors import JetaeError
+from jetae.evaluation.metrics import NOT_AVAILABLE, not_resolvable_text
 
 if TYPE_CHECKING:
     from jetae.data.jets import Jets
@@ -497,10 +498,13 @@ def _describe(name: str, direction: str, block: Mapping[str, Any]) -> str:
         return f"{name} {direction}: FAILED after {block['seconds']:.1f} s: {block['error']}"
     parts = [f"{name} {direction}: trained on {block['n_train']} jets in {block['train_seconds']:.1f} s, scored "
              f"{block['n_scored']} jets at {block['inference_jets_per_s']:.0f} jets/s"]
+    text = not_resolvable_text
     for signal, s in block["signals"].items():
-        parts.append(f"{signal} AUC {s['auc']:.3f}±{s['auc_err']:.3f} R30 {s['r30']:.1f}")
+        err = s.get("auc_err")
+        parts.append(f"{signal} AUC {text(s.get('auc'), '.3f')}" + (f"±{err:.3f}" if err is not None else "")
+                     + f" R30 {text(s.get('r30'), '.1f')}")
     if "mass_sculpting" in block:
-        parts.append(f"JSD50 {block['mass_sculpting']['jsd_eff50']:.3g}")
+        parts.append(f"JSD50 {text(block['mass_sculpting'].get('jsd_eff50'), '.3g')}")
     return "; ".join(parts)
 
 
@@ -771,13 +775,17 @@ def merge_benchmarks(run_dirs: Sequence[str | os.PathLike]) -> dict[str, Any]:
 
 # ------------------------------------------------------------------------------------- markdown
 def _auc_cell(block: Mapping[str, Any] | None) -> str:
-    if not block or block.get("auc") is None:
+    """``AUC ± error``; "n/a" where the samples do not resolve the AUC (null in the results), "–" without a block."""
+    if not block:
         return "–"
+    if block.get("auc") is None:
+        return NOT_AVAILABLE
     err = block.get("auc_err")
     return f"{block['auc']:.3f} ± {err:.3f}" if err is not None else f"{block['auc']:.3f}"
 
 
-def _number(value: Any, spec: str, none: str = "∞") -> str:
+def _number(value: Any, spec: str, none: str = NOT_AVAILABLE) -> str:
+    """A table number; ``none`` (default "n/a": not resolvable with these samples) for null."""
     return none if value is None else format(value, spec)
 
 
@@ -847,7 +855,8 @@ def markdown_report(payload: Mapping[str, Any]) -> str:
     lines += [
         "",
         "- AUC ± its bootstrap standard deviation; R30 = background rejection 1/eps_B at 30% signal efficiency "
-        "(∞: no background jet passes). Each model's default score (higher = more anomalous).",
+        "(n/a: not resolvable with these test samples, e.g. fewer than 10 background jets pass; the reason is in "
+        "benchmark.json). Each model's default score (higher = more anomalous).",
         "- reverse AUC: the model trained on top jets, QCD jets as the anomaly (below 0.5: QCD looks *less* "
         "anomalous than top).",
         "- JSD50 / JSD10: Jensen-Shannon divergence (bits, 0 = unchanged) between the QCD jet-mass distribution "

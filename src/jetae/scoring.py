@@ -36,15 +36,47 @@ def score_table(detector, jets: Jets, scores: list[str] | None = None) -> dict[s
     return table
 
 
-def write_scores(path: str | os.PathLike, table: dict[str, np.ndarray], attrs: dict | None = None) -> Path:
-    """Write a score table to an HDF5 file atomically (one dataset per column)."""
+def check_finite_scores(table: dict[str, np.ndarray], model: str, where: str | os.PathLike | None = None,
+                        role: str = "") -> None:
+    """Refuse a score table with NaN or infinite scores (a diverged or corrupted model).
+
+    ``model`` names the detector, ``where`` the scored file and ``role`` the jets (e.g.
+    ``"background"``) in the message; every ``score_<name>`` column is checked.
+
+    Raises
+    ------
+    JetaeError
+        How many of the jets got a non-finite score, and which score.
+    """
+    for key, values in table.items():
+        if not key.startswith("score_"):
+            continue
+        bad = int(np.count_nonzero(~np.isfinite(values)))
+        if bad:
+            jets = f"{role} jets" if role else "jets"
+            raise JetaeError(f"model {model!r} gave non-finite (NaN or inf) {key[len('score_'):]!r} scores for "
+                             f"{bad} of {len(values)} {jets}; the model is broken (diverged training or corrupted "
+                             "weights?)", where)
+
+
+def write_scores(path: str | os.PathLike, table: dict[str, np.ndarray], attrs: dict | None = None,
+                 overwrite: bool = True) -> Path:
+    """Write a score table to an HDF5 file atomically (one dataset per column).
+
+    With ``overwrite=False`` an existing ``path`` is a :class:`JetaeError` (checked again
+    just before the rename, so a file that appeared while scoring is not replaced).
+    """
     path = Path(path)
+    if not overwrite and (path.exists() or path.is_symlink()):
+        raise JetaeError("exists; pass --overwrite to replace it", path)
     with atomic_path(path, suffix=".h5") as tmp:
         with h5py.File(tmp, "w") as handle:
             for key, values in table.items():
                 handle.create_dataset(key, data=np.asarray(values))
             for key, value in (attrs or {}).items():
                 handle.attrs[key] = value
+        if not overwrite and (path.exists() or path.is_symlink()):
+            raise JetaeError("appeared while scoring; pass --overwrite to replace it", path)
     return path
 
 

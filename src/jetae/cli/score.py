@@ -16,18 +16,35 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--out", required=True, metavar="SCORES.h5", help="output HDF5 file")
     parser.add_argument("--score", action="append", metavar="NAME",
                         help="score(s) to compute (repeatable; default: the model's first)")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace an existing SCORES.h5 (never the jet file or a file of RUN_DIR)")
     parser.set_defaults(func=run)
+
+
+def check_output(out: str, inputs: list[str], overwrite: bool) -> None:
+    """Before any work: ``out`` can be written, is none of the inputs, and exists only with ``overwrite``."""
+    from pathlib import Path
+
+    from jetae._atomic import check_not_input, check_writable
+    from jetae.errors import JetaeError
+
+    check_writable(out, "file")
+    check_not_input(out, inputs, "file")
+    if not overwrite and (Path(out).exists() or Path(out).is_symlink()):
+        raise JetaeError("exists; pass --overwrite to replace it", out)
 
 
 def run(args: argparse.Namespace) -> int:
     from jetae.data.toptag import read_jets
     from jetae.models import load_model
-    from jetae.scoring import score_table, write_scores
+    from jetae.scoring import check_finite_scores, score_table, write_scores
 
+    check_output(args.out, [args.file, args.run_dir], args.overwrite)
     detector = load_model(args.run_dir)
     jets = read_jets(args.file)
     table = score_table(detector, jets, args.score)
+    check_finite_scores(table, detector.name, args.file)
     write_scores(args.out, table, attrs={"model": detector.name, "run_dir": str(args.run_dir),
-                                         "source": str(args.file)})
+                                         "source": str(args.file)}, overwrite=args.overwrite)
     print(f"scored {len(jets)} jets from {args.file} with {detector.name} -> {args.out}")
     return 0

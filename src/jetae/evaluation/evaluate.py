@@ -20,8 +20,13 @@ Report directory layout (one model)::
      "mass_sculpting": {"jsd_eff50", "jsd_eff10", "inv_jsd_eff50", "inv_jsd_eff10", "dcorr"},
      "scores": {"<score>": {"signals": ..., "mass_sculpting": ...}}}   # only with several scores
 
-The top-level blocks belong to the first score. Infinite or undefined numbers (a
-rejection with no background passing, a bootstrap error of too few jets) are ``null``.
+The top-level blocks belong to the first score. A figure the samples do not resolve is
+``null`` and followed by ``"<figure>_reason"`` (e.g. ``"r30": null, "r30_reason": "no
+background jet passes at eps_S = 0.3; R30 > 300"``); the rules are those of
+:mod:`jetae.evaluation.metrics` (``MIN_JETS_PER_CLASS``, ``MIN_PASSING_JETS``,
+``MIN_JETS_SCULPTING``). Tables show such a figure as "n/a". Below
+``MIN_BACKGROUND_JETS_ALL_FIGURES`` background or ``MIN_SIGNAL_JETS_ALL_FIGURES`` signal
+jets some figure is never resolved, and the evaluation logs a warning.
 
 Several models: ``REPORT_DIR/<label>/`` holds each model's report in the layout above
 (label = run directory name, made unique), and ``REPORT_DIR`` itself holds
@@ -49,7 +54,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from jetae._atomic import atomic_dir
+from jetae._atomic import atomic_dir, check_not_input, check_writable
 from jetae.data.jets import Jets
 from jetae.errors import JetaeError
 from jetae.evaluation import metrics as m
@@ -217,7 +222,7 @@ def score_sample(detector: Any, jets: Jets, score_names: Sequence[str], role: st
     """
     from tqdm.auto import tqdm
 
-    from jetae.scoring import score_table
+    from jetae.scoring import check_finite_scores, score_table
 
     chunks = []
     starts = range(0, len(jets), SCORE_CHUNK)
@@ -230,11 +235,7 @@ def score_sample(detector: Any, jets: Jets, score_names: Sequence[str], role: st
             raise JetaeError(f"cannot score the {role} jets with {model}: {exc.message}",
                              exc.path or jets.source) from exc
     table = {key: np.concatenate([c[key] for c in chunks]) for key in chunks[0]}
-    for name in score_names:
-        bad = ~np.isfinite(table[f"score_{name}"])
-        if bad.any():
-            raise JetaeError(f"model {detector.name!r} gave {int(bad.sum())} non-finite {name!r} scores for the "
-                             f"{role} jets", jets.source)
+    check_finite_scores(table, detector.name, jets.source, role)
     return table
 
 
@@ -282,7 +283,7 @@ def compute_metrics(
                                              seed=seed)
             eps_s, eps_b, _ = m.roc_curve(background_table[key], tables[name][key])
             curve_label = name if len(names) == 1 else f"{score}: {name}"
-            roc[f"{curve_label} (AUC {signal_block[name]['auc']:.3f})"] = (eps_s, eps_b)
+            roc[f"{curve_label} (AUC {m.not_resolvable_text(signal_block[name]['auc'], '.3f')})"] = (eps_s, eps_b)
         blocks[score] = {"signals": signal_block,
                          "mass_sculpting": m.mass_sculpting(background_table["mass"], background_table[key], seed=seed)}
     first = blocks[names[0]]
@@ -476,13 +477,60 @@ def _prepare_inputs(background: SampleLike, signals: Mapping[str, SampleLike] | 
     return background_jets, signal_jets, background_path, signal_paths
 
 
-def _check_out_dir(out_dir: PathLike, overwrite: bool) -> Path:
+def warn_small_samples(background: Jets, signals: Mapping[str, Jets]) -> list[str]:
+    """Log (and return) a warning for each sample too small to resolve every figure.
+
+    Thresholds: :data:`jetae.evaluation.metrics.MIN_BACKGROUND_JETS_ALL_FIGURES` background
+    jets (eps_S at eps_B = 1e-3 needs 10 000) and ``MIN_SIGNAL_JETS_ALL_FIGURES`` signal
+    jets (R30 needs 34). The evaluation goes on; what is not resolved is ``null`` with a
+    reason in metrics.json and "n/a" in the tables.
+    """
+    warnings = []
+    if len(background) < m.MIN_BACKGROUND_JETS_ALL_FIGURES:
+        warnings.append(f"{background.source or 'background'}: {len(background)} background jets, fewer than "
+                        f"{m.MIN_BACKGROUND_JETS_ALL_FIGURES} (>= {m.MIN_BACKGROUND_JETS_ALL_FIGURES} resolve every "
+                        "figure; eps_S at eps_B = 1e-3 needs that many)")
+    for name, jets in signals.items():
+        if len(jets) < m.MIN_SIGNAL_JETS_ALL_FIGURES:
+            warnings.append(f"{jets.source or name}: signal {name!r} has {len(jets)} jets, fewer than "
+                            f"{m.MIN_SIGNAL_JETS_ALL_FIGURES} (>= {m.MIN_SIGNAL_JETS_ALL_FIGURES} resolve every "
+                            f"figure; R30 needs that many, the AUC {m.MIN_JETS_PER_CLASS})")
+    for warning in warnings:
+        log.warning("%s; figures these jets cannot resolve are null in metrics.json (with a reason) and n/a in "
+                    "the report", warning)
+    return warnings
+
+
+def _check_out_dir(out_dir: PathLike, overwrite: bool, inputs: Sequence[PathLike] = ()) -> Path:
+    """Before any work: the report directory can be written, would replace none of ``inputs``
+    (run directories, data files; not even with ``overwrite``) and exists only with ``overwrite``."""
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
         raise JetaeError("exists and is not a directory", out_dir)
+    check_writable(out_dir, "dir")
+    check_not_input(out_dir, inputs, "dir")
     if out_dir.exists() and not overwrite:
         raise JetaeError("report directory already exists; pass --overwrite (overwrite=True) to replace it", out_dir)
     return out_dir
+
+
+def _input_paths(models: Sequence[Any], background: Any, signals: Any) -> list[PathLike]:
+    """The files and run directories an evaluation reads (in-memory detectors and jets have none)."""
+    from jetae.models import Detector
+
+    samples = [background]
+    if isinstance(signals, Mapping):
+        samples += list(signals.values())
+    elif isinstance(signals, (Jets, str, os.PathLike)):
+        samples.append(signals)
+    else:
+        samples += list(signals)
+    paths = [model for model in models if not isinstance(model, Detector)]
+    paths += [sample for sample in samples if isinstance(sample, (str, os.PathLike))]
+    for sample in samples:
+        if isinstance(sample, (str, os.PathLike)):
+            paths.append(sidecar_path(sample))
+    return paths
 
 
 # --------------------------------------------------------------------------- public API
@@ -554,7 +602,8 @@ def tradeoff_series(results: Sequence[ModelResult], signal: str) -> dict[str, li
     when several are evaluated), named after the model (plus its first run label when one
     model appears with several configurations). Its runs are ordered by lambda (runs
     without one keep their order) and labelled ``λ=...``, else by their run label.
-    ``1/JSD = None`` means infinite.
+    ``1/JSD = None`` means infinite (JSD = 0). Runs whose AUC or JSD the samples do not
+    resolve (``null`` in metrics.json) are left out.
     """
     grouped: dict[tuple[str, str, str], list[tuple[float, int, tuple[float | None, float, str]]]] = {}
     first_label: dict[tuple[str, str, str], str] = {}
@@ -566,11 +615,14 @@ def tradeoff_series(results: Sequence[ModelResult], signal: str) -> dict[str, li
         for score, block in report.score_blocks(result.metrics).items():
             if signal not in block["signals"]:
                 continue
+            auc = block["signals"][signal].get("auc")
+            if auc is None or block["mass_sculpting"].get("jsd_eff50") is None:
+                continue  # not resolved by these samples: no point to draw
             key = (result.detector.name, score if len(result.score_names) > 1 else "", fingerprint)
             first_label.setdefault(key, result.label)
             inv_jsd = block["mass_sculpting"].get("inv_jsd_eff50")
             inv_jsd = None if inv_jsd is None or not math.isfinite(inv_jsd) else float(inv_jsd)
-            point = (inv_jsd, float(block["signals"][signal]["auc"]), result.label if lam is None else f"λ={lam:g}")
+            point = (inv_jsd, float(auc), result.label if lam is None else f"λ={lam:g}")
             grouped.setdefault(key, []).append((math.inf if lam is None else lam, order, point))
     n_configs = Counter(name for name, _ in {(name, fingerprint) for name, _, fingerprint in grouped})
     series = {}
@@ -608,13 +660,14 @@ def evaluate_models(
     """
     if not models:
         raise JetaeError("no model given")
-    out_dir = _check_out_dir(out_dir, overwrite)
     given_labels = list(models) if isinstance(models, Mapping) else None
     models = list(models.values()) if isinstance(models, Mapping) else list(models)
+    out_dir = _check_out_dir(out_dir, overwrite, _input_paths(models, background, signals))
     loaded = [_load_detector(model) for model in models]  # fail fast on a bad run directory
     for detector, run_dir, _ in loaded:
         _resolve_scores(detector, scores, run_dir)
     background_jets, signal_jets, background_path, signal_paths = _prepare_inputs(background, signals, n_max)
+    warn_small_samples(background_jets, signal_jets)
     # Sub-report directories must not collide with the files of the comparison page.
     default_labels = [Path(run_dir).resolve().name if run_dir else detector.name for detector, run_dir, _ in loaded]
     labels = unique_names([_file_stem(str(label)) for label in (given_labels or default_labels)],
@@ -664,18 +717,20 @@ def summary_lines(metrics: Mapping[str, Any]) -> list[str]:
              f"{'1/JSD50':>9} {'n':>8}"
     lines = [header]
 
-    def num(value: Any, spec: str) -> str:
-        if value is None:
-            return "inf"
-        return format(value, spec)
-
+    num = m.not_resolvable_text
+    unresolved = False
     for label, model_metrics in models.items():
         for score, block in report.score_blocks(model_metrics).items():
             inv_jsd = block["mass_sculpting"].get("inv_jsd_eff50")
             for signal, s in block["signals"].items():
                 err = s.get("auc_err")
-                auc_text = f"{s['auc']:.4f}" + (f"±{err:.4f}" if err is not None else "")
+                auc_text = num(s.get("auc"), ".4f") + (f"±{err:.4f}" if err is not None else "")
+                cells = [num(s.get("r30"), "9.2f"), num(s.get("r50"), "9.2f"), num(s.get("eps_s_at_1e-2"), ".4f"),
+                         num(inv_jsd, "9.1f")]
+                unresolved |= m.NOT_AVAILABLE in cells or s.get("auc") is None
                 lines.append(f"{label[:20]:<20} {score[:16]:<16} {signal[:20]:<20} {auc_text:>15} "
-                             f"{num(s.get('r30'), '9.2f'):>9} {num(s.get('r50'), '9.2f'):>9} "
-                             f"{num(s.get('eps_s_at_1e-2'), '.4f'):>10} {num(inv_jsd, '9.1f'):>9} {s.get('n'):>8}")
+                             f"{cells[0]:>9} {cells[1]:>9} {cells[2]:>10} {cells[3]:>9} {s.get('n'):>8}")
+    if unresolved:
+        lines.append(f"{m.NOT_AVAILABLE}: not resolvable with these samples; metrics.json gives the reason "
+                     f"(<figure>{m.REASON_SUFFIX})")
     return lines

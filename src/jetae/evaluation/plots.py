@@ -131,7 +131,7 @@ def plot_tradeoff(
         ``{curve label: [(inv_jsd, auc, point label), ...]}`` in drawing order (e.g. runs
         of one model ordered by their DisCo lambda); each curve is a connected line and
         each point is annotated with its label. ``inv_jsd = None`` (infinite: the cut does
-        not sculpt at all) is drawn at the right edge.
+        not sculpt at all) is drawn at the right edge. No series: an empty plot that says so.
     signal:
         Name of the signal the AUCs belong to (axis label).
     target_inv_jsd, target_auc:
@@ -157,7 +157,11 @@ def plot_tradeoff(
         ax.set_xlabel(r"1/JSD of the background mass ($\varepsilon_B$ = 50%)")
         ax.set_ylabel(f"AUC ({signal} vs background)")
         ax.set_title("Sensitivity vs mass sculpting (up and right is better)", fontsize="small")
-        ax.legend(loc="best", fontsize="x-small")
+        if series:
+            ax.legend(loc="best", fontsize="x-small")
+        else:  # every AUC or JSD is n/a: too few jets
+            ax.text(0.5, 0.5, "no point: the samples resolve no AUC and 1/JSD", transform=ax.transAxes,
+                    ha="center", va="center", color="grey")
     return figure
 
 

@@ -60,10 +60,64 @@ def fmt(value: Any, digits: int = 4, infinite: str = "&infin;") -> str:
 
 
 def fmt_pm(value: Any, error: Any, digits: int = 4) -> str:
-    """``value ± error`` (error omitted when unknown)."""
-    if error is None or (isinstance(error, float) and not math.isfinite(error)):
+    """``value ± error`` (error omitted when unknown, and with an unknown value)."""
+    if value is None or error is None or (isinstance(error, float) and not math.isfinite(error)):
         return fmt(value, digits)
     return f"{fmt(value, digits)} &plusmn; {fmt(error, 2)}"
+
+
+#: Suffix of the metrics.json key that says why a figure is null (see jetae.evaluation.metrics).
+REASON_SUFFIX = "_reason"
+
+
+def figure_cell(block: Mapping[str, Any], key: str, digits: int = 4, error_key: str | None = None) -> str:
+    """A figure of a metrics block for a table cell; a figure the sample does not resolve is
+    "n/a" with its reason as a tooltip (the reasons are also listed under the table)."""
+    value = block.get(key)
+    if value is None and block.get(key + REASON_SUFFIX):
+        return f'<span title="{esc(block[key + REASON_SUFFIX])}">n/a</span>'
+    if error_key is not None:
+        return fmt_pm(value, block.get(error_key), digits)
+    return fmt(value, digits)
+
+
+#: Figures of the tables and their names in words, for the list of unresolved figures.
+FIGURE_NAMES = {"auc": "AUC", "auc_err": "AUC error", "r30": "R30", "r50": "R50", "eps_s_at_1e-2": "εS at εB=1e-2",
+                "eps_s_at_1e-3": "εS at εB=1e-3", "jsd_eff50": "JSD (εB=50%)", "inv_jsd_eff50": "1/JSD (εB=50%)",
+                "jsd_eff10": "JSD (εB=10%)", "inv_jsd_eff10": "1/JSD (εB=10%)", "dcorr": "dCor²"}
+
+
+def unresolved_figures(metrics: Mapping[str, Any], prefix: str = "") -> list[str]:
+    """One line per figure the samples do not resolve: ``"[prefix: ]score, signal: figure: reason"``.
+
+    An AUC error or 1/JSD unresolved for the same reason as its AUC or JSD is not listed twice.
+    """
+    lines = []
+    parents = {"auc_err": "auc", "inv_jsd_eff50": "jsd_eff50", "inv_jsd_eff10": "jsd_eff10"}
+
+    def collect(where: str, block: Mapping[str, Any]) -> None:
+        for key, name in FIGURE_NAMES.items():
+            reason = block.get(key + REASON_SUFFIX)
+            if block.get(key) is not None or not reason:
+                continue
+            if key in parents and block.get(parents[key] + REASON_SUFFIX) == reason:
+                continue
+            lines.append(f"{prefix + ': ' if prefix else ''}{where}: {name}: {reason}")
+
+    for score, block in score_blocks(metrics).items():
+        for signal, s in block["signals"].items():
+            collect(f"{score}, {signal}", s)
+        collect(f"{score}, mass sculpting", block["mass_sculpting"])
+    return lines
+
+
+def unresolved_html(lines: Sequence[str]) -> str:
+    """The list of unresolved figures under the tables (empty when every figure is resolved)."""
+    if not lines:
+        return ""
+    return ('<p class="note">n/a: not resolvable with these samples (too few jets for a measurement; the rules '
+            "and their numbers are in <code>jetae.evaluation.metrics</code>):</p><ul>"
+            + "".join(f'<li class="note">{esc(line)}</li>' for line in lines) + "</ul>")
 
 
 def png_data_uri(path: str | os.PathLike) -> str:
@@ -133,9 +187,9 @@ def performance_rows(metrics: Mapping[str, Any], prefix: Sequence[str] = ()) -> 
     rows = []
     for score, block in score_blocks(metrics).items():
         for signal, s in block["signals"].items():
-            rows.append([*map(esc, prefix), esc(score), esc(signal), fmt_pm(s.get("auc"), s.get("auc_err")),
-                         fmt(s.get("r30")), fmt(s.get("r50")), fmt(s.get("eps_s_at_1e-2")),
-                         fmt(s.get("eps_s_at_1e-3")), fmt(s.get("n")), fmt(s.get("n_background"))])
+            rows.append([*map(esc, prefix), esc(score), esc(signal), figure_cell(s, "auc", error_key="auc_err"),
+                         figure_cell(s, "r30"), figure_cell(s, "r50"), figure_cell(s, "eps_s_at_1e-2"),
+                         figure_cell(s, "eps_s_at_1e-3"), fmt(s.get("n")), fmt(s.get("n_background"))])
     return rows
 
 
@@ -144,8 +198,9 @@ def sculpting_rows(metrics: Mapping[str, Any], prefix: Sequence[str] = ()) -> li
     rows = []
     for score, block in score_blocks(metrics).items():
         m = block["mass_sculpting"]
-        rows.append([*map(esc, prefix), esc(score), fmt(m.get("jsd_eff50")), fmt(m.get("inv_jsd_eff50")),
-                     fmt(m.get("jsd_eff10")), fmt(m.get("inv_jsd_eff10")), fmt(m.get("dcorr"))])
+        rows.append([*map(esc, prefix), esc(score), *(figure_cell(m, key) for key in
+                                                      ("jsd_eff50", "inv_jsd_eff50", "jsd_eff10", "inv_jsd_eff10",
+                                                       "dcorr"))])
     return rows
 
 
@@ -269,14 +324,15 @@ def model_report_html(
     body = [f"<h1>{esc(title)}</h1>", f'<p class="subtitle">{subtitle}</p>',
             "<h2>Performance</h2>",
             '<p class="note">Higher score = more anomalous. AUC error: bootstrap standard deviation. '
-            "R30/R50: background rejection 1/εB at 30%/50% signal efficiency (&infin;: no background jet "
-            "passes). εS values below 1/n<sub>background</sub> are interpolations, not measurements.</p>",
+            "R30/R50: background rejection 1/εB at 30%/50% signal efficiency. n/a: the samples do not resolve "
+            "the figure (listed with the reason below the tables).</p>",
             table(PERFORMANCE_HEADER, performance_rows(metrics), text_columns=2),
             "<h2>Mass sculpting (background)</h2>",
             '<p class="note">Jensen-Shannon divergence (base 2) between the background jet-mass '
             "distribution before and after a score cut keeping 50% / 10% of the background; higher 1/JSD = "
             "less sculpting. dCor²: squared distance correlation of mass and score.</p>",
-            table(SCULPTING_HEADER, sculpting_rows(metrics), text_columns=1)]
+            table(SCULPTING_HEADER, sculpting_rows(metrics), text_columns=1),
+            unresolved_html(unresolved_figures(metrics))]
     if notes:
         body.append("<ul>" + "".join(f'<li class="note">{esc(n)}</li>' for n in notes) + "</ul>")
     body.append("<h2>Plots</h2>")
@@ -302,9 +358,11 @@ def comparison_report_html(
     """
     perf_rows: list[list[str]] = []
     sculpt_rows: list[list[str]] = []
+    unresolved: list[str] = []
     for label, metrics in models.items():
         perf_rows += performance_rows(metrics, prefix=(label,))
         sculpt_rows += sculpting_rows(metrics, prefix=(label,))
+        unresolved += unresolved_figures(metrics, prefix=label)
     link_items = "".join(f'<li><a href="{esc(href)}">{esc(label)}</a> ({esc(models[label].get("model"))}'
                          f'{", " + esc(models[label].get("run_dir")) if models[label].get("run_dir") else ""})</li>'
                          for label, href in links.items())
@@ -314,6 +372,7 @@ def comparison_report_html(
             "<h2>Models</h2>", f"<ul>{link_items}</ul>",
             "<h2>Performance</h2>", table(("model", *PERFORMANCE_HEADER), perf_rows, text_columns=3),
             "<h2>Mass sculpting (background)</h2>", table(("model", *SCULPTING_HEADER), sculpt_rows, text_columns=2),
+            unresolved_html(unresolved),
             "<h2>ROC curves</h2>", figure_html(roc_png, "ROC curves of all models, scores and signals")]
     if extra_figures:
         body += ["<h2>Sensitivity vs mass sculpting</h2>",

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, Mapping, Sequence
 import numpy as np
 
 from jetae.errors import JetaeError
+from jetae.evaluation.metrics import not_resolvable_text
 from jetae.studies import (check_models, model_options_for, read_sample, resolved_configs, sample_name,
                            score_pair, study_config, write_study)
 
@@ -163,8 +164,9 @@ def contamination_study(
         record = {"fraction": fraction, "n_signal_train": n_signal, "n_background_train": len(train) - n_signal}
         record.update(score_pair(detector, background, signal, n_bootstrap=n_bootstrap, seed=seed))
         record["seconds"] = time.perf_counter() - began
-        log.info("[%d/%d] %s, f = %g: AUC %.4f +- %.4f, R30 %.1f (%.0f s)", step, len(steps), name, fraction,
-                 record["auc"], record["auc_err"], record["r30"], record["seconds"])
+        log.info("[%d/%d] %s, f = %g: AUC %s +- %s, R30 %s (%.0f s)", step, len(steps), name, fraction,
+                 not_resolvable_text(record["auc"], ".4f"), not_resolvable_text(record["auc_err"], ".4f"),
+                 not_resolvable_text(record["r30"], ".1f"), record["seconds"])
         results[name].append(record)
     return {
         "study": "contamination",
@@ -189,7 +191,8 @@ def plot_contamination(results: Mapping[str, Any]) -> "Figure":
         figure, axes = new_figure()
         ax = axes[0, 0]
         for i, (name, records) in enumerate(results["results"].items()):
-            records = sorted(records, key=lambda r: r["fraction"])
+            # an AUC the test samples do not resolve (null) is not drawn
+            records = sorted((r for r in records if r["auc"] is not None), key=lambda r: r["fraction"])
             x = [r["fraction"] for r in records]
             y = [r["auc"] for r in records]
             err = [r["auc_err"] if r["auc_err"] is not None and math.isfinite(r["auc_err"]) else 0.0
@@ -213,10 +216,9 @@ def summary_lines(results: Mapping[str, Any]) -> list[str]:
     lines = [f"{'model':<14} {'f':>6} {'n_signal':>9} {'AUC':>15} {'R30':>9} {'seconds':>8}"]
     for name, records in results["results"].items():
         for r in records:
-            auc_err = r["auc_err"] if r["auc_err"] is not None else math.nan
-            r30 = r["r30"] if r["r30"] is not None else math.inf
+            auc = not_resolvable_text(r["auc"], ".4f") + (f"±{r['auc_err']:.4f}" if r["auc_err"] is not None else "")
             lines.append(f"{name:<14} {r['fraction']:>6g} {r['n_signal_train']:>9d} "
-                         f"{r['auc']:>8.4f}±{auc_err:<6.4f} {r30:>9.2f} {r['seconds']:>8.1f}")
+                         f"{auc:>15} {not_resolvable_text(r['r30'], '.2f'):>9} {r['seconds']:>8.1f}")
     return lines
 
 

@@ -20,6 +20,7 @@ import os
 import time
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
+from jetae.evaluation.metrics import not_resolvable_text
 from jetae.studies import (check_models, model_options_for, read_sample, resolved_configs, sample_name,
                            score_pair, study_config, write_study)
 
@@ -88,8 +89,9 @@ def reverse_study(
         record = score_pair(detector, known, anomalies, n_bootstrap=n_bootstrap, seed=seed)
         record["n_train"] = len(jets)
         record["seconds"] = time.perf_counter() - began
-        log.info("[%d/%d] %s, %s: AUC %.4f +- %.4f, R30 %.2f (%.0f s)", step, len(steps), name, direction,
-                 record["auc"], record["auc_err"], record["r30"], record["seconds"])
+        log.info("[%d/%d] %s, %s: AUC %s +- %s, R30 %s (%.0f s)", step, len(steps), name, direction,
+                 not_resolvable_text(record["auc"], ".4f"), not_resolvable_text(record["auc_err"], ".4f"),
+                 not_resolvable_text(record["r30"], ".2f"), record["seconds"])
         results[name][direction] = record
     return {
         "study": "reverse",
@@ -125,13 +127,13 @@ def plot_reverse(results: Mapping[str, Any]) -> "Figure":
         figure, axes = new_figure(size=(max(6.0, 1.6 * len(names) + 3.0), 6.0))
         ax = axes[0, 0]
         for i, direction in enumerate(DIRECTIONS):
-            aucs = [results["results"][n][direction]["auc"] for n in names]
+            aucs = [results["results"][n][direction]["auc"] for n in names]  # None: not resolvable
             errs = [_finite(results["results"][n][direction]["auc_err"]) for n in names]
-            bars = ax.bar(x + (i - 0.5) * width, aucs, width, yerr=errs, capsize=3, color=COLOURS[1 + i],
-                          label=labels[direction])
+            bars = ax.bar(x + (i - 0.5) * width, [_finite(a) for a in aucs], width, yerr=errs, capsize=3,
+                          color=COLOURS[1 + i], label=labels[direction])
             for bar, value in zip(bars, aucs):
-                ax.text(bar.get_x() + bar.get_width() / 2, value + 0.02, f"{value:.3f}", ha="center",
-                        va="bottom", fontsize="x-small")
+                ax.text(bar.get_x() + bar.get_width() / 2, _finite(value) + 0.02, not_resolvable_text(value, ".3f"),
+                        ha="center", va="bottom", fontsize="x-small")
         ax.axhline(0.5, ls="--", color="grey", lw=1.5, label="random")
         ax.set_xticks(x, names)
         ax.set_ylim(0.0, 1.4)  # room for the legend above the bars
@@ -148,9 +150,8 @@ def summary_lines(results: Mapping[str, Any]) -> list[str]:
         cells = []
         for direction in DIRECTIONS:
             r = record[direction]
-            err = r["auc_err"] if r["auc_err"] is not None else math.nan
-            r30 = r["r30"] if r["r30"] is not None else math.inf
-            cells.append(f"{r['auc']:>9.4f}±{err:<6.4f} {r30:>9.2f}")
+            auc = not_resolvable_text(r["auc"], ".4f") + (f"±{r['auc_err']:.4f}" if r["auc_err"] is not None else "")
+            cells.append(f"{auc:>16} {not_resolvable_text(r['r30'], '.2f'):>9}")
         lines.append(f"{name:<14} " + " ".join(cells))
     return lines
 
