@@ -123,3 +123,21 @@ def test_info_drops_unphysical_jets_only_when_asked(tmp_path, capsys):
     assert "1 unphysical constituent(s)" in capsys.readouterr().err
     assert main(["info", "--drop-unphysical", str(path)]) == 0
     assert "jets          19" in capsys.readouterr().out
+
+
+def test_score_and_evaluate_drop_unphysical_jets_only_when_asked(tmp_path, capsys):
+    qcd = write_jets(tmp_path / "qcd.h5", prong_jets(150, 1, seed=1, n_constituents=12), n_constituents=12)
+    top = prong_jets(60, 3, seed=2, n_constituents=12)
+    top.constituents[0, 0, 0] = -1.0
+    top_file = write_jets(tmp_path / "top.h5", top, n_constituents=12)
+    run = tmp_path / "run"
+    assert main(["train", "pca", "--train", str(qcd), "--out", str(run), "--set", "representation.n_pixels=8"]) == 0
+    scores = tmp_path / "scores.h5"
+    report = tmp_path / "report"
+    assert main(["score", str(run), str(top_file), "--out", str(scores)]) == 2
+    assert main(["evaluate", str(run), "--background", str(qcd), "--signal", str(top_file), "--out", str(report)]) == 2
+    assert "unphysical" in capsys.readouterr().err and not scores.exists() and not report.exists()
+    assert main(["score", str(run), str(top_file), "--out", str(scores), "--drop-unphysical"]) == 0
+    assert "scored 59 jets" in capsys.readouterr().out
+    assert main(["evaluate", str(run), "--background", str(qcd), "--signal", str(top_file), "--out", str(report),
+                 "--drop-unphysical"]) == 0

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import shlex
 
+from jetae.cli._options import add_unphysical_option, unphysical_policy
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
@@ -25,6 +27,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="bootstrap replicas for the AUC error (default: 100)")
     parser.add_argument("--seed", type=int, default=0, help="seed for bootstrap and subsampling (default: 0)")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing REPORT_DIR")
+    add_unphysical_option(parser)
     parser.set_defaults(func=run)
 
 
@@ -39,6 +42,7 @@ def command_line(args: argparse.Namespace) -> list[str]:
     if args.n_max is not None:
         words += ["--n-max", str(args.n_max)]
     words += ["--n-bootstrap", str(args.n_bootstrap), "--seed", str(args.seed)]
+    words += ["--drop-unphysical"] if getattr(args, "drop_unphysical", False) else []
     return words + (["--overwrite"] if args.overwrite else [])
 
 
@@ -54,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
     metrics = evaluate_models(
         args.run_dirs, args.background, args.signal, args.out, scores=args.score,
         provenance={"command": command, "n_max": args.n_max}, overwrite=args.overwrite, n_max=args.n_max,
-        n_bootstrap=args.n_bootstrap, seed=args.seed,
+        n_bootstrap=args.n_bootstrap, seed=args.seed, on_unphysical=unphysical_policy(args),
     )
     print("\n".join(summary_lines(metrics)))
     print(f"report: {args.out}/{REPORT_FILE}")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from jetae.cli._options import add_unphysical_option, unphysical_policy
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
@@ -18,6 +20,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="score(s) to compute (repeatable; default: the model's first)")
     parser.add_argument("--overwrite", action="store_true",
                         help="replace an existing SCORES.h5 (never the jet file or a file of RUN_DIR)")
+    add_unphysical_option(parser)
     parser.set_defaults(func=run)
 
 
@@ -41,7 +44,7 @@ def run(args: argparse.Namespace) -> int:
 
     check_output(args.out, [args.file, args.run_dir], args.overwrite)
     detector = load_model(args.run_dir)
-    jets = read_jets(args.file)
+    jets = read_jets(args.file, on_unphysical=unphysical_policy(args))
     table = score_table(detector, jets, args.score)
     check_finite_scores(table, detector.name, args.file)
     write_scores(args.out, table, attrs={"model": detector.name, "run_dir": str(args.run_dir),

@@ -125,8 +125,8 @@ def file_provenance(jets: Jets, path: PathLike | None = None) -> dict[str, Any]:
     return info
 
 
-def load_sample(sample: SampleLike, n_max: int | None = None) -> Jets:
-    """Jets as given, or read from a reference-layout file (at most ``n_max``)."""
+def load_sample(sample: SampleLike, n_max: int | None = None, on_unphysical: str = "error") -> Jets:
+    """Jets as given, or read from a reference-layout file (at most ``n_max``; see :func:`read_jets`)."""
     from jetae.data.toptag import read_jets
 
     if isinstance(sample, Jets):
@@ -135,7 +135,7 @@ def load_sample(sample: SampleLike, n_max: int | None = None) -> Jets:
         return sample if n_max is None else sample[:n_max]
     if n_max is not None and n_max < 1:
         raise JetaeError(f"--n-max must be >= 1, got {n_max}")
-    return read_jets(sample, n_max=n_max)
+    return read_jets(sample, n_max=n_max, on_unphysical=on_unphysical)
 
 
 def signal_name(path_or_jets: SampleLike) -> str:
@@ -459,7 +459,8 @@ def _provenance(background: Jets, signals: Mapping[str, Jets], background_path: 
 
 
 def _prepare_inputs(background: SampleLike, signals: Mapping[str, SampleLike] | Sequence[SampleLike],
-                    n_max: int | None) -> tuple[Jets, dict[str, Jets], PathLike | None, dict[str, PathLike | None]]:
+                    n_max: int | None, on_unphysical: str = "error",
+                    ) -> tuple[Jets, dict[str, Jets], PathLike | None, dict[str, PathLike | None]]:
     if isinstance(signals, (Jets, str, os.PathLike)):
         signals = [signals]
     if not isinstance(signals, Mapping):
@@ -470,8 +471,8 @@ def _prepare_inputs(background: SampleLike, signals: Mapping[str, SampleLike] | 
     if "background" in signals:
         raise JetaeError("a signal may not be called 'background'; choose another name")
     background_path = None if isinstance(background, Jets) else background
-    background_jets = load_sample(background, n_max)
-    signal_jets = {name: load_sample(sample, n_max) for name, sample in signals.items()}
+    background_jets = load_sample(background, n_max, on_unphysical)
+    signal_jets = {name: load_sample(sample, n_max, on_unphysical) for name, sample in signals.items()}
     signal_paths = {name: None if isinstance(s, Jets) else s for name, s in signals.items()}
     check_labels(background_jets, signal_jets)
     return background_jets, signal_jets, background_path, signal_paths
@@ -548,6 +549,7 @@ def evaluate_model(
     n_examples: int = 3,
     n_latent: int = 2000,
     n_negatives: int = N_NEGATIVES,
+    on_unphysical: str = "error",
 ) -> dict[str, Any]:
     """Evaluate one detector and write its report to ``out_dir`` (see the module docstring).
 
@@ -578,6 +580,9 @@ def evaluate_model(
     n_negatives:
         Detectors that can draw negative samples (``sample_negatives(n, seed)``, e.g.
         ``nae``): samples (and real background jets) in the negatives plot; 0 = no plot.
+    on_unphysical:
+        For files: ``"error"`` refuses unphysical constituents, ``"drop"`` drops their jets
+        (see :func:`jetae.data.toptag.read_jets`).
 
     Returns
     -------
@@ -592,7 +597,8 @@ def evaluate_model(
     """
     return evaluate_models([model], background, signals, out_dir, scores=scores, provenance=provenance,
                            overwrite=overwrite, n_max=n_max, n_bootstrap=n_bootstrap, seed=seed,
-                           n_examples=n_examples, n_latent=n_latent, n_negatives=n_negatives)
+                           n_examples=n_examples, n_latent=n_latent, n_negatives=n_negatives,
+                           on_unphysical=on_unphysical)
 
 
 def tradeoff_series(results: Sequence[ModelResult], signal: str) -> dict[str, list[tuple[float | None, float, str]]]:
@@ -647,6 +653,7 @@ def evaluate_models(
     n_examples: int = 3,
     n_latent: int = 2000,
     n_negatives: int = N_NEGATIVES,
+    on_unphysical: str = "error",
 ) -> dict[str, Any]:
     """Evaluate several detectors on the same samples (see :func:`evaluate_model`).
 
@@ -666,7 +673,8 @@ def evaluate_models(
     loaded = [_load_detector(model) for model in models]  # fail fast on a bad run directory
     for detector, run_dir, _ in loaded:
         _resolve_scores(detector, scores, run_dir)
-    background_jets, signal_jets, background_path, signal_paths = _prepare_inputs(background, signals, n_max)
+    background_jets, signal_jets, background_path, signal_paths = _prepare_inputs(
+        background, signals, n_max, on_unphysical)
     warn_small_samples(background_jets, signal_jets)
     # Sub-report directories must not collide with the files of the comparison page.
     default_labels = [Path(run_dir).resolve().name if run_dir else detector.name for detector, run_dir, _ in loaded]
