@@ -233,7 +233,7 @@ def test_plain_vae_does_not_take_outliers(samples):
     ("options", "message"),
     [
         ({"beta": -0.1}, "beta must be >= 0"),
-        ({"beta": float("nan")}, "beta must be >= 0"),
+        ({"beta": float("nan")}, "option beta: cannot use nan as float"),
         ({"disco_lambda": -1.0}, "disco_lambda must be >= 0"),
         ({"beta_warmup_epochs": -1}, "beta_warmup_epochs"),
         ({"tag_score": "energy"}, "tag_score must be one of"),
