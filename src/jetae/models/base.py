@@ -115,6 +115,20 @@ class Detector:
     score_names: ClassVar[tuple[str, ...]] = ("reconstruction",)
     #: Part of ``jetae benchmark``'s default model list (the zoo); off for models built from other models.
     benchmark_by_default: ClassVar[bool] = True
+    #: Extra keyword arguments :meth:`fit` takes besides the training data (e.g. ``("outliers",)``).
+    fit_options: ClassVar[tuple[str, ...]] = ()
+
+    # ---------------------------------------------------------------- optional capabilities
+    # Declared here so that callers (CLI, evaluation, benchmark) ask every detector the same way
+    # instead of probing with getattr; models that have the capability override them.
+    def sample_negatives(self, n: int, seed: int | None = None) -> np.ndarray | None:
+        """``n`` samples of the model's own distribution, shaped like its inputs (representation
+        units), for energy-based models (``nae``); None for detectors that cannot sample."""
+        return None
+
+    def sampler_description(self) -> str:
+        """One line saying how :meth:`sample_negatives` samples (for figure captions); '' if it cannot."""
+        return ""
 
     def __init__(self, config: Any = None, **overrides: Any):
         self.config = resolve_config(self.config_cls, config, overrides)
