@@ -262,7 +262,8 @@ class Detector:
             meta["provenance"] = extra
         arrays = {f"scaler.{k}": v for k, v in self.scaler_.state_arrays().items()}
         arrays.update(self._state_arrays())
-        arrays = {k: np.ascontiguousarray(v) for k, v in arrays.items()}
+        # (np.ascontiguousarray would turn 0-d buffers such as num_batches_tracked into shape (1,))
+        arrays = {k: np.require(v, requirements="C") for k, v in arrays.items()}
         with atomic_dir(path, overwrite=True) as tmp:
             (tmp / CONFIG_FILE).write_text(json.dumps(meta, indent=2, default=_json_value) + "\n")
             save_file(arrays, str(tmp / WEIGHTS_FILE))
