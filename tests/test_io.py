@@ -13,8 +13,9 @@ import pytest
 
 from jetae import Jets, JetaeError
 from jetae.cli.main import main
-from jetae.data import cache as jet_cache
-from jetae.data.toptag import (
+from jetae.io import cache as jet_cache
+from jetae.io.cache import read_cached
+from jetae.io.toptag import (
     count_jets,
     iter_jets,
     jets_to_frame,
@@ -213,7 +214,7 @@ def test_bad_file_gives_one_clear_error_naming_the_file(bad_files, case):
 def test_bad_file_leaves_no_cache_behind(bad_files, case, private_cache):
     path, message = bad_files[case]
     with pytest.raises(JetaeError, match=message):
-        read_jets(path, cache=True)
+        read_cached(path)
     assert not private_cache.exists() or not any(private_cache.iterdir())
 
 
@@ -232,7 +233,7 @@ def test_damage_inside_the_data_is_reported_with_the_rows(tmp_path, jets):
 
 def test_cache_reads_the_same_jets_trimmed_to_the_longest(jet_file, jets, private_cache):
     direct = read_jets(jet_file)
-    cached = read_jets(jet_file, cache=True)
+    cached = read_cached(jet_file)
     assert cached.n_constituents_max == jets.multiplicity.max()
     assert_same_jets(cached, direct)
     assert cached.source == str(jet_file)
@@ -241,7 +242,7 @@ def test_cache_reads_the_same_jets_trimmed_to_the_longest(jet_file, jets, privat
         assert stored.attrs["format"] == jet_cache.CACHE_FORMAT
         assert stored["values"].shape == (jets.multiplicity.sum(), 4)  # no padding stored
     # Second read comes from the cache file, slices too.
-    assert_same_jets(read_jets(jet_file, cache=True, n_max=11, start=40), jets[40:51])
+    assert_same_jets(read_cached(jet_file, n_max=11, start=40), jets[40:51])
     assert [p.name for p in private_cache.iterdir()] == [entry.name]
 
 
@@ -250,24 +251,24 @@ def test_cache_keeps_interior_zero_rows(tmp_path, jets):
     constituents[0, 1] = 0.0  # a zero row between real constituents stays where it was
     odd = Jets(constituents, jets.truth, jets.ttv, jets.is_signal)
     path = write_jets(tmp_path / "odd.h5", odd)
-    assert_same_jets(read_jets(path, cache=True), odd)
+    assert_same_jets(read_cached(path), odd)
 
 
 def test_cache_is_rebuilt_when_the_source_changes(jet_file, jets, private_cache):
-    read_jets(jet_file, cache=True)
+    read_cached(jet_file)
     (old_entry,) = private_cache.iterdir()
     write_jets(jet_file, jets[:20])
     os.utime(jet_file, ns=(1, 1))  # different mtime even on coarse clocks
-    assert len(read_jets(jet_file, cache=True)) == 20
+    assert len(read_cached(jet_file)) == 20
     (new_entry,) = private_cache.iterdir()  # the stale entry is gone
     assert new_entry != old_entry
 
 
 def test_damaged_cache_file_is_rebuilt(jet_file, jets, private_cache):
-    read_jets(jet_file, cache=True)
+    read_cached(jet_file)
     (entry,) = private_cache.iterdir()
     entry.write_bytes(b"garbage")
-    assert_same_jets(read_jets(jet_file, cache=True), jets)
+    assert_same_jets(read_cached(jet_file), jets)
     with h5py.File(entry) as stored:
         assert stored.attrs["n_jets"] == len(jets)
 
@@ -276,12 +277,12 @@ def test_unwritable_cache_directory_falls_back_to_direct_reads(jet_file, jets, t
     blocker = tmp_path / "a_file"
     blocker.write_text("not a directory")
     monkeypatch.setenv("JETAE_CACHE_DIR", str(blocker / "cache"))
-    assert_same_jets(read_jets(jet_file, cache=True), jets)
+    assert_same_jets(read_cached(jet_file), jets)
 
 
 def test_cache_reports_the_source_for_missing_files(tmp_path):
     with pytest.raises(JetaeError, match="nope.h5: file not found"):
-        read_jets(tmp_path / "nope.h5", cache=True)
+        read_cached(tmp_path / "nope.h5")
 
 
 # ---------------------------------------------------------------- jetae info
