@@ -146,6 +146,8 @@ def _bad_files(tmp_path, jets, jet_file):
     (tmp_path / "a_directory.h5").mkdir()
     jets_to_frame(jets).to_hdf(tmp_path / "wrong_key.h5", key="jets", mode="w", format="table")
     _write_frame(tmp_path / "missing_px.h5", jets_to_frame(jets).drop(columns=["PX_3"]))
+    # the last slot without its energy: once read as 199 slots plus three "extra" columns
+    _write_frame(tmp_path / "missing_last_e.h5", jets_to_frame(jets).drop(columns=["E_199"]))
     _write_frame(tmp_path / "no_momenta.h5", jets_to_frame(jets)[["ttv", "is_signal_new"]])
     _write_frame(tmp_path / "missing_label.h5", jets_to_frame(jets).drop(columns=["is_signal_new"]))
     nan = jets_to_frame(jets)
@@ -175,6 +177,7 @@ def _bad_files(tmp_path, jets, jet_file):
         "wrong_key": (tmp_path / "wrong_key.h5", "no 'table' key in the file \\(keys: /jets\\)"),
         "not_pandas": (tmp_path / "not_pandas.h5", "no 'table' key"),
         "missing_px": (tmp_path / "missing_px.h5", "missing constituent columns: PX_3"),
+        "missing_last_e": (tmp_path / "missing_last_e.h5", "missing constituent columns: E_199$"),
         "no_momenta": (tmp_path / "no_momenta.h5", "no constituent columns"),
         "missing_label": (tmp_path / "missing_label.h5", "missing label column 'is_signal_new'"),
         "nan": (tmp_path / "nan.h5", "NaN or inf momenta in 1 jet\\(s\\), e.g. rows \\[17\\]"),
@@ -187,7 +190,7 @@ def _bad_files(tmp_path, jets, jet_file):
 
 BAD_CASES = [
     "missing", "directory", "text", "zero_bytes", "truncated", "wrong_key", "not_pandas", "missing_px",
-    "no_momenta", "missing_label", "nan", "inf", "empty_jet", "nan_label", "zero_rows",
+    "missing_last_e", "no_momenta", "missing_label", "nan", "inf", "empty_jet", "nan_label", "zero_rows",
 ]
 
 

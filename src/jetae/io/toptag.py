@@ -14,8 +14,10 @@ Repeated reads of one file go faster through :func:`jetae.io.cache.read_cached`.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
+import re
 from pathlib import Path
 from typing import Iterator
 
@@ -34,6 +36,7 @@ KEY = "table"
 MOMENTUM_PREFIXES = ("E", "PX", "PY", "PZ")
 TRUTH_COLUMNS = ["truthE", "truthPX", "truthPY", "truthPZ"]
 LABEL_COLUMNS = ["ttv", "is_signal_new"]
+_MOMENTUM_COLUMN = re.compile(r"(E|PX|PY|PZ)_(\d+)")
 
 
 def constituent_columns(n_constituents: int = N_CONSTITUENTS_MAX) -> list[str]:
@@ -107,13 +110,18 @@ def layout_columns(frame: FrameReader) -> tuple[list[str], list[str], list[str]]
         No or incomplete constituent columns, or no ``is_signal_new`` label column.
     """
     columns = {c for c in frame.layout.columns if isinstance(c, str)}
-    n_constituents = sum(1 for c in columns if c.startswith("E_") and c[2:].isdigit())
+    # Slots = the highest index of any momentum column, so a slot lacking E_i (or PX_i, ...)
+    # is reported missing instead of being read as extra columns.
+    slots = [int(match[2]) for match in map(_MOMENTUM_COLUMN.fullmatch, columns) if match]
+    n_constituents = max(slots) + 1 if slots else 0
     if n_constituents == 0:
         raise frame.fail("no constituent columns E_0, PX_0, ... found; expected the Top Tagging Reference layout")
-    wanted = constituent_columns(n_constituents)
-    missing = [c for c in wanted if c not in columns]
+    # The first few missing names only: a crafted E_99999999 must not build 4e8 names.
+    names = (f"{p}_{i}" for i in range(n_constituents) for p in MOMENTUM_PREFIXES)
+    missing = list(itertools.islice((c for c in names if c not in columns), 9))
     if missing:
         raise frame.fail(f"missing constituent columns: {', '.join(missing[:8])}{' ...' if len(missing) > 8 else ''}")
+    wanted = constituent_columns(n_constituents)
     if "is_signal_new" not in columns:
         raise frame.fail("missing label column 'is_signal_new'")
     truth = TRUTH_COLUMNS if all(c in columns for c in TRUTH_COLUMNS) else []
