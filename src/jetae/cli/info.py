@@ -14,7 +14,7 @@ import numpy as np
 from jetae.cli._options import add_unphysical_option, unphysical_policy
 from jetae.errors import JetaeError
 from jetae.features.kinematics import jet_kinematics
-from jetae.io.provenance import read_provenance, sidecar_path
+from jetae.io.provenance import read_provenance
 
 log = logging.getLogger(__name__)
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 import numpy as np
 
 _TINY = 1e-12
+#: Rapidity of a particle exactly along the beam in :func:`rapidity_fastjet` (FastJet uses 1e5 too).
+BEAM_RAPIDITY = 1.0e5
 
 
 def padding_mask(constituents: np.ndarray) -> np.ndarray:
@@ -64,14 +66,41 @@ def mass(p4: np.ndarray) -> np.ndarray:
     return np.sqrt(np.clip(m2, 0.0, None))
 
 
+def rapidity_fastjet(e: np.ndarray, pz: np.ndarray) -> np.ndarray:
+    """Rapidity ``0.5 ln((E + pz) / (E - pz))`` of particles, FastJet's way: ``+-1e5`` along the beam.
+
+    Takes the ``E`` and ``pz`` columns (GeV, any shape) rather than four-momenta, so hot
+    loops need not gather ``(n, 4)`` rows. Unlike :func:`rapidity` (0 for padding) a
+    particle with ``E = |pz|`` gets ``+-``:data:`BEAM_RAPIDITY`, the value FastJet uses, so
+    it sorts with the beam and never near a jet.
+    """
+    with np.errstate(divide="ignore", invalid="ignore"):
+        y = 0.5 * np.log((e + pz) / (e - pz))
+    return np.nan_to_num(y, nan=BEAM_RAPIDITY, posinf=BEAM_RAPIDITY, neginf=-BEAM_RAPIDITY)
+
+
+def wrap_phi(dphi: np.ndarray) -> np.ndarray:
+    """An azimuth difference wrapped into ``[-pi, pi)``."""
+    return (np.asarray(dphi) + np.pi) % (2.0 * np.pi) - np.pi
+
+
 def delta_phi(phi_a: np.ndarray, phi_b: np.ndarray) -> np.ndarray:
     """``phi_a - phi_b`` wrapped into ``[-pi, pi)``."""
-    return (np.asarray(phi_a) - np.asarray(phi_b) + np.pi) % (2.0 * np.pi) - np.pi
+    return wrap_phi(np.asarray(phi_a) - np.asarray(phi_b))
+
+
+def delta_r_eta_phi(eta_a: np.ndarray, phi_a: np.ndarray, eta_b: np.ndarray, phi_b: np.ndarray) -> np.ndarray:
+    """Angular distance ``sqrt(d_eta^2 + d_phi^2)`` from coordinates already computed.
+
+    Works the same with rapidity in place of pseudorapidity (as FastJet measures it).
+    All arguments broadcast; ``d_phi`` is wrapped into ``[-pi, pi)``.
+    """
+    return np.hypot(np.asarray(eta_a) - np.asarray(eta_b), delta_phi(phi_a, phi_b))
 
 
 def delta_r(p4_a: np.ndarray, p4_b: np.ndarray) -> np.ndarray:
     """Angular distance ``sqrt(d_eta^2 + d_phi^2)`` between broadcastable four-momenta."""
-    return np.hypot(eta(p4_a) - eta(p4_b), delta_phi(phi(p4_a), phi(p4_b)))
+    return delta_r_eta_phi(eta(p4_a), phi(p4_a), eta(p4_b), phi(p4_b))
 
 
 def jet_kinematics(constituents: np.ndarray) -> dict[str, np.ndarray]:

@@ -19,7 +19,7 @@ import logging
 import os
 import re
 from pathlib import Path
-from typing import Iterator
+from typing import Iterable, Iterator
 
 import numpy as np
 import pandas as pd
@@ -78,6 +78,23 @@ def write_jets(path: str | os.PathLike, jets: Jets, n_constituents: int = N_CONS
         frame.to_hdf(tmp, key=KEY, mode="w", format="table", complevel=1, complib="zlib")
     log.info("wrote %d jets to %s", len(jets), path)
     return path
+
+
+def write_jet_chunks(path: str | os.PathLike, chunks: Iterable[Jets], n_constituents: int = N_CONSTITUENTS_MAX) -> int:
+    """Write ``chunks`` one after the other into a new reference-layout file; returns the number of jets.
+
+    Same layout as :func:`write_jets` (one pandas table under ``table``, zlib level 1), with
+    only one chunk in memory at a time. ``path`` is written in place, not atomically: give
+    the temporary path of :func:`jetae.io.atomic.atomic_path`.
+    """
+    offset = 0
+    with pd.HDFStore(path, mode="w", complevel=1, complib="zlib") as store:
+        for jets in chunks:
+            frame = jets_to_frame(jets, n_constituents)
+            frame.index = pd.RangeIndex(offset, offset + len(frame))
+            store.append(KEY, frame, format="table", index=False)
+            offset += len(frame)
+    return offset
 
 
 #: What ``on_unphysical`` may be: refuse the file, or drop the jets concerned (counted in a warning).
