@@ -38,10 +38,13 @@ def pt(p4: np.ndarray) -> np.ndarray:
     return np.hypot(p4[..., 1], p4[..., 2])
 
 
-def eta(p4: np.ndarray) -> np.ndarray:
-    """Pseudorapidity of ``(..., 4)`` four-momenta; 0 for padding (zero) rows."""
+def eta(p4: np.ndarray, transverse: np.ndarray | None = None) -> np.ndarray:
+    """Pseudorapidity of ``(..., 4)`` four-momenta; 0 for padding (zero) rows.
+
+    ``transverse``: their :func:`pt` in GeV if already computed (saves recomputing it).
+    """
     p4 = np.asarray(p4, dtype=np.float64)
-    transverse = np.hypot(p4[..., 1], p4[..., 2])
+    transverse = np.hypot(p4[..., 1], p4[..., 2]) if transverse is None else transverse
     return np.arcsinh(np.divide(p4[..., 3], transverse, out=np.zeros_like(transverse), where=transverse > _TINY))
 
 
