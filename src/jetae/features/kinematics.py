@@ -2,7 +2,16 @@
 
 All functions are vectorised numpy. Inputs are constituent arrays of shape
 ``(n_jets, n_constituents, 4)`` in GeV with all-zero rows as padding, or jet
-four-momenta of shape ``(n_jets, 4)``.
+four-momenta of shape ``(n_jets, 4)``. This is the one implementation: features,
+generation (clustering, regional clustering, truth matching) and evaluation use it.
+
+Why numpy and not Scikit-HEP ``vector`` (checked for issue #17): where both are defined
+they agree to 1e-15 relative (pt, eta, phi, rapidity, delta R), but ``vector`` gives
+``+-inf`` / NaN for padding rows and particles along the beam (this module: 0, or FastJet's
+``+-1e5`` in :func:`rapidity_fastjet`), its mass convention differs for m^2 < 0 (here
+clipped to 0), building its arrays costs ~20 us per call (8x slower on the ~100-row
+arrays of jets and partons), ``find_jets`` ran 3-4 % slower with it (600 Pythia events,
+qcd and top, same jets), and ``import vector`` adds about 1 s to every command's start.
 """
 
 from __future__ import annotations
