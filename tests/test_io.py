@@ -327,3 +327,36 @@ def test_info_survives_a_broken_sidecar(jet_file, capsys):
     jet_file.with_name(jet_file.name + ".json").write_text("{not json")
     assert main(["info", str(jet_file)]) == 0
     assert "(not readable JSON)" in capsys.readouterr().out
+
+
+# ---------------------------------------------------------------- old import paths (issue #17)
+
+SHIMS = ["jetae._atomic", "jetae.data.cache", "jetae.data.check", "jetae.data.gen_jets", "jetae.data.gen_pythia",
+         "jetae.data.gen_shard", "jetae.data.generate", "jetae.data.hdf5_layout", "jetae.data.jets",
+         "jetae.data.processes", "jetae.data.toptag", "jetae.data.validate"]
+
+
+@pytest.mark.parametrize("old", SHIMS)
+def test_old_import_paths_re_export_the_new_modules(old):
+    import importlib
+
+    module = importlib.import_module(old)
+    assert module.__all__, old
+    for name in module.__all__:
+        value = getattr(module, name)
+        home = getattr(value, "__module__", None)
+        if home is not None:  # functions and classes live in the new layout, not in the shim
+            assert home.startswith("jetae.") and not home.startswith("jetae.data") and home != "jetae._atomic", \
+                (old, name, home)
+            assert getattr(importlib.import_module(home), value.__name__) is value, (old, name)
+
+
+def test_readme_api_examples_import():
+    import jetae.data.toptag
+    from jetae.data.toptag import read_jets as old_read_jets
+    from jetae.io.toptag import read_jets as new_read_jets
+    from jetae.jets import Jets as CoreJets
+    from jetae.models import create_model, load_model  # noqa: F401
+
+    assert old_read_jets is new_read_jets is jetae.data.toptag.read_jets
+    assert Jets is CoreJets
