@@ -33,10 +33,11 @@ from pathlib import Path
 
 import numpy as np
 
-from jetae.data.gen_jets import JetWindow, find_jets
-from jetae.data.gen_pythia import VisibilityTable, make_pythia, next_batch, physics_settings
-from jetae.data.gen_shard import ShardTask, run_shard
-from jetae.data.processes import get_process
+from jetae.generation.clustering import JetWindow
+from jetae.generation.jet_finding import find_jets
+from jetae.generation.processes import get_process
+from jetae.generation.pythia import VisibilityTable, make_pythia, next_batch, physics_settings
+from jetae.generation.shards import ShardTask, run_shard
 
 RESULTS = Path(__file__).resolve().parent / "results" / "generate.json"
 

@@ -16,15 +16,27 @@ import pandas as pd
 import pytest
 
 from jetae.cli.main import main
-from jetae.data import gen_jets, gen_pythia
-from jetae.data.gen_jets import JetWindow, find_jets
-from jetae.data.processes import get_process
-from jetae.data.gen_shard import shard_seed, shard_sizes
-from jetae.data.generate import generate_jets, generate_to_file, sidecar_for, work_dir_for
-from jetae.data.processes import read_card
-from jetae.data.toptag import read_jets
 from jetae.errors import JetaeError
-from jetae.features.kinematics import delta_r, jet_four_momentum, jet_kinematics, mass, padding_mask, pt
+from jetae.features.kinematics import (
+    delta_r,
+    jet_four_momentum,
+    jet_kinematics,
+    mass,
+    padding_mask,
+    pt,
+    rapidity_fastjet,
+)
+from jetae.generation import clustering
+from jetae.generation import regional as regional_module
+from jetae.generation import pythia as gen_pythia
+from jetae.generation.clustering import JetWindow
+from jetae.generation.generate import generate_jets, generate_to_file
+from jetae.generation.jet_finding import find_jets
+from jetae.generation.processes import get_process, read_card
+from jetae.generation.shard_files import work_dir_for
+from jetae.generation.shards import shard_seed, shard_sizes
+from jetae.io.provenance import sidecar_for
+from jetae.io.toptag import read_jets
 
 REPO = Path(__file__).resolve().parents[1]
 CARDS = REPO / "examples" / "cards"
@@ -299,7 +311,7 @@ def test_regional_clustering_gives_the_same_jets_as_full_clustering(name, seed, 
 
 def test_regional_clustering_falls_back_to_full_events(monkeypatch):
     # every jet "reaches towards its region's edge": each event with a jet is clustered in full
-    monkeypatch.setattr(gen_jets, "CONTAIN_RADIUS_R", 0.05)
+    monkeypatch.setattr(regional_module, "CONTAIN_RADIUS_R", 0.05)
     spec, visible, batches = _events("top", 32)
     stats: dict[str, int] = {}
     regional = find_jets(batches[0], visible, JetWindow(), spec.match_id, stats=stats)
@@ -312,7 +324,7 @@ def test_public_fastjet_interface_gives_the_same_jets(monkeypatch):
     # interface, used when a fastjet version lacks it, gives the same jets
     spec, visible, batches = _events("top", 32)
     fast = find_jets(batches[0], visible, JetWindow(), spec.match_id)
-    monkeypatch.setattr(gen_jets, "USE_NUMPY_ENGINE", False)
+    monkeypatch.setattr(clustering, "USE_NUMPY_ENGINE", False)
     _assert_same(find_jets(batches[0], visible, JetWindow(), spec.match_id), fast)
 
 
@@ -335,11 +347,11 @@ def test_regional_clustering_keeps_window_jets_next_to_a_harder_skeleton_jet():
         for name in events.files:
             p4 = events[name]
             counts = np.array([len(p4)])
-            jet_p4, _, offsets, index = gen_jets.cluster(p4, counts, window)
-            full = gen_jets._in_window(jet_p4, window)
+            jet_p4, _, offsets, index = clustering.cluster(p4, counts, window)
+            full = clustering.in_window(jet_p4, window)
             assert len(full) == 1, name
-            pt_, y = np.hypot(p4[:, 1], p4[:, 2]), gen_jets._rapidity(p4[:, 0], p4[:, 3])
-            r_p4, _, r_offsets, r_index = gen_jets._regional_jets(p4, pt_, y, np.zeros(len(p4), np.int64), 1,
-                                                                  window, None, None)
+            pt_, y = np.hypot(p4[:, 1], p4[:, 2]), rapidity_fastjet(p4[:, 0], p4[:, 3])
+            r_p4, _, r_offsets, r_index = regional_module.regional_jets(p4, pt_, y, np.zeros(len(p4), np.int64),
+                                                                        1, window, None, None)
             assert np.array_equal(r_p4, jet_p4[full]), name
             assert np.array_equal(r_index[r_offsets[0]:r_offsets[1]], index[offsets[full[0]]:offsets[full[0] + 1]])

@@ -21,7 +21,7 @@ from safetensors.numpy import load_file, save_file
 
 from jetae.cli.main import main
 from jetae.cli.train import OPTIONS_FILE, checkpoint_dir_for
-from jetae.data import generate as generate_module
+from jetae.generation import generate as generate_module  # generate_to_file looks save_shard up here
 from jetae.data.generate import generate_jets, generate_to_file, sidecar_for, work_dir_for
 from jetae.data.toptag import read_jets, write_jets
 from jetae.errors import JetaeError
@@ -285,7 +285,7 @@ def test_unreadable_shards_are_made_again_alone_with_a_warning(tmp_path, monkeyp
     out = tmp_path / "q.h5"
     arguments = dict(seed=5, workers=1, shard_size=8)
     saved = []
-    real_save = generate_module._save_shard
+    real_save = generate_module.save_shard
 
     def save_then_stop(path, result):  # an interruption after the fifth of six shards
         real_save(path, result)
@@ -293,7 +293,7 @@ def test_unreadable_shards_are_made_again_alone_with_a_warning(tmp_path, monkeyp
         if len(saved) == 5:
             raise SimulatedCrash("interrupted")
 
-    monkeypatch.setattr(generate_module, "_save_shard", save_then_stop)
+    monkeypatch.setattr(generate_module, "save_shard", save_then_stop)
     with pytest.raises(SimulatedCrash):
         generate_to_file(out, "qcd", 48, **arguments)
     monkeypatch.undo()

@@ -13,8 +13,9 @@ import pytest
 
 from jetae import Jets, JetaeError
 from jetae.cli.main import main
-from jetae.data import cache as jet_cache
-from jetae.data.toptag import (
+from jetae.io import cache as jet_cache
+from jetae.io.cache import read_cached
+from jetae.io.toptag import (
     count_jets,
     iter_jets,
     jets_to_frame,
@@ -145,6 +146,8 @@ def _bad_files(tmp_path, jets, jet_file):
     (tmp_path / "a_directory.h5").mkdir()
     jets_to_frame(jets).to_hdf(tmp_path / "wrong_key.h5", key="jets", mode="w", format="table")
     _write_frame(tmp_path / "missing_px.h5", jets_to_frame(jets).drop(columns=["PX_3"]))
+    # the last slot without its energy: once read as 199 slots plus three "extra" columns
+    _write_frame(tmp_path / "missing_last_e.h5", jets_to_frame(jets).drop(columns=["E_199"]))
     _write_frame(tmp_path / "no_momenta.h5", jets_to_frame(jets)[["ttv", "is_signal_new"]])
     _write_frame(tmp_path / "missing_label.h5", jets_to_frame(jets).drop(columns=["is_signal_new"]))
     nan = jets_to_frame(jets)
@@ -174,6 +177,7 @@ def _bad_files(tmp_path, jets, jet_file):
         "wrong_key": (tmp_path / "wrong_key.h5", "no 'table' key in the file \\(keys: /jets\\)"),
         "not_pandas": (tmp_path / "not_pandas.h5", "no 'table' key"),
         "missing_px": (tmp_path / "missing_px.h5", "missing constituent columns: PX_3"),
+        "missing_last_e": (tmp_path / "missing_last_e.h5", "missing constituent columns: E_199$"),
         "no_momenta": (tmp_path / "no_momenta.h5", "no constituent columns"),
         "missing_label": (tmp_path / "missing_label.h5", "missing label column 'is_signal_new'"),
         "nan": (tmp_path / "nan.h5", "NaN or inf momenta in 1 jet\\(s\\), e.g. rows \\[17\\]"),
@@ -186,7 +190,7 @@ def _bad_files(tmp_path, jets, jet_file):
 
 BAD_CASES = [
     "missing", "directory", "text", "zero_bytes", "truncated", "wrong_key", "not_pandas", "missing_px",
-    "no_momenta", "missing_label", "nan", "inf", "empty_jet", "nan_label", "zero_rows",
+    "missing_last_e", "no_momenta", "missing_label", "nan", "inf", "empty_jet", "nan_label", "zero_rows",
 ]
 
 
@@ -213,7 +217,7 @@ def test_bad_file_gives_one_clear_error_naming_the_file(bad_files, case):
 def test_bad_file_leaves_no_cache_behind(bad_files, case, private_cache):
     path, message = bad_files[case]
     with pytest.raises(JetaeError, match=message):
-        read_jets(path, cache=True)
+        read_cached(path)
     assert not private_cache.exists() or not any(private_cache.iterdir())
 
 
@@ -232,7 +236,7 @@ def test_damage_inside_the_data_is_reported_with_the_rows(tmp_path, jets):
 
 def test_cache_reads_the_same_jets_trimmed_to_the_longest(jet_file, jets, private_cache):
     direct = read_jets(jet_file)
-    cached = read_jets(jet_file, cache=True)
+    cached = read_cached(jet_file)
     assert cached.n_constituents_max == jets.multiplicity.max()
     assert_same_jets(cached, direct)
     assert cached.source == str(jet_file)
@@ -241,7 +245,7 @@ def test_cache_reads_the_same_jets_trimmed_to_the_longest(jet_file, jets, privat
         assert stored.attrs["format"] == jet_cache.CACHE_FORMAT
         assert stored["values"].shape == (jets.multiplicity.sum(), 4)  # no padding stored
     # Second read comes from the cache file, slices too.
-    assert_same_jets(read_jets(jet_file, cache=True, n_max=11, start=40), jets[40:51])
+    assert_same_jets(read_cached(jet_file, n_max=11, start=40), jets[40:51])
     assert [p.name for p in private_cache.iterdir()] == [entry.name]
 
 
@@ -250,24 +254,24 @@ def test_cache_keeps_interior_zero_rows(tmp_path, jets):
     constituents[0, 1] = 0.0  # a zero row between real constituents stays where it was
     odd = Jets(constituents, jets.truth, jets.ttv, jets.is_signal)
     path = write_jets(tmp_path / "odd.h5", odd)
-    assert_same_jets(read_jets(path, cache=True), odd)
+    assert_same_jets(read_cached(path), odd)
 
 
 def test_cache_is_rebuilt_when_the_source_changes(jet_file, jets, private_cache):
-    read_jets(jet_file, cache=True)
+    read_cached(jet_file)
     (old_entry,) = private_cache.iterdir()
     write_jets(jet_file, jets[:20])
     os.utime(jet_file, ns=(1, 1))  # different mtime even on coarse clocks
-    assert len(read_jets(jet_file, cache=True)) == 20
+    assert len(read_cached(jet_file)) == 20
     (new_entry,) = private_cache.iterdir()  # the stale entry is gone
     assert new_entry != old_entry
 
 
 def test_damaged_cache_file_is_rebuilt(jet_file, jets, private_cache):
-    read_jets(jet_file, cache=True)
+    read_cached(jet_file)
     (entry,) = private_cache.iterdir()
     entry.write_bytes(b"garbage")
-    assert_same_jets(read_jets(jet_file, cache=True), jets)
+    assert_same_jets(read_cached(jet_file), jets)
     with h5py.File(entry) as stored:
         assert stored.attrs["n_jets"] == len(jets)
 
@@ -276,12 +280,12 @@ def test_unwritable_cache_directory_falls_back_to_direct_reads(jet_file, jets, t
     blocker = tmp_path / "a_file"
     blocker.write_text("not a directory")
     monkeypatch.setenv("JETAE_CACHE_DIR", str(blocker / "cache"))
-    assert_same_jets(read_jets(jet_file, cache=True), jets)
+    assert_same_jets(read_cached(jet_file), jets)
 
 
 def test_cache_reports_the_source_for_missing_files(tmp_path):
     with pytest.raises(JetaeError, match="nope.h5: file not found"):
-        read_jets(tmp_path / "nope.h5", cache=True)
+        read_cached(tmp_path / "nope.h5")
 
 
 # ---------------------------------------------------------------- jetae info
@@ -323,3 +327,36 @@ def test_info_survives_a_broken_sidecar(jet_file, capsys):
     jet_file.with_name(jet_file.name + ".json").write_text("{not json")
     assert main(["info", str(jet_file)]) == 0
     assert "(not readable JSON)" in capsys.readouterr().out
+
+
+# ---------------------------------------------------------------- old import paths (issue #17)
+
+SHIMS = ["jetae._atomic", "jetae.data.cache", "jetae.data.check", "jetae.data.gen_jets", "jetae.data.gen_pythia",
+         "jetae.data.gen_shard", "jetae.data.generate", "jetae.data.hdf5_layout", "jetae.data.jets",
+         "jetae.data.processes", "jetae.data.toptag", "jetae.data.validate"]
+
+
+@pytest.mark.parametrize("old", SHIMS)
+def test_old_import_paths_re_export_the_new_modules(old):
+    import importlib
+
+    module = importlib.import_module(old)
+    assert module.__all__, old
+    for name in module.__all__:
+        value = getattr(module, name)
+        home = getattr(value, "__module__", None)
+        if home is not None:  # functions and classes live in the new layout, not in the shim
+            assert home.startswith("jetae.") and not home.startswith("jetae.data") and home != "jetae._atomic", \
+                (old, name, home)
+            assert getattr(importlib.import_module(home), value.__name__) is value, (old, name)
+
+
+def test_readme_api_examples_import():
+    import jetae.data.toptag
+    from jetae.data.toptag import read_jets as old_read_jets
+    from jetae.io.toptag import read_jets as new_read_jets
+    from jetae.jets import Jets as CoreJets
+    from jetae.models import create_model, load_model  # noqa: F401
+
+    assert old_read_jets is new_read_jets is jetae.data.toptag.read_jets
+    assert Jets is CoreJets

@@ -24,8 +24,8 @@ from hypothesis import strategies as st
 
 from jetae import JetaeError
 from jetae.cli.main import main
-from jetae.data.check import check_sample
-from jetae.data.toptag import count_jets, jets_to_frame, read_jets, write_jets
+from jetae.io.check import check_sample
+from jetae.io.toptag import count_jets, jets_to_frame, read_jets, write_jets
 from toys import prong_jets
 
 N_JETS, N_SLOTS = 12, 6

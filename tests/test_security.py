@@ -18,9 +18,9 @@ import pytest
 
 from jetae import JetaeError
 from jetae.cli.main import main
-from jetae.data.cache import read_cached
-from jetae.data.hdf5_layout import decode_pickle
-from jetae.data.toptag import count_jets, iter_jets, jets_to_frame, read_jets, write_jets
+from jetae.io.cache import read_cached
+from jetae.io.safe_pickle import decode_pickle
+from jetae.io.toptag import count_jets, iter_jets, jets_to_frame, read_jets, write_jets
 from toys import prong_jets
 
 
@@ -115,12 +115,12 @@ def test_every_cli_entry_point_refuses_without_running_code(crafted, good, tmp_p
 
 @pytest.mark.parametrize("reader", [
     lambda path: read_jets(path),
-    lambda path: read_jets(path, cache=True),
+    lambda path: read_cached(path, n_max=5),
     lambda path: read_jets(path, on_unphysical="drop"),
     lambda path: read_cached(path),
     lambda path: count_jets(path),
     lambda path: list(iter_jets(path)),
-], ids=["read_jets", "read_jets(cache)", "read_jets(drop)", "read_cached", "count_jets", "iter_jets"])
+], ids=["read_jets", "read_cached(n_max)", "read_jets(drop)", "read_cached", "count_jets", "iter_jets"])
 def test_every_api_reader_refuses_without_running_code(crafted, reader, tmp_path, monkeypatch):
     bad, marker = crafted
     monkeypatch.setenv("JETAE_CACHE_DIR", str(tmp_path / "cache"))

@@ -9,9 +9,9 @@ import pytest
 
 from jetae import Jets, JetaeError
 from jetae.cli.main import main
-from jetae.data.check import check_sample
-from jetae.data.toptag import iter_jets, jets_to_frame, read_jets, write_jets
-from jetae.data.validate import find_problems, unphysical_constituents
+from jetae.io.check import check_sample
+from jetae.io.toptag import iter_jets, jets_to_frame, read_jets, write_jets
+from jetae.io.validate import find_problems, unphysical_constituents
 from toys import prong_jets
 
 

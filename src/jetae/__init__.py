@@ -5,7 +5,7 @@ Each step is a plain function or estimator usable on its own.
 """
 
 from jetae.errors import JetaeError
-from jetae.data.jets import Jets
+from jetae.jets import Jets
 
 __version__ = "0.1.0"
 

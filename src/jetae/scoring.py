@@ -1,21 +1,23 @@
 """Per-jet score tables: anomaly scores next to jet mass, pT and label.
 
 A score table is a dict of equal-length 1-d arrays, written to HDF5 (h5py) so that
-sculpting studies run downstream without the model.
+sculpting studies run downstream without the model. The file I/O lives in
+:mod:`jetae.io.scores`; :func:`write_scores` and :func:`read_scores` are re-exported here
+for the old import path.
 """
 
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
-import h5py
 import numpy as np
 
-from jetae._atomic import atomic_path
-from jetae.data.jets import Jets
 from jetae.errors import JetaeError
 from jetae.features.kinematics import jet_kinematics
+from jetae.io.scores import read_scores, write_scores
+from jetae.jets import Jets
+
+__all__ = ["check_finite_scores", "read_scores", "score_table", "write_scores"]
 
 
 def score_table(detector, jets: Jets, scores: list[str] | None = None) -> dict[str, np.ndarray]:
@@ -57,39 +59,3 @@ def check_finite_scores(table: dict[str, np.ndarray], model: str, where: str | o
             raise JetaeError(f"model {model!r} gave non-finite (NaN or inf) {key[len('score_'):]!r} scores for "
                              f"{bad} of {len(values)} {jets}; the model is broken (diverged training or corrupted "
                              "weights?)", where)
-
-
-def write_scores(path: str | os.PathLike, table: dict[str, np.ndarray], attrs: dict | None = None,
-                 overwrite: bool = True) -> Path:
-    """Write a score table to an HDF5 file atomically (one dataset per column).
-
-    With ``overwrite=False`` an existing ``path`` is a :class:`JetaeError` (checked again
-    just before the rename, so a file that appeared while scoring is not replaced).
-    """
-    path = Path(path)
-    if not overwrite and (path.exists() or path.is_symlink()):
-        raise JetaeError("exists; pass --overwrite to replace it", path)
-    with atomic_path(path, suffix=".h5") as tmp:
-        with h5py.File(tmp, "w") as handle:
-            for key, values in table.items():
-                handle.create_dataset(key, data=np.asarray(values))
-            for key, value in (attrs or {}).items():
-                handle.attrs[key] = value
-        if not overwrite and (path.exists() or path.is_symlink()):
-            raise JetaeError("appeared while scoring; pass --overwrite to replace it", path)
-    return path
-
-
-def read_scores(path: str | os.PathLike) -> dict[str, np.ndarray]:
-    """Read a score table written by :func:`write_scores`."""
-    path = Path(path)
-    if not path.exists():
-        raise JetaeError("file not found", path)
-    try:
-        with h5py.File(path, "r") as handle:
-            table = {key: handle[key][()] for key in handle.keys()}
-    except OSError as exc:
-        raise JetaeError(f"not a readable score file: {exc}", path) from exc
-    if "score" not in table:
-        raise JetaeError("not a jetae score file (no 'score' dataset)", path)
-    return table

@@ -18,7 +18,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from jetae.data.check import check_exit_code, check_sample, format_check
+    # `jetae --help` imports every command module: the reader (pandas, h5py) loads only when run
+    from jetae.io.check import check_exit_code, check_sample, format_check
 
     reports = []
     for i, name in enumerate(args.files):

@@ -62,7 +62,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_command(args: argparse.Namespace) -> int:
-    from jetae.data.generate import generate_to_file
+    # `jetae --help` imports every command module: Pythia, FastJet and pandas load only when run
+    from jetae.generation.generate import generate_to_file
 
     provenance = generate_to_file(
         args.out,

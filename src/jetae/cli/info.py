@@ -12,6 +12,9 @@ from typing import Any
 import numpy as np
 
 from jetae.cli._options import add_unphysical_option, unphysical_policy
+from jetae.errors import JetaeError
+from jetae.features.kinematics import jet_kinematics
+from jetae.io.provenance import read_provenance
 
 log = logging.getLogger(__name__)
 
@@ -33,26 +36,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
-def sidecar_path(path: Path) -> Path | None:
-    """The provenance sidecar of ``path``: ``FILE.json`` (or ``FILE`` with .json suffix)."""
-    for candidate in (path.with_name(path.name + ".json"), path.with_suffix(".json")):
-        if candidate != path and candidate.is_file():
-            return candidate
-    return None
-
-
-def read_provenance(path: Path) -> tuple[Path | None, Any]:
-    """``(sidecar path, parsed JSON)``; ``(None, None)`` without one. Unreadable sidecars warn."""
-    sidecar = sidecar_path(path)
-    if sidecar is None:
-        return None, None
-    try:
-        return sidecar, json.loads(sidecar.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        log.warning("%s: provenance sidecar is not readable JSON (%s); ignoring it", sidecar, exc)
-        return sidecar, None
-
-
 def summarize_file(path: str | os.PathLike, n_max: int | None = None, chunk_size: int = 100_000,
                    on_unphysical: str = "error") -> dict[str, Any]:
     """Streamed summary of a reference-layout file.
@@ -62,11 +45,10 @@ def summarize_file(path: str | os.PathLike, n_max: int | None = None, chunk_size
     ``multiplicity``, the mean, std, min, 25/50/75 % quantiles and max over jets.
     Only per-jet numbers are kept in memory, never more than one chunk of constituents.
     """
+    # `jetae --help` imports every command module: pandas (via the reader) and tqdm load only when run
     from tqdm.auto import tqdm
 
-    from jetae.data.toptag import count_jets, iter_jets
-    from jetae.errors import JetaeError
-    from jetae.features.kinematics import jet_kinematics
+    from jetae.io.toptag import count_jets, iter_jets
 
     path = Path(path)
     n_total = count_jets(path)
@@ -148,8 +130,6 @@ def format_summary(summary: dict[str, Any], sidecar: Path | None, provenance: An
 
 
 def run(args: argparse.Namespace) -> int:
-    from jetae.errors import JetaeError
-
     if args.max_jets is not None and args.max_jets < 1:
         raise JetaeError(f"--max-jets must be at least 1, got {args.max_jets}")
     for i, name in enumerate(args.files):

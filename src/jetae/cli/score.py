@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from jetae.cli._options import add_unphysical_option, unphysical_policy
+from jetae.errors import JetaeError
+from jetae.io.atomic import check_not_input, check_writable
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -26,11 +29,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def check_output(out: str, inputs: list[str], overwrite: bool) -> None:
     """Before any work: ``out`` can be written, is none of the inputs, and exists only with ``overwrite``."""
-    from pathlib import Path
-
-    from jetae._atomic import check_not_input, check_writable
-    from jetae.errors import JetaeError
-
     check_writable(out, "file")
     check_not_input(out, inputs, "file")
     if not overwrite and (Path(out).exists() or Path(out).is_symlink()):
@@ -38,9 +36,11 @@ def check_output(out: str, inputs: list[str], overwrite: bool) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from jetae.data.toptag import read_jets
+    # `jetae --help` imports every command module: torch, pandas and h5py load only when run
+    from jetae.io.scores import write_scores
+    from jetae.io.toptag import read_jets
     from jetae.models import load_model
-    from jetae.scoring import check_finite_scores, score_table, write_scores
+    from jetae.scoring import check_finite_scores, score_table
 
     check_output(args.out, [args.file, args.run_dir], args.overwrite)
     detector = load_model(args.run_dir)

@@ -1,227 +1,37 @@
-"""Read and write the Top Quark Tagging Reference dataset layout (zenodo 2603256).
+"""Compatibility: moved to :mod:`jetae.io.toptag`; import from there."""
 
-The layout is a pandas ``HDFStore`` with key ``table``: one row per jet, float columns
-``E_i, PX_i, PY_i, PZ_i`` for ``i < 200`` (GeV, zero-padded, ordered by pT), the matched
-parton ``truthE, truthPX, truthPY, truthPZ``, the split flag ``ttv`` (0 train, 1 test,
-2 validation) and the label ``is_signal_new``. Files downloaded from zenodo are read
-unchanged, and files written here open with plain ``pandas.read_hdf(path, "table")``.
+from jetae.io.toptag import (
+    KEY,
+    LABEL_COLUMNS,
+    MOMENTUM_PREFIXES,
+    TRUTH_COLUMNS,
+    UNPHYSICAL_POLICIES,
+    constituent_columns,
+    count_jets,
+    iter_jets,
+    jets_to_frame,
+    layout_columns,
+    open_frame,
+    read_chunk,
+    read_jets,
+    reference_columns,
+    write_jets,
+)
 
-Reading never goes through pandas or PyTables, which unpickle object columns and some
-attributes: :mod:`jetae.data.hdf5_layout` reads the same files with h5py and refuses
-anything that is not plain numbers, and :mod:`jetae.data.validate` checks every chunk.
-"""
-
-from __future__ import annotations
-
-import logging
-import os
-from pathlib import Path
-from typing import Iterator
-
-import numpy as np
-import pandas as pd
-
-from jetae._atomic import atomic_path
-from jetae.data.hdf5_layout import FrameReader
-from jetae.data.jets import N_CONSTITUENTS_MAX, Jets
-from jetae.data.validate import find_problems
-from jetae.errors import JetaeError
-
-log = logging.getLogger(__name__)
-
-KEY = "table"
-MOMENTUM_PREFIXES = ("E", "PX", "PY", "PZ")
-TRUTH_COLUMNS = ["truthE", "truthPX", "truthPY", "truthPZ"]
-LABEL_COLUMNS = ["ttv", "is_signal_new"]
-
-
-def constituent_columns(n_constituents: int = N_CONSTITUENTS_MAX) -> list[str]:
-    """Column names ``E_0, PX_0, PY_0, PZ_0, E_1, ...`` in reference order."""
-    return [f"{p}_{i}" for i in range(n_constituents) for p in MOMENTUM_PREFIXES]
-
-
-def reference_columns(n_constituents: int = N_CONSTITUENTS_MAX) -> list[str]:
-    """All columns of the reference layout, in order."""
-    return constituent_columns(n_constituents) + TRUTH_COLUMNS + LABEL_COLUMNS
-
-
-def jets_to_frame(jets: Jets, n_constituents: int = N_CONSTITUENTS_MAX) -> pd.DataFrame:
-    """Convert :class:`Jets` into a reference-layout DataFrame (float32 momenta)."""
-    n = len(jets)
-    width = min(jets.n_constituents_max, n_constituents)
-    momenta = np.zeros((n, n_constituents, 4), dtype=np.float32)
-    momenta[:, :width] = jets.constituents[:, :width]
-    frame = pd.DataFrame(momenta.reshape(n, 4 * n_constituents), columns=constituent_columns(n_constituents))
-    for i, name in enumerate(TRUTH_COLUMNS):
-        frame[name] = jets.truth[:, i].astype(np.float32)
-    frame["ttv"] = jets.ttv.astype(np.int64)
-    frame["is_signal_new"] = jets.is_signal.astype(np.int64)
-    return frame
-
-
-def write_jets(path: str | os.PathLike, jets: Jets, n_constituents: int = N_CONSTITUENTS_MAX) -> Path:
-    """Write ``jets`` to ``path`` in the reference layout, atomically.
-
-    The file appears only when complete; an existing file is replaced. Writing no jets
-    is refused: pandas would silently leave out the table, and the file would not read
-    back as the reference layout.
-    """
-    path = Path(path)
-    if len(jets) == 0:
-        raise JetaeError("no jets to write", path)
-    frame = jets_to_frame(jets, n_constituents)
-    with atomic_path(path, suffix=".h5") as tmp:
-        frame.to_hdf(tmp, key=KEY, mode="w", format="table", complevel=1, complib="zlib")
-    log.info("wrote %d jets to %s", len(jets), path)
-    return path
-
-
-#: What ``on_unphysical`` may be: refuse the file, or drop the jets concerned (counted in a warning).
-UNPHYSICAL_POLICIES = ("error", "drop")
-
-
-def open_frame(path: str | os.PathLike) -> FrameReader:
-    """Open a reference-layout file for reading, checking its structure; never unpickles.
-
-    Raises
-    ------
-    JetaeError
-        Missing, damaged or foreign file (see :class:`jetae.data.hdf5_layout.FrameReader`).
-    """
-    return FrameReader(path, KEY)
-
-
-def count_jets(path: str | os.PathLike) -> int:
-    """Number of jets in a reference-layout file without reading it."""
-    with open_frame(path) as frame:
-        return frame.layout.n_rows
-
-
-def layout_columns(frame: FrameReader) -> tuple[list[str], list[str], list[str]]:
-    """``(constituent columns, truth columns present, label columns present)`` of an open file.
-
-    Raises
-    ------
-    JetaeError
-        No or incomplete constituent columns, or no ``is_signal_new`` label column.
-    """
-    columns = {c for c in frame.layout.columns if isinstance(c, str)}
-    n_constituents = sum(1 for c in columns if c.startswith("E_") and c[2:].isdigit())
-    if n_constituents == 0:
-        raise frame.fail("no constituent columns E_0, PX_0, ... found; expected the Top Tagging Reference layout")
-    wanted = constituent_columns(n_constituents)
-    missing = [c for c in wanted if c not in columns]
-    if missing:
-        raise frame.fail(f"missing constituent columns: {', '.join(missing[:8])}{' ...' if len(missing) > 8 else ''}")
-    if "is_signal_new" not in columns:
-        raise frame.fail("missing label column 'is_signal_new'")
-    truth = TRUTH_COLUMNS if all(c in columns for c in TRUTH_COLUMNS) else []
-    labels = [c for c in LABEL_COLUMNS if c in columns]
-    return wanted, truth, labels
-
-
-def _check_policy(on_unphysical: str) -> None:
-    if on_unphysical not in UNPHYSICAL_POLICIES:
-        raise JetaeError(f"on_unphysical must be one of {', '.join(UNPHYSICAL_POLICIES)}, got {on_unphysical!r}")
-
-
-def read_chunk(frame: FrameReader, lo: int, hi: int, on_unphysical: str = "error") -> Jets:
-    """Rows ``lo:hi`` of an open reference-layout file as validated :class:`Jets`.
-
-    Applies :func:`jetae.data.validate.find_problems`: NaN/inf, empty jets and non-integer
-    labels always raise; unphysical constituents raise with ``on_unphysical="error"`` or
-    drop their jets (with a warning giving the counts) with ``"drop"``.
-    """
-    _check_policy(on_unphysical)
-    momentum_columns, truth_columns, label_columns = layout_columns(frame)
-    n = max(0, min(hi, frame.layout.n_rows) - lo)
-    # One read for the float columns, one for the integer labels (exact in float64).
-    values = frame.read(momentum_columns + truth_columns, lo, hi, np.float32)
-    momenta = values[:, : len(momentum_columns)].reshape(n, -1, 4)
-    labels = dict(zip(label_columns, frame.read(label_columns, lo, hi, np.float64).T))
-    problems = find_problems(momenta, labels, offset=lo)
-    keep = None
-    for problem in problems:
-        if problem.kind == "unphysical" and on_unphysical == "drop":
-            log.warning("%s: dropped %d jet(s) with %d unphysical constituent(s), e.g. rows %s", frame.path,
-                        int(problem.jets.sum()), problem.n_constituents, problem.rows)
-            keep = ~problem.jets
-            continue
-        hint = " (pass on_unphysical='drop' / --drop-unphysical to drop those jets)" if problem.kind == "unphysical" else ""
-        raise frame.fail(problem.message + hint)
-    truth = values[:, len(momentum_columns):] if truth_columns else np.zeros((n, 4), np.float32)
-    jets = Jets(
-        constituents=momenta,
-        truth=truth,
-        ttv=labels.get("ttv", np.zeros(n)).astype(np.int64),
-        is_signal=labels["is_signal_new"].astype(np.int64),
-        source=str(frame.path),
-    )
-    return jets if keep is None else jets[keep]
-
-
-def iter_jets(
-    path: str | os.PathLike,
-    chunk_size: int = 100_000,
-    start: int = 0,
-    stop: int | None = None,
-    on_unphysical: str = "error",
-) -> Iterator[Jets]:
-    """Stream a reference-layout file in chunks of at most ``chunk_size`` jets.
-
-    Memory stays bounded by one chunk (a 100k-jet chunk is about 320 MB of float32).
-    ``start``/``stop`` are file rows; with ``on_unphysical="drop"`` a chunk may hold fewer jets.
-    """
-    _check_policy(on_unphysical)
-    with open_frame(path) as frame:
-        total = frame.layout.n_rows
-        stop = total if stop is None else min(stop, total)
-        for lo in range(start, stop, chunk_size):
-            yield read_chunk(frame, lo, min(lo + chunk_size, stop), on_unphysical)
-
-
-def read_jets(
-    path: str | os.PathLike,
-    n_max: int | None = None,
-    start: int = 0,
-    cache: bool = False,
-    on_unphysical: str = "error",
-) -> Jets:
-    """Read jets from a reference-layout file into memory.
-
-    The file is read with h5py (:mod:`jetae.data.hdf5_layout`): nothing in it is ever
-    unpickled, and every node is checked to be plain numbers before a row is read.
-
-    Parameters
-    ----------
-    path:
-        HDF5 file with key ``table`` (the zenodo files or ``jetae generate`` output).
-    n_max:
-        Read at most this many jets (from ``start``).
-    cache:
-        Read through the fast cache of :mod:`jetae.data.cache` (built on first use,
-        in ``$JETAE_CACHE_DIR`` or ``~/.cache/jetae``); the constituent axis is then
-        trimmed to the longest jet in the file instead of 200 slots.
-    on_unphysical:
-        ``"error"`` (default) refuses a file with negative-energy or E < |p| constituents;
-        ``"drop"`` drops the jets holding them and logs how many (the cache is not used then).
-
-    Raises
-    ------
-    JetaeError
-        Missing or damaged file, wrong columns or dtypes, Python objects in the file,
-        NaN/inf momenta, empty jets, unphysical constituents, non-integer labels, no jets.
-    """
-    path = Path(path)
-    _check_policy(on_unphysical)
-    if cache and on_unphysical == "error":
-        from jetae.data.cache import read_cached
-
-        return read_cached(path, n_max=n_max, start=start)
-    stop = None if n_max is None else start + n_max
-    chunks = [chunk for chunk in iter_jets(path, start=start, stop=stop, on_unphysical=on_unphysical) if len(chunk)]
-    if not chunks:
-        raise JetaeError("contains no jets" if start == 0 else f"contains no jets from row {start}", path)
-    jets = Jets.concatenate(chunks)
-    jets.source = str(path)
-    return jets
+__all__ = [
+    "KEY",
+    "LABEL_COLUMNS",
+    "MOMENTUM_PREFIXES",
+    "TRUTH_COLUMNS",
+    "UNPHYSICAL_POLICIES",
+    "constituent_columns",
+    "count_jets",
+    "iter_jets",
+    "jets_to_frame",
+    "layout_columns",
+    "open_frame",
+    "read_chunk",
+    "read_jets",
+    "reference_columns",
+    "write_jets",
+]

@@ -13,7 +13,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from jetae.data.jets import Jets
+from jetae.jets import Jets
 from jetae.errors import JetaeError
 from jetae.features.constituents import ConstituentConfig, constituent_features, flatten
 from jetae.features.images import ImageConfig, jet_images
@@ -53,7 +53,7 @@ def make_representation(jets_or_constituents: Jets | np.ndarray, spec: dict[str,
     Parameters
     ----------
     jets_or_constituents:
-        :class:`~jetae.data.jets.Jets` or a ``(n_jets, n_constituents, 4)``
+        :class:`~jetae.jets.Jets` or a ``(n_jets, n_constituents, 4)``
         ``(E, px, py, pz)`` array in GeV (zero rows = padding).
     spec:
         ``{"kind": "image", ...ImageConfig fields}`` or

@@ -28,6 +28,7 @@ import numpy as np
 
 from jetae.errors import JetaeError
 from jetae.features.images import positive_int
+from jetae.features import kinematics
 from jetae.features.kinematics import padding_mask
 
 log = logging.getLogger(__name__)
@@ -118,15 +119,13 @@ def constituent_features(
         pad = n_keep - p4.shape[1]
         p4 = np.pad(p4, ((0, 0), (0, pad), (0, 0)))
         real = np.pad(real, ((0, 0), (0, pad)))
-    pt = np.hypot(p4[..., 1], p4[..., 2])
+    pt = kinematics.pt(p4)
 
-    jet_pt = np.hypot(jet[:, 1], jet[:, 2])[:, None]
-    jet_eta = np.arcsinh(np.divide(jet[:, 3], jet_pt[:, 0], out=np.zeros(n_jets), where=jet_pt[:, 0] > 0.0))[:, None]
-    jet_phi = np.arctan2(jet[:, 2], jet[:, 1])[:, None]
-    eta = np.arcsinh(np.divide(p4[..., 3], pt, out=np.zeros_like(pt), where=pt > 0.0))
-    phi = np.arctan2(p4[..., 2], p4[..., 1])
-    delta_eta = np.where(real, eta - jet_eta, 0.0)
-    delta_phi = np.where(real, (phi - jet_phi + np.pi) % (2.0 * np.pi) - np.pi, 0.0)
+    jet_pt = kinematics.pt(jet)[:, None]
+    jet_eta = kinematics.eta(jet, jet_pt[:, 0])[:, None]
+    jet_phi = kinematics.phi(jet)[:, None]
+    delta_eta = np.where(real, kinematics.eta(p4, pt) - jet_eta, 0.0)
+    delta_phi = np.where(real, kinematics.delta_phi(kinematics.phi(p4), jet_phi), 0.0)
 
     makers = {
         "delta_eta": lambda: delta_eta,

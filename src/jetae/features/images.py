@@ -33,6 +33,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from jetae.errors import JetaeError
+from jetae.features import kinematics
 from jetae.features.kinematics import padding_mask
 
 log = logging.getLogger(__name__)
@@ -102,15 +103,12 @@ def _flat_constituents(constituents: np.ndarray) -> tuple[np.ndarray, np.ndarray
     flat_slot = np.flatnonzero(padding_mask(constituents))
     jet_index = flat_slot // n_slots
     p4 = np.take(constituents.reshape(-1, 4), flat_slot, axis=0).astype(np.float64)
-    pt = np.hypot(p4[:, 1], p4[:, 2])
-    eta = np.arcsinh(np.divide(p4[:, 3], pt, out=np.zeros_like(pt), where=pt > 0.0))
-    phi = np.arctan2(p4[:, 2], p4[:, 1])
     # Hardest constituent per jet by pT (not just slot 0, in case the input is unsorted).
     hardest = np.argmax(constituents[..., 1] ** 2 + constituents[..., 2] ** 2, axis=1)
-    hardest_p4 = constituents[np.arange(n_jets), hardest].astype(np.float64)
-    phi_hardest = np.arctan2(hardest_p4[:, 2], hardest_p4[:, 1])
-    dphi = (phi - phi_hardest[jet_index] + np.pi) % (2.0 * np.pi) - np.pi
-    return jet_index, pt, eta, dphi
+    phi_hardest = kinematics.phi(constituents[np.arange(n_jets), hardest].astype(np.float64))
+    dphi = kinematics.delta_phi(kinematics.phi(p4), phi_hardest[jet_index])
+    pt = kinematics.pt(p4)
+    return jet_index, pt, kinematics.eta(p4, pt), dphi
 
 
 def preprocess_coordinates(

@@ -1,0 +1,12 @@
+"""Files in and out: jet samples, caches, score tables and provenance sidecars.
+
+- :mod:`jetae.io.toptag`: the Top Tagging Reference layout (read with h5py, written with pandas);
+- :mod:`jetae.io.hdf5_frame` and :mod:`jetae.io.safe_pickle`: reading pandas' HDF5 frames
+  without ever unpickling;
+- :mod:`jetae.io.validate` (the per-chunk rules) and :mod:`jetae.io.check` (``jetae check``);
+- :mod:`jetae.io.cache`: the fast read cache for repeated reads;
+- :mod:`jetae.io.scores`: score-table files; :mod:`jetae.io.provenance`: sidecars;
+- :mod:`jetae.io.atomic`: write-then-rename helpers used by every writer.
+
+Nothing is imported here, so ``import jetae.io.atomic`` stays light.
+"""
