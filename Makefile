@@ -6,7 +6,7 @@ TORCH_SPEC ?= torch==2.13.0
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test bench install clean
+.PHONY: demo test lint docs bench install clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,8 +20,20 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/jetae demo
 
-test: $(STAMP)
+# Lint first (seconds): ruff (lint + format check) and the import-linter architecture contracts.
+lint: $(STAMP)
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+	$(BIN)/lint-imports
+
+# pytest exits 5 when it collects no test: that, like any non-zero code, fails the target.
+test: lint
 	$(BIN)/python -m pytest -q tests
+
+# The API reference from the docstrings (mkdocs + mkdocstrings), warnings as errors: build/site/.
+docs: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e ".[docs]"
+	$(BIN)/mkdocs build --strict
 
 bench: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e ".[bench]"
