@@ -233,6 +233,7 @@ def test_sample_negatives_shape_range_and_finiteness(fitted, digits):
     assert samples.min() >= digits.min() - 1e-6 and samples.max() <= digits.max() + 1e-6
     with pytest.raises(JetaeError):
         fitted.sample_negatives(0)
+    assert fitted.sampler_description() == "init=on_manifold, z_steps=4, x_steps=4"  # for the figure caption
 
 
 def test_save_load_round_trip(fitted, digits, tmp_path):

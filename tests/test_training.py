@@ -18,8 +18,8 @@ from jetae.errors import JetaeError
 from jetae.models import create_model, load_model
 from jetae.models.autoencoders import DenseAE
 from jetae.models.base import HISTORY_FILE
-from jetae.models.torch_base import split_validation
-from jetae.train.engine import LAST_CHECKPOINT, ResidentBatches
+from jetae.train.data import ResidentBatches, split_validation
+from jetae.train.engine import LAST_CHECKPOINT
 
 SMALL = dict(hidden=[32], latent_dim=2, lr=1e-2, batch_size=32, device="cpu", patience=0)
 
