@@ -118,8 +118,11 @@ class TrainingModule(L.LightningModule):
             raise TrainingDiverged(f"{stage} loss became {float(losses[first])} at epoch {self.current_epoch}, "
                                    f"step {self.global_step - len(losses) + first + 1}")
 
-    def configure_optimizers(self):
-        return self._trainable.configure_optimizer(self.network, self.config)
+    def configure_optimizers(self) -> Any:
+        optimizer = self._trainable.configure_optimizer(self.network, self.config)
+        scheduler = self._trainable.configure_scheduler(optimizer, self.config)
+        # Lightning keeps the scheduler's state in checkpoints; with manual optimisation it is stepped below.
+        return optimizer if scheduler is None else {"optimizer": optimizer, "lr_scheduler": scheduler}
 
     # ------------------------------------------------------------ epochs
     def on_train_start(self) -> None:
@@ -182,6 +185,9 @@ class TrainingModule(L.LightningModule):
             self.stopped_early = True
             self.trainer.should_stop = True
         self._report(record)
+        scheduler = self.lr_schedulers()
+        if scheduler is not None:  # before the checkpoint: a resumed run starts the next epoch at the next rate
+            scheduler.step()
         if self.checkpoint_path is not None:
             self._save_last_checkpoint()
 

@@ -1,7 +1,7 @@
 """What the training engine trains: the :class:`Trainable` contract (the engine never imports models).
 
 A trainable supplies the loss of a batch and, optionally, an optimiser, a per-epoch learning-rate
-schedule, hooks run at every epoch and training state to keep in checkpoints. The engine supplies
+schedule (a torch ``LRScheduler``), hooks run at every epoch and training state to keep in checkpoints. The engine supplies
 everything else (batching, validation, early stopping, best weights, checkpoints, devices, DDP).
 ``jetae.models.torch_base.TorchDetector`` implements it for every torch detector.
 
@@ -45,6 +45,11 @@ class Trainable(abc.ABC):
     def configure_optimizer(self, network: nn.Module, config: TrainerConfig) -> torch.optim.Optimizer:
         """The optimiser; default Adam with the trainer's ``lr`` and ``weight_decay``."""
         return torch.optim.Adam(network.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+
+    def configure_scheduler(self, optimizer: torch.optim.Optimizer,
+                            config: TrainerConfig) -> torch.optim.lr_scheduler.LRScheduler | None:
+        """A learning-rate schedule stepped once at the end of every epoch (kept in checkpoints), or None."""
+        return None
 
     def on_epoch_start(self, module: Any) -> None:
         """Called at the start of every training epoch (warm-ups, counters)."""

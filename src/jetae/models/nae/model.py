@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -44,9 +43,10 @@ from jetae.errors import JetaeError
 from jetae.models.autoencoders import AutoencoderConfig, build_decoder, build_encoder
 from jetae.models.base import pop_array
 from jetae.models.nae.diagnostics import MCMCStats, check_chains
-from jetae.models.nae.sampler import INITS, Chain, chain_description, LangevinSampler, NegativeSamples, ReplayBuffer
+from jetae.models.nae.sampler import INITS, Chain, LangevinSampler, chain_description, NegativeSamples, ReplayBuffer
 from jetae.models.registry import register
 from jetae.models.torch_base import TorchDetector, TrainingPhase
+from jetae.train.config import TrainerConfig
 from jetae.train.device import resolve_accelerator, torch_device
 from jetae.train.engine import FitResult
 
@@ -374,24 +374,18 @@ class NormalizedAutoencoder(TorchDetector):
             parts["latent_start_energy"] = negatives.latent_start_energy.mean().detach()
         return parts
 
-    def nae_learning_rate(self, epoch: int) -> float:
-        """Learning rate of NAE-phase epoch ``epoch`` (from 0) under ``nae_lr_schedule``."""
-        config = self.config
+    def configure_scheduler(self, optimizer: torch.optim.Optimizer,
+                            config: TrainerConfig) -> torch.optim.lr_scheduler.LRScheduler | None:
+        """``nae_lr_schedule=cosine``: from ``nae_lr`` in the NAE phase's first epoch down to
+        ``nae_lr * nae_lr_final_factor`` in its last (stepped per epoch by the engine)."""
         n_epochs = self.nae_phase_epochs()
-        if config.nae_lr_schedule == "constant" or n_epochs <= 1:
-            return config.nae_lr
-        fraction = min(epoch, n_epochs - 1) / (n_epochs - 1)
-        final = config.nae_lr_final_factor
-        return config.nae_lr * (final + (1.0 - final) * 0.5 * (1.0 + math.cos(math.pi * fraction)))
+        if self._phase != "nae" or self.config.nae_lr_schedule == "constant" or n_epochs <= 1:
+            return None
+        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=n_epochs - 1,
+                                                          eta_min=self.config.nae_lr * self.config.nae_lr_final_factor)
 
     def on_epoch_start(self, module: Any) -> None:
         self._mcmc = MCMCStats()
-        if self._phase == "nae":
-            # Set per epoch from the epoch number, so a resumed run continues the same schedule.
-            rate = self.nae_learning_rate(int(module.current_epoch))
-            for optimizer in module.trainer.optimizers:
-                for group in optimizer.param_groups:
-                    group["lr"] = rate
 
     def epoch_diagnostics(self, module: Any) -> dict[str, float]:
         if self._phase != "nae":
