@@ -175,6 +175,7 @@ class TorchDetector(Detector, Trainable):
                     max_epochs: int | None, callbacks: list | None) -> None:
         """Run :meth:`training_phases` through the engine; a resumed fit skips the phases that had finished.
 
+        ``max_epochs`` stops every phase after at most that many epochs (to interrupt a fit on purpose).
         A phase that diverges before completing an epoch falls back to the weights at the end of the
         phase before it (e.g. the NAE's pretrained autoencoder).
         """

@@ -162,7 +162,7 @@ def fit_network(
              f"{len(val['inputs'])} validation samples" if val_loader is not None else "no validation set")
     with quiet_lightning():
         trainer = L.Trainer(
-            max_epochs=max_epochs or config.epochs,
+            max_epochs=min(max_epochs, config.epochs) if max_epochs else config.epochs,
             accelerator=accelerator,
             devices=config.devices,
             num_nodes=config.num_nodes,

@@ -38,6 +38,7 @@ import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
+from torch.optim.swa_utils import AveragedModel
 
 from jetae.errors import JetaeError
 from jetae.models.autoencoders import AutoencoderConfig, build_decoder, build_encoder
@@ -181,37 +182,34 @@ def spectral_normalise(module: nn.Module) -> None:
 
 
 class WeightAverage:
-    """Running mean of network state dicts (floating-point tensors; others keep the latest)."""
+    """Running mean of a network's weights (stochastic weight averaging), kept on the CPU.
 
-    def __init__(self) -> None:
-        self.count = 0
-        self._sum: dict[str, torch.Tensor] = {}
-        self._dtypes: dict[str, torch.dtype] = {}
+    A thin layer over ``torch.optim.swa_utils.AveragedModel``: parameters and floating-point
+    buffers (e.g. spectral-norm vectors) are averaged; its state is a dict of tensors, so it
+    goes into a checkpoint that is read back with ``weights_only=True``.
+    """
 
-    def add(self, state: dict[str, torch.Tensor]) -> None:
-        self.count += 1
-        for key, value in state.items():
-            self._dtypes[key] = value.dtype
-            if value.is_floating_point():
-                value = value.double()  # float64 sums: no rounding drift over many epochs
-                self._sum[key] = self._sum[key] + value if key in self._sum else value.clone()
-            else:
-                self._sum[key] = value.clone()
+    def __init__(self, network: nn.Module):
+        self.model = AveragedModel(network, device=torch.device("cpu"), use_buffers=True)
 
-    def state(self) -> dict[str, Any]:
-        return {"count": self.count, "sum": self._sum, "dtypes": {k: str(v) for k, v in self._dtypes.items()}}
+    @property
+    def count(self) -> int:
+        """How many weight sets were averaged."""
+        return int(self.model.n_averaged)
 
-    @classmethod
-    def from_state(cls, state: dict[str, Any]) -> "WeightAverage":
-        average = cls()
-        average.count = int(state["count"])
-        average._sum = dict(state["sum"])
-        average._dtypes = {k: getattr(torch, v.removeprefix("torch.")) for k, v in state["dtypes"].items()}
-        return average
+    def add(self, network: nn.Module) -> None:
+        """Add the current weights of ``network`` (a network of the same structure, on any device)."""
+        self.model.update_parameters(network)
 
     def mean(self) -> dict[str, torch.Tensor]:
-        return {key: (value / self.count if value.is_floating_point() else value).to(self._dtypes[key])
-                for key, value in self._sum.items()}
+        """The averaged weights, as a state dict of the network."""
+        return self.model.module.state_dict()
+
+    def state(self) -> dict[str, torch.Tensor]:
+        return self.model.state_dict()
+
+    def load_state(self, state: dict[str, torch.Tensor]) -> None:
+        self.model.load_state_dict(state)
 
 
 # ==================================================================== detector
@@ -314,12 +312,13 @@ class NormalizedAutoencoder(TorchDetector):
     def start_phase(self, phase: TrainingPhase) -> None:
         self._phase = phase.name
         if phase.name == "nae":
+            self._average = WeightAverage(self.network_)
             sampler = self.langevin_sampler()
             log.info("NAE phase: %d epochs, %s chains (%d latent + %d input steps per batch)", phase.config.epochs,
                      sampler.init, sampler.steps_per_batch - sampler.x_chain.steps, sampler.x_chain.steps)
 
     def end_phase(self, phase: TrainingPhase, result: FitResult) -> None:
-        if phase.name == "nae" and self._average.count > 1:
+        if phase.name == "nae" and self._average is not None and self._average.count > 1:
             log.info("NAE phase: keeping the mean weights of its last %d epochs", self._average.count)
             self.network_.load_state_dict(self._average.mean())
 
@@ -327,8 +326,9 @@ class NormalizedAutoencoder(TorchDetector):
         """Fresh transient training state: AE phase, no generator yet, an empty buffer and average."""
         self._phase = "ae"
         self._rng: torch.Generator | None = None
+        self._rng_state: tuple[str, torch.Tensor] | None = None  # from a checkpoint, until _rng exists
         self._buffer = ReplayBuffer(self.config.buffer_size) if self.config.buffer_size > 0 else None
-        self._average = WeightAverage()
+        self._average: WeightAverage | None = None  # made for the NAE phase's network
         self._last_negatives: torch.Tensor | None = None
         self._mcmc = MCMCStats()
 
@@ -349,6 +349,13 @@ class NormalizedAutoencoder(TorchDetector):
         device = positives.device
         if self._rng is None or self._rng.device != device:
             self._rng = _generator(device, self.config.seed + 1)
+            if self._rng_state is not None:  # resumed: the chains go on where the checkpoint left them
+                if self._rng_state[0] == str(device):
+                    self._rng.set_state(self._rng_state[1])
+                else:
+                    log.warning("resumed on %s after %s: the MCMC chains restart from the seed", device,
+                                self._rng_state[0])
+                self._rng_state = None
         sampler = self.langevin_sampler()
         with self._mcmc.timer(device):
             negatives = sampler.sample(network, self.energy, len(positives), device, self._rng, self._buffer)
@@ -394,7 +401,7 @@ class NormalizedAutoencoder(TorchDetector):
         # over the last ``average_epochs`` epochs.
         first_averaged = self.nae_phase_epochs() - max(self.config.average_epochs, 1)
         if int(module.current_epoch) >= first_averaged:
-            self._average.add({k: v.detach().cpu().clone() for k, v in module.network.state_dict().items()})
+            self._average.add(module.network)
         return {
             **self._mcmc.record(),
             "buffer_fill": float(len(self._buffer)) if self._buffer is not None else 0.0,
@@ -403,11 +410,23 @@ class NormalizedAutoencoder(TorchDetector):
         }
 
     def checkpoint_state(self) -> dict[str, Any]:
-        return {"weight_average": self._average.state()} if self._phase == "nae" else {}
+        """The NAE phase's weight average, sampler generator and replay buffer (a resumed fit continues them)."""
+        if self._phase != "nae":
+            return {}
+        state: dict[str, Any] = {"weight_average": self._average.state()}
+        if self._rng is not None:
+            state["rng"] = {"device": str(self._rng.device), "state": self._rng.get_state()}
+        if self._buffer is not None and self._buffer.data is not None:
+            state["buffer"] = self._buffer.state()
+        return state
 
     def load_checkpoint_state(self, state: dict[str, Any]) -> None:
         if "weight_average" in state:
-            self._average = WeightAverage.from_state(state["weight_average"])
+            self._average.load_state(state["weight_average"])
+        if "rng" in state:
+            self._rng, self._rng_state = None, (state["rng"]["device"], state["rng"]["state"])
+        if "buffer" in state and self._buffer is not None:
+            self._buffer.load_state(state["buffer"])
 
     # ---------------------------------------------------------------- persistence
     def _state_arrays(self) -> dict[str, np.ndarray]:

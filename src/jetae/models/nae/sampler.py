@@ -18,7 +18,7 @@ restarts a fraction of the chains from them (persistent chains). Units: scaled i
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+from typing import Any, Callable
 
 import torch
 from torch import nn
@@ -104,6 +104,13 @@ class ReplayBuffer:
         self.data[index] = samples
         self._next = (self._next + len(samples)) % self.capacity
         self.count = min(self.count + len(samples), self.capacity)
+
+    def state(self) -> dict[str, Any]:
+        """Contents and position (tensors and ints: fit for a ``weights_only`` checkpoint)."""
+        return {"data": self.data, "count": self.count, "next": self._next}
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        self.data, self.count, self._next = state["data"], int(state["count"]), int(state["next"])
 
     def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         assert self.data is not None and self.count > 0
