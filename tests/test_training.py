@@ -157,6 +157,16 @@ def test_resume_continues_an_interrupted_run_to_the_same_result(tmp_path):
     assert_same_weights(weights_of(resumed.network_), weights_of(uninterrupted.network_))
 
 
+def test_a_run_that_stopped_early_resumes_to_the_same_stop(tmp_path):
+    # Killed after the checkpoint of the epoch where it stopped: resuming trains no further epoch.
+    options = dict(SMALL, epochs=50, lr=1e-12, patience=2, min_delta=1e-3)
+    stopped = create_model("dense_ae", options).fit(plane_points(100, 1), checkpoint_dir=tmp_path)
+    assert len(stopped.history_) == 3 and sorted(p.name for p in tmp_path.iterdir()) == [LAST_CHECKPOINT]
+    resumed = create_model("dense_ae", options).fit(plane_points(100, 1), checkpoint_dir=tmp_path, resume=True)
+    assert resumed.history_ == stopped.history_
+    assert_same_weights(weights_of(resumed.network_), weights_of(stopped.network_))
+
+
 def test_resume_refuses_a_checkpoint_of_another_network(tmp_path):
     data = plane_points(100, 1)
     create_model("dense_ae", SMALL, epochs=2).fit(data, checkpoint_dir=tmp_path)

@@ -135,6 +135,7 @@ def fit_network(
     # Lightning takes seconds to import: only when a fit starts (scoring and `jetae models` stay fast).
     import lightning as L
 
+    from jetae.train.callbacks import AtomicCheckpointIO, PatienceEarlyStopping, last_checkpoint
     from jetae.train.module import TrainingModule
 
     if keep not in ("best", "last"):
@@ -155,8 +156,12 @@ def fit_network(
         made_checkpoint_dir = not Path(checkpoint_dir).exists()
         Path(checkpoint_dir).mkdir(parents=True, exist_ok=True)
         checkpoint_path = Path(checkpoint_dir) / LAST_CHECKPOINT
-    module = TrainingModule(trainable, network, config, monitor=monitor, checkpoint_path=checkpoint_path,
-                            log_progress=show_progress)
+    module = TrainingModule(trainable, network, config, monitor=monitor, log_progress=show_progress)
+    rules: list = []
+    if config.patience > 0:
+        rules.append(PatienceEarlyStopping(monitor, config.patience, config.min_delta))
+    if checkpoint_path is not None:
+        rules.append(last_checkpoint(checkpoint_path.parent, checkpoint_path.name))
     log.info("training %s on %s (%s, %d process%s): %d samples, %s", name, accelerator, precision, world,
              "es" if world > 1 else "", len(train["inputs"]),
              f"{len(val['inputs'])} validation samples" if val_loader is not None else "no validation set")
@@ -169,12 +174,13 @@ def fit_network(
             strategy=config.strategy,
             precision=precision,
             logger=False,
-            enable_checkpointing=False,  # the module writes last.ckpt itself, after the epoch's record
+            enable_checkpointing=checkpoint_path is not None,  # only last.ckpt (no lightning_logs)
+            plugins=[AtomicCheckpointIO()],
             enable_progress_bar=False,  # the module draws its own bar on stderr (Lightning's goes to stdout)
             enable_model_summary=False,
             num_sanity_val_steps=0,
             inference_mode=False,  # energy-based models need input gradients during validation
-            callbacks=list(callbacks or []),
+            callbacks=rules + list(callbacks or []),
             default_root_dir=str(checkpoint_dir) if checkpoint_dir is not None else None,
             deterministic=accelerator == "cpu",
         )

@@ -1,4 +1,4 @@
-"""The LightningModule of the engine: steps, per-epoch history, best weights, early stopping, checkpoints.
+"""The LightningModule of the engine: steps, per-epoch history, best weights, what checkpoints hold.
 
 Imported only when training starts (by :func:`jetae.train.engine.fit_network`): Lightning takes
 seconds to import, and scoring or listing models must not pay for it.
@@ -8,10 +8,8 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 import sys
 import time
-from pathlib import Path
 from typing import Any
 
 import lightning as L
@@ -30,12 +28,13 @@ class TrainingModule(L.LightningModule):
     """Wraps a trainable's network; the trainable supplies the loss.
 
     Besides the loss, the module keeps the per-epoch history (all-reduced over DDP
-    processes, so every process sees the same numbers), the best weights, the early
-    stopping state and writes ``last.ckpt`` after each epoch's record is complete.
+    processes, so every process sees the same numbers) and the best weights, and puts both
+    into every checkpoint; early stopping and writing ``last.ckpt`` are Lightning callbacks
+    (:mod:`jetae.train.callbacks`) that run after its epoch-end hook.
     """
 
     def __init__(self, trainable: Trainable, network: nn.Module, config: TrainerConfig, monitor: str,
-                 checkpoint_path: str | Path | None = None, log_progress: bool = False):
+                 log_progress: bool = False):
         super().__init__()
         # Manual optimisation: one Lightning step may hold several mini-batches (see ResidentBatches),
         # each with its own optimiser step, which cuts Lightning's per-step overhead.
@@ -44,17 +43,12 @@ class TrainingModule(L.LightningModule):
         self.config = config
         self._trainable = trainable
         self.monitor = monitor
-        self.checkpoint_path = None if checkpoint_path is None else Path(checkpoint_path)
         self.log_progress = log_progress
         self._bar: Any = None
         self.history: list[dict[str, float]] = []
         self.best_score = math.inf
         self.best_epoch = -1
         self.best_state: dict[str, torch.Tensor] | None = None
-        #: Early stopping: reference score and epochs since it improved by more than min_delta.
-        self.patience_score = math.inf
-        self.bad_epochs = 0
-        self.stopped_early = False
         self._sums: dict[str, dict[str, torch.Tensor]] = {}
         self._epoch_start = time.perf_counter()
 
@@ -125,10 +119,6 @@ class TrainingModule(L.LightningModule):
         return optimizer if scheduler is None else {"optimizer": optimizer, "lr_scheduler": scheduler}
 
     # ------------------------------------------------------------ epochs
-    def on_train_start(self) -> None:
-        if self.stopped_early:  # resumed from the checkpoint of a run that had already stopped
-            self.trainer.should_stop = True
-
     def on_train_epoch_start(self) -> None:
         self._epoch_start = time.perf_counter()
         self._trainable.on_epoch_start(self)
@@ -174,22 +164,12 @@ class TrainingModule(L.LightningModule):
             self.best_score = current
             self.best_epoch = int(self.current_epoch)
             self.best_state = {k: v.detach().cpu().clone() for k, v in self.network.state_dict().items()}
-        if current < self.patience_score - self.config.min_delta:
-            self.patience_score = current
-            self.bad_epochs = 0
-        else:
-            self.bad_epochs += 1
-        if self.config.patience > 0 and self.bad_epochs >= self.config.patience:
-            log.info("early stopping after epoch %d: no improvement of %s for %d epochs (best epoch %d)",
-                     self.current_epoch, self.monitor, self.bad_epochs, self.best_epoch)
-            self.stopped_early = True
-            self.trainer.should_stop = True
+        # For the early-stopping callback, in float64 (``self.log`` would round it to float32).
+        self.trainer.callback_metrics[self.monitor] = torch.tensor(current, dtype=torch.float64)
         self._report(record)
         scheduler = self.lr_schedulers()
         if scheduler is not None:  # before the checkpoint: a resumed run starts the next epoch at the next rate
             scheduler.step()
-        if self.checkpoint_path is not None:
-            self._save_last_checkpoint()
 
     def _report(self, record: dict[str, float]) -> None:
         """One summary line per epoch: under the progress bar, else in the log (batch jobs, log files)."""
@@ -202,14 +182,6 @@ class TrainingModule(L.LightningModule):
             tqdm.write(f"epoch {self.current_epoch + 1}/{self.trainer.max_epochs}  {losses}"
                        f"  ({record['seconds']:.1f} s){mark}", file=sys.stderr)
 
-    def _save_last_checkpoint(self) -> None:
-        # Every process must call save_checkpoint (it synchronises); only rank 0 writes.
-        # Written next to the final name and renamed: a killed run never leaves half a checkpoint.
-        temporary = self.checkpoint_path.with_name(f".{self.checkpoint_path.name}.tmp")
-        self.trainer.save_checkpoint(str(temporary), weights_only=False)
-        if self.trainer.is_global_zero:
-            os.replace(temporary, self.checkpoint_path)
-
     # ------------------------------------------------------------ checkpoints
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         checkpoint["jetae"] = {
@@ -217,9 +189,6 @@ class TrainingModule(L.LightningModule):
             "best_score": self.best_score,
             "best_epoch": self.best_epoch,
             "best_state": self.best_state,
-            "patience_score": self.patience_score,
-            "bad_epochs": self.bad_epochs,
-            "stopped_early": self.stopped_early,
             "detector": self._trainable.checkpoint_state(),
         }
 
@@ -229,9 +198,6 @@ class TrainingModule(L.LightningModule):
         self.best_score = float(state.get("best_score", math.inf))
         self.best_epoch = int(state.get("best_epoch", -1))
         self.best_state = state.get("best_state")
-        self.patience_score = float(state.get("patience_score", self.best_score))
-        self.bad_epochs = int(state.get("bad_epochs", 0))
-        self.stopped_early = bool(state.get("stopped_early", False))
         self._trainable.load_checkpoint_state(state.get("detector", {}))
 
     def restore_best(self) -> None:
