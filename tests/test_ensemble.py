@@ -53,7 +53,8 @@ def test_ensemble_save_load_round_trip(ensemble, tmp_path):
     assert meta["model"] == "ensemble" and meta["config"]["members"] == 2
     # each member's options as in its own config.json: model options under config, trainer options under trainer
     assert [c["config"]["seed"] for c in meta["member_configs"]] == [3, 4]
-    assert meta["member_configs"][1]["config"]["hidden"] == [32] and "weight_decay" in meta["member_configs"][1]["trainer"]
+    member = meta["member_configs"][1]
+    assert member["config"]["hidden"] == [32] and "weight_decay" in member["trainer"]
     assert meta["trainer"] is None  # the ensemble has no training loop of its own
     # a weights file that lost a member is refused with one clear error naming it
     damaged = tmp_path / "damaged"

@@ -128,7 +128,8 @@ def resume_differences(old: dict, new: dict) -> list[str]:
     """
     def flatten(record: Any, prefix: tuple[str, ...] = ()) -> dict[tuple[str, ...], Any]:
         if isinstance(record, dict) and record:
-            return {key: value for name, item in record.items() for key, value in flatten(item, (*prefix, name)).items()}
+            return {key: value for name, item in record.items()
+                    for key, value in flatten(item, (*prefix, name)).items()}
         return {prefix: record}
 
     def label(key: tuple[str, ...]) -> str:

@@ -19,7 +19,6 @@ import json
 import logging
 import os
 import platform
-from importlib.metadata import PackageNotFoundError, version
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -33,21 +32,23 @@ from jetae._atomic import atomic_dir
 from jetae.config import config_to_dict, merge_options, resolve_config
 from jetae.data.jets import Jets
 from jetae.errors import JetaeError
-from jetae.features import REPRESENTATIONS, make_representation, representation_options
-from jetae.features.kinematics import jet_mass
+from jetae.models.inputs import JetsOrArray, check_representation, jet_masses, make_inputs
+from jetae.models.persistence import (
+    CONFIG_FILE,
+    HISTORY_FILE,
+    MODEL_FORMAT,
+    WEIGHTS_FILE,
+    check_metadata,
+    json_value,
+    layout_differences,
+    package_version,
+    pop_array,
+    read_metadata,
+)
 from jetae.models.registry import get_model_spec
 from jetae.models.scaling import SCALER_KINDS, FeatureScaler
 
 log = logging.getLogger(__name__)
-
-MODEL_FORMAT = "jetae-model/2"
-#: Formats of older jetae versions, refused with a clear message.
-OLD_MODEL_FORMATS = {"jetae-model/1": "training options not yet in their own 'trainer' section"}
-CONFIG_FILE = "config.json"
-WEIGHTS_FILE = "weights.safetensors"
-HISTORY_FILE = "history.json"
-
-JetsOrArray = Jets | np.ndarray
 
 #: Largest seed: Lightning and numpy take unsigned 32-bit seeds.
 SEED_MAX = 2**32 - 1
@@ -70,44 +71,6 @@ class DetectorConfig:
         if not 0 <= self.seed <= SEED_MAX:
             raise JetaeError(f"invalid option: seed must be an integer from 0 to {SEED_MAX}, got {self.seed!r}")
         check_representation(self.representation)
-
-
-def check_representation(spec: Any) -> None:
-    """Raise a JetaeError now for a representation spec that could not build inputs later."""
-    if not isinstance(spec, dict):
-        raise JetaeError(f"representation must be a mapping with a 'kind', got {spec!r}")
-    kind = spec.get("kind")
-    if kind not in REPRESENTATIONS:
-        raise JetaeError(f"unknown representation kind {kind!r}; valid: {', '.join(REPRESENTATIONS)}")
-    options = {k: v for k, v in spec.items() if k != "kind"}
-    unknown = sorted(set(options) - set(representation_options(kind)))
-    if unknown:
-        raise JetaeError(f"unknown option(s) {', '.join(unknown)} for representation {kind!r}; "
-                         f"valid: {', '.join(representation_options(kind))}")
-    config_cls, extra, _ = REPRESENTATIONS[kind]
-    try:
-        config_cls(**{k: v for k, v in options.items() if k not in extra})
-    except TypeError as exc:
-        raise JetaeError(f"invalid representation options {options}: {exc}") from None
-
-
-def make_inputs(data: JetsOrArray, representation: dict) -> np.ndarray:
-    """Model inputs from jets (via the representation) or a ready-made array."""
-    if isinstance(data, Jets):
-        if len(data) == 0:
-            raise JetaeError("no jets given", data.source)
-        return np.asarray(make_representation(data, representation), dtype=np.float32)
-    inputs = np.asarray(data, dtype=np.float32)
-    if inputs.ndim < 2 or inputs.shape[0] == 0:
-        raise JetaeError(f"expected inputs of shape (n_samples, ...) with n_samples > 0, got {inputs.shape}")
-    if not np.isfinite(inputs).all():
-        raise JetaeError("inputs contain NaN or inf")
-    return inputs
-
-
-def jet_masses(data: JetsOrArray) -> np.ndarray | None:
-    """``(n_jets,)`` jet mass in GeV, or None for plain arrays."""
-    return jet_mass(data.constituents).astype(np.float32) if isinstance(data, Jets) else None
 
 
 class Detector:
@@ -288,8 +251,8 @@ class Detector:
             "seed": self.config.seed,
             "versions": {
                 "jetae": __version__,
-                "torch": _package_version("torch"),
-                "lightning": _package_version("lightning"),
+                "torch": package_version("torch"),
+                "lightning": package_version("lightning"),
                 "numpy": np.__version__,
                 "python": platform.python_version(),
             },
@@ -312,33 +275,17 @@ class Detector:
         arrays.update(self._state_arrays())
         arrays = {k: np.ascontiguousarray(v) for k, v in arrays.items()}
         with atomic_dir(path, overwrite=True) as tmp:
-            (tmp / CONFIG_FILE).write_text(json.dumps(meta, indent=2, default=_json_value) + "\n")
+            (tmp / CONFIG_FILE).write_text(json.dumps(meta, indent=2, default=json_value) + "\n")
             save_file(arrays, str(tmp / WEIGHTS_FILE))
             (tmp / HISTORY_FILE).write_text(
-                json.dumps(getattr(self, "history_", []), indent=1, default=_json_value) + "\n")
+                json.dumps(getattr(self, "history_", []), indent=1, default=json_value) + "\n")
         log.info("saved %s model to %s", self.name, path)
         return path
 
     @staticmethod
     def read_metadata(path: str | os.PathLike) -> dict[str, Any]:
         """The ``config.json`` of a saved model, validated."""
-        path = Path(path)
-        if not path.is_dir():
-            raise JetaeError("not a jetae model directory (no such directory)", path)
-        config_path = path / CONFIG_FILE
-        if not config_path.exists():
-            raise JetaeError(f"not a jetae model directory (no {CONFIG_FILE})", path)
-        try:
-            meta = json.loads(config_path.read_text())
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise JetaeError(f"damaged model config: {exc}", config_path) from exc
-        if isinstance(meta, dict) and meta.get("format") in OLD_MODEL_FORMATS:
-            raise JetaeError(f"written by an older jetae (format {meta['format']!r}: "
-                             f"{OLD_MODEL_FORMATS[meta['format']]}); retrain the model with this version "
-                             f"(format {MODEL_FORMAT!r})", config_path)
-        if not isinstance(meta, dict) or meta.get("format") != MODEL_FORMAT or "model" not in meta:
-            raise JetaeError(f"not a jetae model config (expected format {MODEL_FORMAT!r})", config_path)
-        return meta
+        return read_metadata(path)
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "Detector":
@@ -366,7 +313,7 @@ class Detector:
             detector = spec.detector_cls({**meta["config"], **(meta.get("trainer") or {})})
         except JetaeError as exc:
             raise JetaeError(f"invalid model config: {exc}", path / CONFIG_FILE) from exc
-        _check_metadata(meta, detector, path)
+        check_metadata(meta, detector.metadata(), path)
         weights_path = path / WEIGHTS_FILE
         if not weights_path.exists():
             raise JetaeError(f"model directory has no {WEIGHTS_FILE}", path)
@@ -399,110 +346,6 @@ class Detector:
         except json.JSONDecodeError:
             detector.history_ = []
         return detector
-
-
-#: ``config.json`` keys :meth:`Detector.save` writes only sometimes.
-OPTIONAL_METADATA = ("provenance",)
-
-#: ``config.json`` keys that follow from the config: a saved value must equal the recomputed one.
-DERIVED_METADATA = ("format", "model", "seed", "score_names", "member_configs")
-
-
-def _check_metadata(meta: dict[str, Any], detector: "Detector", path: Path) -> None:
-    """Refuse a ``config.json`` that is not as :meth:`Detector.save` writes it for ``detector``'s config."""
-    expected = detector.metadata()
-    problems = []
-    missing = sorted(set(expected) - set(meta))
-    unexpected = sorted(set(meta) - set(expected) - set(OPTIONAL_METADATA))
-    if unexpected:
-        problems.append(f"unexpected key(s) {', '.join(unexpected)}")
-    if missing:
-        problems.append(f"missing key(s) {', '.join(missing)}")
-    for section, written in (("config", expected["config"]), ("trainer", expected["trainer"])):
-        saved = meta.get(section)
-        if written is None or not isinstance(saved, dict):
-            if section in meta and saved != written:
-                problems.append(f"{section!r} is not as the model gives ({written!r})")
-            continue
-        missing_options = sorted(set(written) - set(saved))
-        if missing_options:
-            problems.append(f"missing option(s) {', '.join(missing_options)} in {section!r}")
-        unexpected_options = sorted(set(saved) - set(written))
-        if unexpected_options:
-            problems.append(f"unexpected option(s) {', '.join(unexpected_options)} in {section!r}")
-        changed = sorted(key for key in written if key in saved and saved[key] != written[key])
-        if changed:
-            problems.append(f"option(s) {', '.join(changed)} not in the form jetae writes")
-    derived = sorted(key for key in DERIVED_METADATA if key in expected and key in meta and meta[key] != expected[key])
-    if derived:
-        problems.append(f"{', '.join(derived)} not as the config gives")
-    shape = meta.get("input_shape")
-    if "input_shape" in meta and not (isinstance(shape, list) and shape
-                                      and all(isinstance(n, int) and not isinstance(n, bool) and n >= 1
-                                              for n in shape)):
-        problems.append(f"invalid input_shape {shape!r}")
-    for key in ("versions", "provenance"):
-        if key in meta and not isinstance(meta[key], dict):
-            problems.append(f"{key} is not a mapping")
-    if problems:
-        raise JetaeError(f"not as jetae writes it (tampered?): {'; '.join(problems)}", path / CONFIG_FILE)
-
-
-def pop_array(arrays: dict[str, np.ndarray], name: str, shape: tuple[int, ...], dtype: Any) -> np.ndarray:
-    """Remove and return ``arrays[name]``, checked against the shape and dtype jetae writes.
-
-    Raises ValueError naming the tensor when it is missing or of another shape or dtype.
-    """
-    if name not in arrays:
-        raise ValueError(f"missing tensor {name}")
-    value = arrays.pop(name)
-    if tuple(value.shape) != tuple(shape):
-        raise ValueError(f"tensor {name} has shape {tuple(value.shape)}, expected {tuple(shape)}")
-    if value.dtype != np.dtype(dtype):
-        raise ValueError(f"tensor {name} is {value.dtype}, expected {np.dtype(dtype)}")
-    return value
-
-
-def layout_differences(found: dict[str, Any], expected: dict[str, Any]) -> list[str]:
-    """Differences in names, shapes and dtypes between two dicts of numpy arrays or torch tensors.
-
-    ``["unexpected tensor(s) a", "missing tensor(s) b", "tensor c has shape (3,), expected (4,)", ...]``
-    """
-    def layout(value: Any) -> tuple[tuple[int, ...], str]:
-        return tuple(value.shape), str(value.dtype).removeprefix("torch.")
-
-    problems = []
-    unexpected = sorted(set(found) - set(expected))
-    missing = sorted(set(expected) - set(found))
-    if unexpected:
-        problems.append(f"unexpected tensor(s) {', '.join(unexpected)}")
-    if missing:
-        problems.append(f"missing tensor(s) {', '.join(missing)}")
-    for name in sorted(set(found) & set(expected)):
-        (found_shape, found_dtype), (shape, dtype) = layout(found[name]), layout(expected[name])
-        if found_shape != shape:
-            problems.append(f"tensor {name} has shape {found_shape}, expected {shape}")
-        elif found_dtype != dtype:
-            problems.append(f"tensor {name} is {found_dtype}, expected {dtype}")
-    return problems
-
-
-def _json_value(value: Any) -> Any:
-    """JSON for numpy / torch numbers and arrays that hooks may put into the history."""
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if hasattr(value, "detach") and hasattr(value, "tolist"):  # torch.Tensor, without importing torch
-        return value.detach().cpu().tolist()
-    raise TypeError(f"cannot store {type(value).__name__} in JSON")
-
-
-def _package_version(name: str) -> str | None:
-    try:
-        return version(name)
-    except PackageNotFoundError:
-        return None
 
 
 def load_model(path: str | os.PathLike) -> Detector:

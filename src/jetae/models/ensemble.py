@@ -23,7 +23,8 @@ import numpy as np
 
 from jetae.config import config_to_dict
 from jetae.errors import JetaeError
-from jetae.models.base import Detector, DetectorConfig, JetsOrArray
+from jetae.models.base import Detector, DetectorConfig
+from jetae.models.inputs import JetsOrArray
 from jetae.models.registry import create_model, get_model_spec, register
 
 log = logging.getLogger(__name__)

@@ -9,7 +9,8 @@ import numpy as np
 from sklearn.decomposition import PCA
 
 from jetae.errors import JetaeError
-from jetae.models.base import Detector, DetectorConfig, pop_array
+from jetae.models.base import Detector, DetectorConfig
+from jetae.models.persistence import pop_array
 from jetae.models.registry import register
 
 log = logging.getLogger(__name__)

@@ -19,7 +19,8 @@ import torch
 from torch import nn
 
 from jetae.errors import JetaeError
-from jetae.models.base import Detector, DetectorConfig, layout_differences, pop_array
+from jetae.models.base import Detector, DetectorConfig
+from jetae.models.persistence import layout_differences, pop_array
 from jetae.train.config import TrainerConfig
 from jetae.train.data import split_validation
 from jetae.train.disco import distance_correlation

@@ -50,7 +50,7 @@ class PatienceEarlyStopping(EarlyStopping):
         if trainer.should_stop and not stopped:
             log.info("early stopping after epoch %d: no improvement of %s for %d epochs (best epoch %d)",
                      trainer.current_epoch, self.monitor, self.wait_count,
-                     getattr(trainer.lightning_module, "best_epoch", -1))
+                     trainer.lightning_module.best_epoch)
 
 
 def last_checkpoint(directory: str | Path, name: str) -> ModelCheckpoint:

@@ -8,8 +8,13 @@ import numpy as np
 import torch
 from torch import nn
 
-from jetae.train.device import (evaluation_batch_size, resolve_accelerator, resolve_precision, torch_device,
-                                use_fast_memory_format)
+from jetae.train.device import (
+    evaluation_batch_size,
+    resolve_accelerator,
+    resolve_precision,
+    torch_device,
+    use_fast_memory_format,
+)
 
 
 @torch.no_grad()

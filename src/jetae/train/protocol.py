@@ -1,8 +1,9 @@
 """What the training engine trains: the :class:`Trainable` contract (the engine never imports models).
 
 A trainable supplies the loss of a batch and, optionally, an optimiser, a per-epoch learning-rate
-schedule (a torch ``LRScheduler``), hooks run at every epoch and training state to keep in checkpoints. The engine supplies
-everything else (batching, validation, early stopping, best weights, checkpoints, devices, DDP).
+schedule (a torch ``LRScheduler``), hooks run at every epoch and training state to keep in
+checkpoints. The engine supplies everything else (batching, validation, early stopping, best
+weights, checkpoints, devices, DDP).
 ``jetae.models.torch_base.TorchDetector`` implements it for every torch detector.
 
 Hooks receive ``module``: the engine's LightningModule (``jetae.train.module.TrainingModule``).

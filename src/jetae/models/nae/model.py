@@ -42,9 +42,9 @@ from torch.optim.swa_utils import AveragedModel
 
 from jetae.errors import JetaeError
 from jetae.models.autoencoders import AutoencoderConfig, build_decoder, build_encoder
-from jetae.models.base import pop_array
 from jetae.models.nae.diagnostics import MCMCStats, check_chains
-from jetae.models.nae.sampler import INITS, Chain, LangevinSampler, chain_description, NegativeSamples, ReplayBuffer
+from jetae.models.nae.sampler import INITS, Chain, LangevinSampler, NegativeSamples, ReplayBuffer, chain_description
+from jetae.models.persistence import pop_array
 from jetae.models.registry import register
 from jetae.models.torch_base import TorchDetector, TrainingPhase
 from jetae.train.config import TrainerConfig
