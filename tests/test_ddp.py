@@ -58,6 +58,6 @@ def test_ddp_on_two_cpu_processes_writes_one_model(tmp_path):
     assert result.stderr.count("best epoch") == 2
     assert len({line.split("best epoch")[1] for line in result.stderr.splitlines() if "best epoch" in line}) == 1
     meta = json.loads((out / "config.json").read_text())
-    assert meta["config"]["devices"] == 2
+    assert meta["trainer"]["devices"] == 2
     scores = load_model(out).anomaly_score(toy_jets(20, seed=2))
     assert scores.shape == (20,) and np.isfinite(scores).all()

@@ -15,8 +15,6 @@ from jetae.train.disco import distance_correlation
 dcor = pytest.importorskip("dcor")
 
 
-
-
 @pytest.mark.parametrize("n", [2, 17, 300])
 @pytest.mark.parametrize("relation", ["independent", "noisy_quadratic", "heavy_tailed"])
 def test_matches_dcor_distance_correlation_sqr(n, relation):
@@ -25,8 +23,16 @@ def test_matches_dcor_distance_correlation_sqr(n, relation):
     y = {"independent": rng.normal(size=n), "noisy_quadratic": x**2 + 0.3 * rng.normal(size=n),
          "heavy_tailed": rng.standard_cauchy(size=n) + x}[relation]
     expected = dcor.distance_correlation_sqr(x, y)
-    value = distance_correlation(torch.tensor(x), torch.tensor(y)).item()
-    assert value == pytest.approx(expected, rel=1e-4, abs=1e-6)
+    # float64 inputs are computed in float64: dcor's value to rounding
+    value = distance_correlation(torch.tensor(x), torch.tensor(y))
+    assert value.dtype == torch.float64
+    assert value.item() == pytest.approx(expected, rel=1e-10, abs=1e-13)
+    # float32 (what training passes); integer inputs are cast to the floating type
+    value = distance_correlation(torch.tensor(x, dtype=torch.float32), torch.tensor(y, dtype=torch.float32))
+    assert value.dtype == torch.float32 and value.item() == pytest.approx(expected, rel=1e-4, abs=1e-6)
+    ranks = torch.tensor(np.argsort(np.argsort(x)))
+    assert distance_correlation(ranks, torch.tensor(y)).item() == pytest.approx(
+        dcor.distance_correlation_sqr(np.argsort(np.argsort(x)).astype(float), y), rel=1e-10, abs=1e-13)
     # The evaluation metric uses the same definition.
     assert numpy_distance_correlation(x, y, max_samples=None) == pytest.approx(expected, rel=1e-9, abs=1e-12)
 

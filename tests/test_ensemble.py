@@ -51,8 +51,11 @@ def test_ensemble_save_load_round_trip(ensemble, tmp_path):
     np.testing.assert_array_equal(loaded.anomaly_score(outliers), detector.anomaly_score(outliers))
     meta = json.loads((run / CONFIG_FILE).read_text())
     assert meta["model"] == "ensemble" and meta["config"]["members"] == 2
-    assert [c["seed"] for c in meta["member_configs"]] == [3, 4]
-    assert meta["member_configs"][1]["hidden"] == [32] and "weight_decay" in meta["member_configs"][1]
+    # each member's options as in its own config.json: model options under config, trainer options under trainer
+    assert [c["config"]["seed"] for c in meta["member_configs"]] == [3, 4]
+    member = meta["member_configs"][1]
+    assert member["config"]["hidden"] == [32] and "weight_decay" in member["trainer"]
+    assert meta["trainer"] is None  # the ensemble has no training loop of its own
     # a weights file that lost a member is refused with one clear error naming it
     damaged = tmp_path / "damaged"
     shutil.copytree(run, damaged)
@@ -93,7 +96,8 @@ def test_ensemble_through_the_cli_trains_scores_and_evaluates(tmp_path, capsys):
                  "--set", "options.latent_dim=4", "--set", "options.representation.n_constituents=20"]) == 0
     meta = json.loads((run / CONFIG_FILE).read_text())
     assert meta["config"]["options"]["epochs"] == 2 and meta["config"]["seed"] == 7
-    assert [(c["seed"], c["epochs"], c["device"]) for c in meta["member_configs"]] == [(7, 2, "cpu"), (8, 2, "cpu")]
+    assert [(c["config"]["seed"], c["trainer"]["epochs"], c["trainer"]["device"]) for c in meta["member_configs"]] == [
+        (7, 2, "cpu"), (8, 2, "cpu")]
     assert "(2 members; best epochs by val_loss:" in capsys.readouterr().out
     assert main(["score", str(run), str(top), "--out", str(tmp_path / "top_scores.h5")]) == 0
     table = read_scores(tmp_path / "top_scores.h5")
@@ -124,9 +128,11 @@ def test_nae_ensemble_members_are_the_single_naes_and_the_report_shows_member_0s
     assert [stem for stem, _ in added] == ["negatives", "nae_diagnostics"] and notes == []
     assert added[1][1].startswith("First ensemble member")
     np.testing.assert_array_equal(detector.sample_negatives(3, seed=1), detector.members_[0].sample_negatives(3, seed=1))
-    # members that cannot sample: no sampler, so the report has no figure and no note
+    assert detector.sampler_description() == detector.members_[0].sampler_description() != ""
+    # members that cannot sample: no samples (and no description), so the report has no figure and no note
     dense = create_model("ensemble", model="dense_ae", members=1, options=dict(SMALL_DENSE, epochs=1))
-    assert dense.fit(plane_points(100, 1)).sample_negatives is None
+    dense.fit(plane_points(100, 1))
+    assert dense.sample_negatives(3) is None and dense.sampler_description() == ""
 
 
 def test_benchmark_leaves_ensembles_out_by_default_and_gives_members_their_models_preset():

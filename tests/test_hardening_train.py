@@ -128,17 +128,18 @@ def test_resume_with_other_options_is_refused_listing_each_difference(files, int
 
 def test_resume_with_the_same_options_saves_what_was_trained(files, interrupted, capsys):
     options = json.loads((checkpoint_dir_for(interrupted) / OPTIONS_FILE).read_text())
-    assert options["config"]["lr"] == 0.01 and options["data"]["train"] == str(files["qcd"].absolute())
+    assert options["trainer"]["lr"] == 0.01 and options["data"]["train"] == str(files["qcd"].absolute())
     kept = torch.load(checkpoint_dir_for(interrupted) / LAST_CHECKPOINT, weights_only=True)["jetae"]["history"]
     # Another data file is another training: refused as well.
     assert main(["train", "dense_ae", "--train", str(files["other"]), "--out", str(interrupted), "--epochs", "3",
                  *FAST, "--resume"]) == 2
     assert f"--train: \"{files['qcd'].absolute()}\" -> \"{files['other'].absolute()}\"" in one_error_line(capsys,
                                                                                                            "train")
-    # The progress bar (and the device) do not change what is trained: they may differ.
+    # The progress bar and the device (result-neutral trainer options) do not change what is trained:
+    # they may differ.
     assert train(files, interrupted, "--set", "progress=false", "--resume") == 0
     meta = json.loads((interrupted / CONFIG_FILE).read_text())
-    assert meta["config"]["lr"] == 0.01 and meta["config"]["epochs"] == 3 and meta["config"]["progress"] is False
+    assert meta["trainer"]["lr"] == 0.01 and meta["trainer"]["epochs"] == 3 and meta["trainer"]["progress"] is False
     history = json.loads((interrupted / "history.json").read_text())
     assert [r["epoch"] for r in history] == [0, 1, 2] and history[: len(kept)] == kept
     assert not checkpoint_dir_for(interrupted).exists()
@@ -356,8 +357,14 @@ TAMPERING = {
                             r"missing key\(s\) seed, versions"),
     "missing config section": ("dense_ae", _edit_meta(lambda m: m.pop("config")), CONFIG_FILE,
                                "'config' is missing"),
-    "missing option": ("dense_ae", _edit_meta(lambda m: m["config"].pop("lr")), CONFIG_FILE,
-                       r"missing option\(s\) lr"),
+    "missing option": ("dense_ae", _edit_meta(lambda m: m["trainer"].pop("lr")), CONFIG_FILE,
+                       r"missing option\(s\) lr in 'trainer'"),
+    "missing model option": ("dense_ae", _edit_meta(lambda m: m["config"].pop("hidden")), CONFIG_FILE,
+                             r"missing option\(s\) hidden in 'config'"),
+    "missing trainer section": ("dense_ae", _edit_meta(lambda m: m.pop("trainer")), CONFIG_FILE,
+                                "'trainer' is missing"),
+    "trainer section for a model without one": ("pca", _edit_meta(lambda m: m.update(trainer={"lr": 0.1})),
+                                                CONFIG_FILE, "invalid model config: unknown option"),
     "seed not of the config": ("dense_ae", _edit_meta(lambda m: m.update(seed=7)), CONFIG_FILE,
                                "seed not as the config gives"),
     "extra tensor": ("dense_ae", _edit_weights(lambda a: a.update(backdoor=np.zeros(3, np.float32))), WEIGHTS_FILE,
@@ -386,7 +393,7 @@ TAMPERING = {
         "ensemble", _edit_weights(lambda a: a.update({"member1.extra": np.zeros(1, np.float32)})), WEIGHTS_FILE,
         r"unexpected tensor\(s\) member1.extra"),
     "ensemble member configs edited": (
-        "ensemble", _edit_meta(lambda m: m["member_configs"][0].update(lr=1.0)), CONFIG_FILE,
+        "ensemble", _edit_meta(lambda m: m["member_configs"][0]["trainer"].update(lr=1.0)), CONFIG_FILE,
         "member_configs not as the config gives"),
     "nae bounds of another dtype": (
         "nae", _edit_weights(lambda a: a.update({"nae.input_bounds": a["nae.input_bounds"].astype(np.float64)})),

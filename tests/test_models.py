@@ -240,12 +240,15 @@ def test_save_load_round_trip_gives_identical_scores(fitted, tmp_path):
     assert sorted(p.name for p in path.iterdir()) == sorted([CONFIG_FILE, WEIGHTS_FILE, HISTORY_FILE])
     loaded = load_model(path)
     assert type(loaded) is type(detector) and loaded.config == detector.config
+    assert loaded.trainer_config == detector.trainer_config
     for data in (inliers, outliers):
         np.testing.assert_array_equal(loaded.anomaly_score(data), detector.anomaly_score(data))
     meta = json.loads((path / CONFIG_FILE).read_text())
     assert meta["model"] == name and meta["seed"] == detector.config.seed
     assert meta["config"]["representation"] == detector.config.representation
     assert set(meta["config"]) == set(vars(detector.config))  # every option, resolved
+    if detector.trainer_config is not None:  # the trainer's options in their own section
+        assert meta["trainer"] == vars(detector.trainer_config) and not set(meta["trainer"]) & set(meta["config"])
     assert meta["versions"]["jetae"] and meta["versions"]["torch"] == torch.__version__
     assert json.loads((path / HISTORY_FILE).read_text()) == detector.history_
     # safetensors: an 8-byte little-endian header length, then a JSON header.
@@ -290,8 +293,8 @@ def _edit_config(**changes):
     def edit(path):
         meta = json.loads((path / CONFIG_FILE).read_text())
         for key, value in changes.items():
-            if key == "config":
-                meta["config"].update(value)
+            if key in ("config", "trainer"):  # the model's and the trainer's options
+                meta[key].update(value)
             else:
                 meta[key] = value
         (path / CONFIG_FILE).write_text(json.dumps(meta))
@@ -312,7 +315,11 @@ DAMAGE = {
     "scaler of another shape": (
         lambda p: shutil.copy(p.parent / "fewer_inputs" / WEIGHTS_FILE, p / WEIGHTS_FILE), "weights do not match"),
     "unknown model": (_edit_config(model="nonsense"), "unknown model 'nonsense'"),
-    "invalid option": (_edit_config(config={"lr": -1.0}), "invalid model config.*lr must be > 0"),
+    "invalid option": (_edit_config(trainer={"lr": -1.0}), "invalid model config.*lr must be > 0"),
+    "invalid model option": (_edit_config(config={"latent_dim": 0}), "invalid model config.*latent_dim must be >= 1"),
+    "option in the wrong section": (_edit_config(config={"lr": 0.01}),
+                                    r"unexpected option\(s\) lr in 'config'"),
+    "model of an older jetae": (_edit_config(format="jetae-model/1"), "older jetae.*retrain"),
     "wrong input shape": (_edit_config(input_shape=[20]), "weights do not match"),
 }
 

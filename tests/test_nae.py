@@ -178,14 +178,37 @@ def test_weight_averaging_keeps_the_mean_of_the_last_epochs(digits):
 def test_weight_average_survives_a_checkpoint(tmp_path):
     # A resumed NAE phase continues its running mean: the state goes into Lightning's
     # checkpoint, which jetae reads back with weights_only=True (no unpickling of objects).
-    average = WeightAverage()
-    average.add({"w": torch.tensor([1.0, 2.0]), "n": torch.tensor(3)})
-    average.add({"w": torch.tensor([3.0, 6.0]), "n": torch.tensor(4)})
+    network = torch.nn.Linear(2, 1)
+    average = WeightAverage(network)
+    for weight in ([1.0, 2.0], [3.0, 6.0]):
+        with torch.no_grad():
+            network.weight.copy_(torch.tensor([weight]))
+        average.add(network)
     torch.save({"weight_average": average.state()}, tmp_path / "state.pt")
-    restored = WeightAverage.from_state(torch.load(tmp_path / "state.pt", weights_only=True)["weight_average"])
+    restored = WeightAverage(torch.nn.Linear(2, 1))
+    restored.load_state(torch.load(tmp_path / "state.pt", weights_only=True)["weight_average"])
     mean = restored.mean()
-    assert restored.count == 2 and mean["w"].dtype == torch.float32 and mean["n"].item() == 4
-    torch.testing.assert_close(mean["w"], torch.tensor([2.0, 4.0]))
+    assert restored.count == 2 and mean["weight"].dtype == torch.float32
+    torch.testing.assert_close(mean["weight"], torch.tensor([[2.0, 4.0]]))
+    torch.testing.assert_close(mean["bias"], network.bias.detach())  # never changed: its mean is itself
+
+
+def test_interrupted_nae_fit_resumes_to_the_same_weights_schedule_and_average(digits, tmp_path):
+    # The NAE phase's learning-rate schedule, weight average, MCMC generator and replay buffer live in
+    # the checkpoint: a fit stopped after 2 of 3 NAE epochs and resumed ends exactly where an
+    # uninterrupted one does.
+    options = dict(TINY, ae_epochs=1, epochs=3, x_steps=2, z_steps=2, nae_lr_schedule="cosine",
+                   nae_lr_final_factor=0.1, average_epochs=2, buffer_size=64, seed=4)
+    uninterrupted = create_model("nae", options).fit(digits[:128])
+    create_model("nae", options).fit(digits[:128], checkpoint_dir=tmp_path, max_epochs=2)
+    assert (tmp_path / "ae" / "history.json").exists() and (tmp_path / "nae" / "last.ckpt").exists()
+    resumed = create_model("nae", options).fit(digits[:128], checkpoint_dir=tmp_path, resume=True)
+    timing = ("seconds", "mcmc_seconds", "mcmc_steps_per_second", "mcmc_sample_steps_per_second")
+    assert [{k: v for k, v in r.items() if k not in timing} for r in resumed.history_] == [
+        {k: v for k, v in r.items() if k not in timing} for r in uninterrupted.history_]
+    assert [r["nae_lr"] for r in resumed.history_ if r["phase"] == "nae"] == pytest.approx([1e-3, 0.55e-3, 1e-4])
+    a, b = _weights(uninterrupted), _weights(resumed)
+    assert all(torch.equal(a[k], b[k]) for k in a)
 
 
 def test_replay_buffer_is_a_ring():
@@ -233,6 +256,7 @@ def test_sample_negatives_shape_range_and_finiteness(fitted, digits):
     assert samples.min() >= digits.min() - 1e-6 and samples.max() <= digits.max() + 1e-6
     with pytest.raises(JetaeError):
         fitted.sample_negatives(0)
+    assert fitted.sampler_description() == "init=on_manifold, z_steps=4, x_steps=4"  # for the figure caption
 
 
 def test_save_load_round_trip(fitted, digits, tmp_path):

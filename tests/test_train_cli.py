@@ -60,11 +60,12 @@ def test_train_then_score_end_to_end(files, tmp_path, capsys):
     assert f"-> {run}" in capsys.readouterr().out
     assert not checkpoint_dir_for(run).exists()  # checkpoints are removed once the model is saved
     meta = json.loads((run / "config.json").read_text())
-    # The fully resolved config: the options given and every default.
-    config = meta["config"]
-    assert config["hidden"] == [16] and config["epochs"] == 3 and config["lr"] == 1e-2
+    # The fully resolved options, the given ones and every default: the model's and the trainer's.
+    config, trainer = meta["config"], meta["trainer"]
+    assert config["hidden"] == [16] and trainer["epochs"] == 3 and trainer["lr"] == 1e-2
     assert config["representation"] == {"kind": "constituents", "n_constituents": 20, "flatten": True}
-    assert config["weight_decay"] == 0.0 and config["scaler"] == "standard" and config["seed"] == 0
+    assert trainer["weight_decay"] == 0.0 and config["scaler"] == "standard" and config["seed"] == 0
+    assert trainer["device"] == "cpu" and not set(config) & set(trainer)
     assert meta["provenance"]["train_file"] == str(files["qcd"]) and meta["provenance"]["n_train"] == 400
     assert meta["versions"]["torch"] == torch.__version__
 

@@ -18,8 +18,8 @@ from jetae.errors import JetaeError
 from jetae.models import create_model, load_model
 from jetae.models.autoencoders import DenseAE
 from jetae.models.base import HISTORY_FILE
-from jetae.models.torch_base import split_validation
-from jetae.train.engine import LAST_CHECKPOINT, ResidentBatches
+from jetae.train.data import ResidentBatches, split_validation
+from jetae.train.engine import LAST_CHECKPOINT
 
 SMALL = dict(hidden=[32], latent_dim=2, lr=1e-2, batch_size=32, device="cpu", patience=0)
 
@@ -155,6 +155,16 @@ def test_resume_continues_an_interrupted_run_to_the_same_result(tmp_path):
     assert [r["epoch"] for r in resumed.history_] == list(range(6))
     assert _without_timing(resumed.history_) == _without_timing(uninterrupted.history_)
     assert_same_weights(weights_of(resumed.network_), weights_of(uninterrupted.network_))
+
+
+def test_a_run_that_stopped_early_resumes_to_the_same_stop(tmp_path):
+    # Killed after the checkpoint of the epoch where it stopped: resuming trains no further epoch.
+    options = dict(SMALL, epochs=50, lr=1e-12, patience=2, min_delta=1e-3)
+    stopped = create_model("dense_ae", options).fit(plane_points(100, 1), checkpoint_dir=tmp_path)
+    assert len(stopped.history_) == 3 and sorted(p.name for p in tmp_path.iterdir()) == [LAST_CHECKPOINT]
+    resumed = create_model("dense_ae", options).fit(plane_points(100, 1), checkpoint_dir=tmp_path, resume=True)
+    assert resumed.history_ == stopped.history_
+    assert_same_weights(weights_of(resumed.network_), weights_of(stopped.network_))
 
 
 def test_resume_refuses_a_checkpoint_of_another_network(tmp_path):

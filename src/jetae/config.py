@@ -6,6 +6,7 @@ import dataclasses
 import json
 import math
 import os
+import types
 import typing
 from pathlib import Path
 from typing import Any
@@ -20,8 +21,8 @@ def config_to_dict(config: Any) -> dict[str, Any]:
     return json.loads(json.dumps(dataclasses.asdict(config)))
 
 
-def _merge(base: dict, update: dict) -> dict:
-    """``update`` merged into ``base`` key by key (recursively for nested dicts).
+def merge_options(base: dict, update: dict) -> dict:
+    """``update`` merged into ``base`` key by key (recursively for nested dicts); neither is modified.
 
     A nested dict whose ``kind`` changes (e.g. ``representation.kind=image`` on a model
     whose default is constituents) replaces the old one: options of another kind would
@@ -31,10 +32,14 @@ def _merge(base: dict, update: dict) -> dict:
     for key, value in update.items():
         if (isinstance(value, dict) and isinstance(merged.get(key), dict)
                 and value.get("kind", merged[key].get("kind")) == merged[key].get("kind")):
-            merged[key] = _merge(merged[key], value)
+            merged[key] = merge_options(merged[key], value)
         else:
             merged[key] = value
     return merged
+
+
+#: Old private name, still imported by other packages until they move to :func:`merge_options`.
+_merge = merge_options
 
 
 def resolve_config(config_cls: type, config: Any = None, overrides: dict[str, Any] | None = None) -> Any:
@@ -51,7 +56,7 @@ def resolve_config(config_cls: type, config: Any = None, overrides: dict[str, An
         values = dict(config)
     else:
         raise JetaeError(f"config must be a dict or a {config_cls.__name__}, got {type(config).__name__}")
-    values = _merge(values, overrides or {})
+    values = merge_options(values, overrides or {})
     fields = {f.name: f for f in dataclasses.fields(config_cls)}
     unknown = sorted(set(values) - set(fields))
     if unknown:
@@ -61,7 +66,7 @@ def resolve_config(config_cls: type, config: Any = None, overrides: dict[str, An
     defaults = config_to_dict(config_cls())
     for name, value in list(values.items()):
         if isinstance(value, dict) and isinstance(defaults.get(name), dict):
-            values[name] = _merge({name: defaults[name]}, {name: value})[name]
+            values[name] = merge_options({name: defaults[name]}, {name: value})[name]
         elif isinstance(defaults.get(name), dict) and not isinstance(value, dict):
             raise JetaeError(f"option {name} must be a mapping of option: value, got {value!r}")
     hints = typing.get_type_hints(config_cls)
@@ -75,7 +80,7 @@ def _coerce(name: str, value: Any, hint: Any) -> Any:
     if hint is None or value is None:
         return value
     origin = typing.get_origin(hint)
-    if origin is typing.Union or origin is getattr(__import__("types"), "UnionType", None):
+    if origin is typing.Union or origin is types.UnionType:
         options = [h for h in typing.get_args(hint) if h is not type(None)]
         hint = options[0] if len(options) == 1 else None
         if hint is None:
@@ -112,20 +117,28 @@ def _coerce(name: str, value: Any, hint: Any) -> Any:
 
 
 def parse_set_options(assignments: list[str] | None) -> dict[str, Any]:
-    """Turn ``["lr=1e-3", "representation.kind=image"]`` into a nested dict (values parsed as YAML)."""
+    """Turn ``["lr=1e-3", "representation.kind=image"]`` into a nested dict (values parsed as YAML).
+
+    Kept hand-written rather than OmegaConf's ``from_dotlist``: that would read ``${...}`` as an
+    interpolation, an empty value as None instead of '', and a YAML error as an exception instead
+    of the raw string, i.e. change what ``--set`` accepts; PyYAML already does the value typing.
+    """
     result: dict[str, Any] = {}
     for item in assignments or []:
-        if "=" not in item:
+        key, separator, raw = item.partition("=")
+        parts = key.strip().split(".")
+        if not separator or not all(parts):
             raise JetaeError(f"--set expects key=value, got {item!r}")
-        key, raw = item.split("=", 1)
         try:
             value = yaml.safe_load(raw) if raw.strip() else ""
         except yaml.YAMLError:
             value = raw
         node = result
-        parts = key.strip().split(".")
-        for part in parts[:-1]:
+        for depth, part in enumerate(parts[:-1]):
             node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise JetaeError(f"--set {item}: {'.'.join(parts[: depth + 1])} is already set to a value, "
+                                 "not a mapping")
         node[parts[-1]] = value
     return result
 

@@ -12,17 +12,22 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from jetae._atomic import check_writable, write_text_atomic
 from jetae.cli._options import add_unphysical_option, unphysical_policy
 from jetae.cli._types import positive_int, seed_int
+from jetae.config import config_to_dict, load_config_file, merge_options, parse_set_options
+from jetae.errors import JetaeError
+from jetae.models.registry import create_model, get_model_spec
+from jetae.train.config import result_neutral_options
 
 log = logging.getLogger(__name__)
 
 #: The record, in RUN_DIR.partial, of what an unfinished run trains (see :func:`training_record`).
 OPTIONS_FILE = "options.json"
 
-#: Options that may differ when a run is resumed: they change how it runs (where, with or without
-#: a progress bar), not what it learns. Every other option, the model and the data must match.
-RESUME_FREE_OPTIONS = ("device", "progress")
+#: Trainer options that may differ when a run is resumed: they change how it runs (where, with or
+#: without a progress bar), not what it learns. Every other option, the model and the data must match.
+RESUME_FREE_OPTIONS = result_neutral_options()
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -53,22 +58,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="continue an interrupted run from its last checkpoint (in RUN_DIR.partial). Use the "
                              "model, options (--config, --set, --epochs, --seed, --devices, --num-nodes) and data "
                              "(--train, --val, --outliers, --n-train) of the interrupted run: a difference is "
-                             "refused, so that the saved config describes what was trained. Only --device and "
-                             "--set progress=... may differ")
+                             "refused, so that the saved config describes what was trained. Only the trainer "
+                             "options that cannot change the result (--device, --set progress=...) may differ")
     add_unphysical_option(parser)
     parser.set_defaults(func=run)
 
 
 def model_options(args: argparse.Namespace) -> dict:
-    """Merge --config, --set and the dedicated flags into one overrides dict."""
-    from jetae.config import _merge, load_config_file, parse_set_options
-
-    from jetae.models.base import config_fields
-    from jetae.models.registry import get_model_spec
-
+    """Merge --config, --set and the dedicated flags into one dict of options (model and trainer options)."""
     options = load_config_file(args.config) if args.config else {}
-    options = _merge(options, parse_set_options(args.set))
-    fields = config_fields(get_model_spec(args.model).config_cls)
+    options = merge_options(options, parse_set_options(args.set))
+    fields = get_model_spec(args.model).option_names()
     for flag, key in (("epochs", "epochs"), ("device", "device"), ("devices", "devices"),
                       ("num_nodes", "num_nodes"), ("seed", "seed")):
         value = getattr(args, flag, None)
@@ -89,8 +89,6 @@ def is_ddp_worker() -> bool:
 
     Such a process trains its share but must not touch the run directory or checkpoints.
     """
-    import os
-
     for variable in ("RANK", "LOCAL_RANK", "NODE_RANK"):
         if os.environ.get(variable, "0") != "0":
             return True
@@ -103,19 +101,19 @@ def has_checkpoint(checkpoints: Path) -> bool:
 
 
 def training_record(args: argparse.Namespace, detector) -> dict[str, Any]:
-    """What a run trains: the model, its fully resolved options and the data (absolute paths, --n-train).
+    """What a run trains: the model, its fully resolved options (``config`` and ``trainer``, as in the saved
+    ``config.json``) and the data (absolute paths, --n-train).
 
     Written to ``RUN_DIR.partial/options.json`` when a run starts; ``--resume`` compares it with
     the record of the resuming command (:func:`resume_differences`).
     """
-    from jetae.config import config_to_dict
-
     def absolute(path: str | None) -> str | None:
         return None if path is None else os.path.abspath(path)
 
     return {
         "model": args.model,
         "config": config_to_dict(detector.config),
+        "trainer": None if detector.trainer_config is None else config_to_dict(detector.trainer_config),
         "data": {"train": absolute(args.train), "val": absolute(args.val),
                  "outliers": absolute(getattr(args, "outliers", None)), "n_train": args.n_train,
                  "unphysical": unphysical_policy(args)},
@@ -125,21 +123,25 @@ def training_record(args: argparse.Namespace, detector) -> dict[str, Any]:
 def resume_differences(old: dict, new: dict) -> list[str]:
     """``["lr: 0.001 -> 0.01", "--n-train: null -> 100", ...]`` between two :func:`training_record` s.
 
-    Options in :data:`RESUME_FREE_OPTIONS` (of the model, or of an ensemble's members) are
-    left out: they do not change what is trained.
+    Trainer options in :data:`RESUME_FREE_OPTIONS` (the model's, or those of an ensemble's members,
+    given under ``options``) are left out: they do not change what is trained.
     """
     def flatten(record: Any, prefix: tuple[str, ...] = ()) -> dict[tuple[str, ...], Any]:
         if isinstance(record, dict) and record:
-            return {key: value for name, item in record.items() for key, value in flatten(item, (*prefix, name)).items()}
+            return {key: value for name, item in record.items()
+                    for key, value in flatten(item, (*prefix, name)).items()}
         return {prefix: record}
 
     def label(key: tuple[str, ...]) -> str:
         if key[0] == "data":
             return "--" + key[1].replace("_", "-")
-        return ".".join(key[1:]) if key[0] == "config" else ".".join(key)
+        return ".".join(key[1:]) if key[0] in ("config", "trainer") else ".".join(key)
 
     def free(key: tuple[str, ...]) -> bool:
-        return key[0] == "config" and key[-1] in RESUME_FREE_OPTIONS and key[1:-1] in ((), ("options",))
+        if key[-1] not in RESUME_FREE_OPTIONS:
+            return False
+        return key[:-1] == ("trainer",) or key[:-1] == ("config", "options")  # the model's, or its members'
+
 
     old_flat, new_flat = flatten(old), flatten(new)
     missing = object()
@@ -161,8 +163,6 @@ def check_checkpoint_dir(checkpoints: Path, record: dict, resume: bool, overwrit
     or data would continue with the old settings (they live in the checkpoint) while the saved
     config claimed the new ones. A folder without a checkpoint holds nothing worth keeping.
     """
-    from jetae.errors import JetaeError
-
     if not has_checkpoint(checkpoints):
         return
     if not resume:
@@ -186,8 +186,6 @@ def check_checkpoint_dir(checkpoints: Path, record: dict, resume: bool, overwrit
 
 def start_checkpoint_dir(checkpoints: Path, record: dict, resume: bool) -> None:
     """Empty ``checkpoints`` (unless resuming one) and record what this run trains in it."""
-    from jetae._atomic import write_text_atomic
-
     if resume and has_checkpoint(checkpoints):
         return  # check_checkpoint_dir found the same options there
     if checkpoints.exists():
@@ -198,10 +196,7 @@ def start_checkpoint_dir(checkpoints: Path, record: dict, resume: bool) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from jetae._atomic import check_writable
-    from jetae.data.toptag import read_jets
-    from jetae.errors import JetaeError
-    from jetae.models import create_model
+    from jetae.data.toptag import read_jets  # h5py and pandas: only for the command that reads jets
 
     run_dir = Path(args.out)
     checkpoints = checkpoint_dir_for(run_dir)
@@ -218,7 +213,7 @@ def run(args: argparse.Namespace) -> int:
         check_checkpoint_dir(checkpoints, record, resume=args.resume, overwrite=args.overwrite)
     fit_options = {}
     if getattr(args, "outliers", None):
-        if "outliers" not in getattr(detector, "fit_options", ()):
+        if "outliers" not in detector.fit_options:
             raise JetaeError(f"model {args.model!r} does not train on outliers; --outliers is for outlier-exposure "
                              "models such as oe_vae")
         fit_options["outliers"] = read_jets(args.outliers, on_unphysical=unphysical_policy(args))
@@ -236,7 +231,7 @@ def run(args: argparse.Namespace) -> int:
         if main_process and not has_checkpoint(checkpoints):
             shutil.rmtree(checkpoints, ignore_errors=True)  # nothing to resume: leave no empty folder behind
         raise
-    if not getattr(detector, "is_global_zero_", True) or not main_process:
+    if not detector.is_global_zero_ or not main_process:
         return 0  # DDP worker process: rank 0 writes the model
     provenance = {
         "command": "jetae " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv else "",

@@ -1,7 +1,9 @@
 """The detector estimator API shared by every model.
 
-A detector follows scikit-learn / PyOD conventions: ``__init__`` only stores the
-hyperparameters (a config dataclass), ``fit`` learns (fitted attributes end in ``_``),
+A detector follows scikit-learn / PyOD conventions: ``__init__`` only stores the options
+(``config``: what is learned, the model's config dataclass; ``trainer_config``: how it is
+trained, a :class:`~jetae.train.config.TrainerConfig`, for detectors with a training loop),
+``fit`` learns (fitted attributes end in ``_``),
 ``anomaly_score`` returns one float per jet (higher = more anomalous), and ``save`` /
 ``load`` use a directory of JSON + safetensors (nothing is ever unpickled).
 
@@ -22,22 +24,31 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
+from safetensors import SafetensorError
+from safetensors.numpy import load_file, save_file
 
+from jetae import __version__
 from jetae._atomic import atomic_dir
-from jetae.config import config_to_dict, resolve_config
+from jetae.config import config_to_dict, merge_options, resolve_config
 from jetae.data.jets import Jets
 from jetae.errors import JetaeError
-from jetae.features.kinematics import jet_mass
-from jetae.models.scaling import FeatureScaler
+from jetae.models.inputs import JetsOrArray, check_representation, jet_masses, make_inputs
+from jetae.models.persistence import (
+    CONFIG_FILE,
+    HISTORY_FILE,
+    MODEL_FORMAT,
+    WEIGHTS_FILE,
+    check_metadata,
+    json_value,
+    layout_differences,
+    package_version,
+    pop_array,
+    read_metadata,
+)
+from jetae.models.registry import get_model_spec
+from jetae.models.scaling import SCALER_KINDS, FeatureScaler
 
 log = logging.getLogger(__name__)
-
-MODEL_FORMAT = "jetae-model/1"
-CONFIG_FILE = "config.json"
-WEIGHTS_FILE = "weights.safetensors"
-HISTORY_FILE = "history.json"
-
-JetsOrArray = Jets | np.ndarray
 
 #: Largest seed: Lightning and numpy take unsigned 32-bit seeds.
 SEED_MAX = 2**32 - 1
@@ -55,55 +66,11 @@ class DetectorConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        from jetae.models.scaling import SCALER_KINDS
-
         if self.scaler not in SCALER_KINDS:
             raise JetaeError(f"invalid option: scaler must be one of {', '.join(SCALER_KINDS)}, got {self.scaler!r}")
         if not 0 <= self.seed <= SEED_MAX:
             raise JetaeError(f"invalid option: seed must be an integer from 0 to {SEED_MAX}, got {self.seed!r}")
         check_representation(self.representation)
-
-
-def check_representation(spec: Any) -> None:
-    """Raise a JetaeError now for a representation spec that could not build inputs later."""
-    from jetae.features import REPRESENTATIONS, representation_options
-
-    if not isinstance(spec, dict):
-        raise JetaeError(f"representation must be a mapping with a 'kind', got {spec!r}")
-    kind = spec.get("kind")
-    if kind not in REPRESENTATIONS:
-        raise JetaeError(f"unknown representation kind {kind!r}; valid: {', '.join(REPRESENTATIONS)}")
-    options = {k: v for k, v in spec.items() if k != "kind"}
-    unknown = sorted(set(options) - set(representation_options(kind)))
-    if unknown:
-        raise JetaeError(f"unknown option(s) {', '.join(unknown)} for representation {kind!r}; "
-                         f"valid: {', '.join(representation_options(kind))}")
-    config_cls, extra, _ = REPRESENTATIONS[kind]
-    try:
-        config_cls(**{k: v for k, v in options.items() if k not in extra})
-    except TypeError as exc:
-        raise JetaeError(f"invalid representation options {options}: {exc}") from None
-
-
-def make_inputs(data: JetsOrArray, representation: dict) -> np.ndarray:
-    """Model inputs from jets (via the representation) or a ready-made array."""
-    if isinstance(data, Jets):
-        from jetae.features import make_representation
-
-        if len(data) == 0:
-            raise JetaeError("no jets given", data.source)
-        return np.asarray(make_representation(data, representation), dtype=np.float32)
-    inputs = np.asarray(data, dtype=np.float32)
-    if inputs.ndim < 2 or inputs.shape[0] == 0:
-        raise JetaeError(f"expected inputs of shape (n_samples, ...) with n_samples > 0, got {inputs.shape}")
-    if not np.isfinite(inputs).all():
-        raise JetaeError("inputs contain NaN or inf")
-    return inputs
-
-
-def jet_masses(data: JetsOrArray) -> np.ndarray | None:
-    """``(n_jets,)`` jet mass in GeV, or None for plain arrays."""
-    return jet_mass(data.constituents).astype(np.float32) if isinstance(data, Jets) else None
 
 
 class Detector:
@@ -117,6 +84,13 @@ class Detector:
     benchmark_by_default: ClassVar[bool] = True
     #: Extra keyword arguments :meth:`fit` takes besides the training data (e.g. ``("outliers",)``).
     fit_options: ClassVar[tuple[str, ...]] = ()
+    #: How the detector is trained: a :class:`~jetae.train.config.TrainerConfig` class, or None for
+    #: detectors without a training loop of their own (``pca``; ``ensemble``, whose members have one).
+    trainer_config_cls: ClassVar[type | None] = None
+    #: Trainer options of this model that differ from the trainer config's defaults.
+    trainer_defaults: ClassVar[dict[str, Any]] = {}
+    #: False after ``fit`` in a DDP worker process (global rank > 0), which must not write files.
+    is_global_zero_: bool = True
 
     # ---------------------------------------------------------------- optional capabilities
     # Declared here so that callers (CLI, evaluation, benchmark) ask every detector the same way
@@ -130,13 +104,54 @@ class Detector:
         """One line saying how :meth:`sample_negatives` samples (for figure captions); '' if it cannot."""
         return ""
 
+    # ---------------------------------------------------------------- options
     def __init__(self, config: Any = None, **overrides: Any):
-        self.config = resolve_config(self.config_cls, config, overrides)
+        """``config``: a dict of options (model and trainer options alike), a config dataclass or None;
+        ``overrides``: more options. Each option goes to :attr:`config` or :attr:`trainer_config`."""
+        self.config, self.trainer_config = self.resolve_options(config, overrides)
+
+    @classmethod
+    def option_names(cls) -> tuple[list[str], list[str]]:
+        """``(model options, trainer options)``: every key :meth:`__init__` accepts, in field order."""
+        trainer = [] if cls.trainer_config_cls is None else config_fields(cls.trainer_config_cls)
+        return config_fields(cls.config_cls), trainer
+
+    @classmethod
+    def resolve_options(cls, config: Any = None, overrides: dict[str, Any] | None = None) -> tuple[Any, Any]:
+        """``(config, trainer_config)`` from options as :meth:`__init__` takes them; a JetaeError for an
+        unknown option (listing the valid ones) or an invalid value."""
+        if config is None:
+            values: dict[str, Any] = {}
+        elif dataclasses.is_dataclass(config) and not isinstance(config, type):
+            values = config_to_dict(config)
+        elif isinstance(config, dict):
+            values = dict(config)
+        else:
+            raise JetaeError(f"config must be a dict or a {cls.config_cls.__name__}, got {type(config).__name__}")
+        values = merge_options(values, overrides or {})
+        model_keys, trainer_keys = cls.option_names()
+        unknown = sorted(set(values) - set(model_keys) - set(trainer_keys))
+        if unknown:
+            raise JetaeError(f"unknown option(s) {', '.join(unknown)} for model {cls.name!r}; "
+                             f"valid: {', '.join(sorted(model_keys + trainer_keys))}")
+        model_config = resolve_config(cls.config_cls, {k: v for k, v in values.items() if k in model_keys})
+        if cls.trainer_config_cls is None:
+            return model_config, None
+        trainer_values = dict(cls.trainer_defaults, **{k: v for k, v in values.items() if k in trainer_keys})
+        return model_config, resolve_config(cls.trainer_config_cls, trainer_values)
+
+    def get_params(self) -> dict[str, Any]:
+        """Every option, model and trainer options in one flat JSON-ready dict (scikit-learn's name):
+        ``create_model(self.name, self.get_params())`` makes the same unfitted detector."""
+        params = config_to_dict(self.config)
+        if self.trainer_config is not None:
+            params.update(config_to_dict(self.trainer_config))
+        return params
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.name!r})"
 
-    # ---------------------------------------------------------------- fitting
+    # ---------------------------------------------------------------- fit
     def fit(self, train: JetsOrArray, val: JetsOrArray | None = None, **fit_params: Any) -> "Detector":
         """Learn from background-only training data; returns ``self``."""
         train_inputs = make_inputs(train, self.config.representation)
@@ -224,22 +239,20 @@ class Detector:
         """Restore what :meth:`_state_arrays` stored (input_shape_ is already set)."""
 
     def metadata(self) -> dict[str, Any]:
-        """The fully resolved, JSON-ready description of this model."""
-        import torch
-
-        from jetae import __version__
-
+        """The fully resolved, JSON-ready description of this model: ``config`` (the model's options) and
+        ``trainer`` (its trainer options, None for detectors without a training loop) in their own sections."""
         return {
             "format": MODEL_FORMAT,
             "model": self.name,
             "config": config_to_dict(self.config),
+            "trainer": None if self.trainer_config is None else config_to_dict(self.trainer_config),
             "input_shape": list(getattr(self, "input_shape_", ())),
             "score_names": list(self.score_names),
             "seed": self.config.seed,
             "versions": {
                 "jetae": __version__,
-                "torch": torch.__version__,
-                "lightning": _package_version("lightning"),
+                "torch": package_version("torch"),
+                "lightning": package_version("lightning"),
                 "numpy": np.__version__,
                 "python": platform.python_version(),
             },
@@ -248,11 +261,9 @@ class Detector:
     def save(self, path: str | os.PathLike, overwrite: bool = False, extra: dict | None = None) -> Path:
         """Write the fitted model to directory ``path`` (atomically).
 
-        Contents: ``config.json`` (resolved config, versions, seed, ``extra`` provenance),
+        Contents: ``config.json`` (resolved model and trainer options, versions, seed, ``extra`` provenance),
         ``weights.safetensors`` (network weights and fitted preprocessing), ``history.json``.
         """
-        from safetensors.numpy import save_file
-
         self._check_fitted()
         path = Path(path)
         if path.exists() and not overwrite:
@@ -265,58 +276,45 @@ class Detector:
         # (np.ascontiguousarray would turn 0-d buffers such as num_batches_tracked into shape (1,))
         arrays = {k: np.require(v, requirements="C") for k, v in arrays.items()}
         with atomic_dir(path, overwrite=True) as tmp:
-            (tmp / CONFIG_FILE).write_text(json.dumps(meta, indent=2, default=_json_value) + "\n")
+            (tmp / CONFIG_FILE).write_text(json.dumps(meta, indent=2, default=json_value) + "\n")
             save_file(arrays, str(tmp / WEIGHTS_FILE))
             (tmp / HISTORY_FILE).write_text(
-                json.dumps(getattr(self, "history_", []), indent=1, default=_json_value) + "\n")
+                json.dumps(getattr(self, "history_", []), indent=1, default=json_value) + "\n")
         log.info("saved %s model to %s", self.name, path)
         return path
 
     @staticmethod
     def read_metadata(path: str | os.PathLike) -> dict[str, Any]:
         """The ``config.json`` of a saved model, validated."""
-        path = Path(path)
-        if not path.is_dir():
-            raise JetaeError("not a jetae model directory (no such directory)", path)
-        config_path = path / CONFIG_FILE
-        if not config_path.exists():
-            raise JetaeError(f"not a jetae model directory (no {CONFIG_FILE})", path)
-        try:
-            meta = json.loads(config_path.read_text())
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise JetaeError(f"damaged model config: {exc}", config_path) from exc
-        if not isinstance(meta, dict) or meta.get("format") != MODEL_FORMAT or "model" not in meta:
-            raise JetaeError(f"not a jetae model config (expected format {MODEL_FORMAT!r})", config_path)
-        return meta
+        return read_metadata(path)
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "Detector":
         """Load a model saved with :meth:`save`; the class is looked up in the registry.
 
         Only a directory exactly as :meth:`save` writes it is loaded: ``config.json`` with the
-        keys jetae writes (``provenance`` optional) and every option in its canonical form, and
+        keys jetae writes (``provenance`` optional) and every option in its canonical form and its own
+        section (``config`` or ``trainer``), and
         ``weights.safetensors`` with exactly the tensors, shapes and dtypes of that config.
         Anything else (a key or tensor added, removed or reshaped) is refused with a list of the
         differences, so that a tampered or mixed-up model directory cannot go unnoticed.
         """
-        from safetensors import SafetensorError
-        from safetensors.numpy import load_file
-
-        from jetae.models.registry import get_model_spec
-
         path = Path(path)
         meta = cls.read_metadata(path)
         spec = get_model_spec(meta["model"])
         if cls is not Detector and not issubclass(spec.detector_cls, cls):
             raise JetaeError(f"holds a {meta['model']!r} model, not a {cls.name!r}", path)
-        if not isinstance(meta.get("config"), dict):
-            raise JetaeError("not as jetae writes it (tampered?): 'config' is missing or not a mapping",
-                             path / CONFIG_FILE)
+        for section in ("config", "trainer"):
+            if section == "config" or spec.detector_cls.trainer_config_cls is not None:
+                if not isinstance(meta.get(section), dict):
+                    raise JetaeError(f"not as jetae writes it (tampered?): {section!r} is missing or not a mapping",
+                                     path / CONFIG_FILE)
         try:
-            detector = spec.detector_cls(meta["config"])
+            # one flat dict: an option in the wrong section is routed to its own here and refused below
+            detector = spec.detector_cls({**meta["config"], **(meta.get("trainer") or {})})
         except JetaeError as exc:
             raise JetaeError(f"invalid model config: {exc}", path / CONFIG_FILE) from exc
-        _check_metadata(meta, detector, path)
+        check_metadata(meta, detector.metadata(), path)
         weights_path = path / WEIGHTS_FILE
         if not weights_path.exists():
             raise JetaeError(f"model directory has no {WEIGHTS_FILE}", path)
@@ -351,108 +349,11 @@ class Detector:
         return detector
 
 
-#: ``config.json`` keys :meth:`Detector.save` writes only sometimes.
-OPTIONAL_METADATA = ("provenance",)
-
-#: ``config.json`` keys that follow from the config: a saved value must equal the recomputed one.
-DERIVED_METADATA = ("format", "model", "seed", "score_names", "member_configs")
-
-
-def _check_metadata(meta: dict[str, Any], detector: "Detector", path: Path) -> None:
-    """Refuse a ``config.json`` that is not as :meth:`Detector.save` writes it for ``detector``'s config."""
-    expected = detector.metadata()
-    problems = []
-    missing = sorted(set(expected) - set(meta))
-    unexpected = sorted(set(meta) - set(expected) - set(OPTIONAL_METADATA))
-    if unexpected:
-        problems.append(f"unexpected key(s) {', '.join(unexpected)}")
-    if missing:
-        problems.append(f"missing key(s) {', '.join(missing)}")
-    written = config_to_dict(detector.config)
-    missing_options = sorted(set(written) - set(meta["config"]))
-    if missing_options:
-        problems.append(f"missing option(s) {', '.join(missing_options)} in 'config'")
-    changed = sorted(key for key in written if key in meta["config"] and meta["config"][key] != written[key])
-    if changed:
-        problems.append(f"option(s) {', '.join(changed)} not in the form jetae writes")
-    derived = sorted(key for key in DERIVED_METADATA if key in expected and key in meta and meta[key] != expected[key])
-    if derived:
-        problems.append(f"{', '.join(derived)} not as the config gives")
-    shape = meta.get("input_shape")
-    if "input_shape" in meta and not (isinstance(shape, list) and shape
-                                      and all(isinstance(n, int) and not isinstance(n, bool) and n >= 1
-                                              for n in shape)):
-        problems.append(f"invalid input_shape {shape!r}")
-    for key in ("versions", "provenance"):
-        if key in meta and not isinstance(meta[key], dict):
-            problems.append(f"{key} is not a mapping")
-    if problems:
-        raise JetaeError(f"not as jetae writes it (tampered?): {'; '.join(problems)}", path / CONFIG_FILE)
-
-
-def pop_array(arrays: dict[str, np.ndarray], name: str, shape: tuple[int, ...], dtype: Any) -> np.ndarray:
-    """Remove and return ``arrays[name]``, checked against the shape and dtype jetae writes.
-
-    Raises ValueError naming the tensor when it is missing or of another shape or dtype.
-    """
-    if name not in arrays:
-        raise ValueError(f"missing tensor {name}")
-    value = arrays.pop(name)
-    if tuple(value.shape) != tuple(shape):
-        raise ValueError(f"tensor {name} has shape {tuple(value.shape)}, expected {tuple(shape)}")
-    if value.dtype != np.dtype(dtype):
-        raise ValueError(f"tensor {name} is {value.dtype}, expected {np.dtype(dtype)}")
-    return value
-
-
-def layout_differences(found: dict[str, Any], expected: dict[str, Any]) -> list[str]:
-    """Differences in names, shapes and dtypes between two dicts of numpy arrays or torch tensors.
-
-    ``["unexpected tensor(s) a", "missing tensor(s) b", "tensor c has shape (3,), expected (4,)", ...]``
-    """
-    def layout(value: Any) -> tuple[tuple[int, ...], str]:
-        return tuple(value.shape), str(value.dtype).removeprefix("torch.")
-
-    problems = []
-    unexpected = sorted(set(found) - set(expected))
-    missing = sorted(set(expected) - set(found))
-    if unexpected:
-        problems.append(f"unexpected tensor(s) {', '.join(unexpected)}")
-    if missing:
-        problems.append(f"missing tensor(s) {', '.join(missing)}")
-    for name in sorted(set(found) & set(expected)):
-        (found_shape, found_dtype), (shape, dtype) = layout(found[name]), layout(expected[name])
-        if found_shape != shape:
-            problems.append(f"tensor {name} has shape {found_shape}, expected {shape}")
-        elif found_dtype != dtype:
-            problems.append(f"tensor {name} is {found_dtype}, expected {dtype}")
-    return problems
-
-
-def _json_value(value: Any) -> Any:
-    """JSON for numpy / torch numbers and arrays that hooks may put into the history."""
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if hasattr(value, "detach") and hasattr(value, "tolist"):  # torch.Tensor, without importing torch
-        return value.detach().cpu().tolist()
-    raise TypeError(f"cannot store {type(value).__name__} in JSON")
-
-
-def _package_version(name: str) -> str | None:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version(name)
-    except PackageNotFoundError:
-        return None
-
-
 def load_model(path: str | os.PathLike) -> Detector:
     """Load any saved jetae model directory."""
     return Detector.load(path)
 
 
 def config_fields(config_cls: type) -> list[str]:
+    """The option names of a config dataclass, in field order."""
     return [f.name for f in dataclasses.fields(config_cls)]

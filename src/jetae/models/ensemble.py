@@ -21,9 +21,10 @@ from typing import Any
 
 import numpy as np
 
-from jetae.config import config_to_dict, resolve_config
+from jetae.config import config_to_dict
 from jetae.errors import JetaeError
-from jetae.models.base import Detector, DetectorConfig, JetsOrArray
+from jetae.models.base import Detector, DetectorConfig
+from jetae.models.inputs import JetsOrArray
 from jetae.models.registry import create_model, get_model_spec, register
 
 log = logging.getLogger(__name__)
@@ -51,7 +52,7 @@ class EnsembleConfig(DetectorConfig):
                              "set the ensemble's seed instead")
         spec = get_model_spec(self.model)
         try:
-            member = resolve_config(spec.config_cls, self.options)
+            member, _ = spec.detector_cls.resolve_options(self.options)
         except JetaeError as exc:
             raise JetaeError(f"invalid option for the ensemble's {self.model!r} members: {exc.message}") from None
         # the inputs are the members': the ensemble reports (and checks inputs against) their representation
@@ -79,11 +80,15 @@ class EnsembleDetector(Detector):
     def score_names(self) -> tuple[str, ...]:  # type: ignore[override]
         return get_model_spec(self.config.model).detector_cls.score_names
 
-    @property
-    def sample_negatives(self) -> Any:
-        """The first member's ``sample_negatives(n, seed)`` for energy-based members (the report's
-        negative-sample figure), else None."""
-        return getattr(self.members_[0], "sample_negatives", None) if hasattr(self, "members_") else None
+    def sample_negatives(self, n: int, seed: int | None = None) -> np.ndarray | None:
+        """The first member's negative samples (the report's figure) for energy-based members, else None."""
+        self._check_fitted()
+        return self.members_[0].sample_negatives(n, seed)
+
+    def sampler_description(self) -> str:
+        """The first member's sampler, or '' when the members cannot sample."""
+        self._check_fitted()
+        return self.members_[0].sampler_description()
 
     def member_options(self, index: int) -> dict[str, Any]:
         """The options of member ``index``: ``options`` with the seed ``seed + index``."""
@@ -108,7 +113,7 @@ class EnsembleDetector(Detector):
         self.input_shape_ = members[0].input_shape_
         self.scaler_ = members[0].scaler_
         self.history_ = history
-        self.is_global_zero_ = all(getattr(m, "is_global_zero_", True) for m in members)
+        self.is_global_zero_ = all(member.is_global_zero_ for member in members)
         return self
 
     def _member_scores(self, inputs: np.ndarray, score: str) -> np.ndarray:
@@ -123,11 +128,15 @@ class EnsembleDetector(Detector):
 
     # ---------------------------------------------------------------- persistence
     def metadata(self) -> dict[str, Any]:
-        """The base metadata plus every member's fully resolved config (``member_configs``)."""
+        """The base metadata plus every member's fully resolved options (``member_configs``: one
+        ``{"config": ..., "trainer": ...}`` per member, as in a member's own ``config.json``)."""
         meta = super().metadata()
-        meta["member_configs"] = [config_to_dict(resolve_config(get_model_spec(self.config.model).config_cls,
-                                                                self.member_options(i)))
-                                  for i in range(self.config.members)]
+        detector_cls = get_model_spec(self.config.model).detector_cls
+        meta["member_configs"] = []
+        for index in range(self.config.members):
+            config, trainer = detector_cls.resolve_options(self.member_options(index))
+            meta["member_configs"].append({"config": config_to_dict(config),
+                                           "trainer": None if trainer is None else config_to_dict(trainer)})
         return meta
 
     def _state_arrays(self) -> dict[str, np.ndarray]:

@@ -1,4 +1,4 @@
-"""PCA baseline: a linear autoencoder solved in closed form."""
+"""PCA baseline: a linear autoencoder solved in closed form (fitted with scikit-learn's ``PCA``)."""
 
 from __future__ import annotations
 
@@ -6,9 +6,11 @@ import logging
 from dataclasses import dataclass, field
 
 import numpy as np
+from sklearn.decomposition import PCA
 
 from jetae.errors import JetaeError
-from jetae.models.base import Detector, DetectorConfig, pop_array
+from jetae.models.base import Detector, DetectorConfig
+from jetae.models.persistence import pop_array
 from jetae.models.registry import register
 
 log = logging.getLogger(__name__)
@@ -36,17 +38,15 @@ class PCADetector(Detector):
         k = self.config.n_components
         if k > min(flat.shape):
             raise JetaeError(f"n_components={k} exceeds min(n_samples, n_features) = {min(flat.shape)}")
-        self.mean_ = flat.mean(axis=0)
-        centred = flat - self.mean_
-        # Eigenvectors of the (n_features x n_features) covariance: cheap for jet-image sizes.
-        covariance = centred.T @ centred / max(len(flat) - 1, 1)
-        eigenvalues, eigenvectors = np.linalg.eigh(covariance)
-        order = np.argsort(eigenvalues)[::-1][:k]
-        self.components_ = eigenvectors[:, order].T.astype(np.float32)
-        self.explained_variance_ = eigenvalues[order].astype(np.float32)
-        self.mean_ = self.mean_.astype(np.float32)
-        total = float(eigenvalues.clip(min=0).sum())
-        fraction = float(self.explained_variance_.sum()) / total if total > 0 else 1.0
+        # covariance_eigh: eigenvectors of the (n_features x n_features) covariance, exact and cheap for
+        # jet-image sizes (n_samples >> n_features); "auto" would pick the approximate randomized solver.
+        with np.errstate(invalid="ignore", divide="ignore"):  # constant inputs: variance ratio 0 / 0, handled below
+            pca = PCA(n_components=k, svd_solver="covariance_eigh").fit(flat)
+        self.mean_ = pca.mean_.astype(np.float32)
+        self.components_ = pca.components_.astype(np.float32)
+        self.explained_variance_ = pca.explained_variance_.astype(np.float32)
+        ratio = pca.explained_variance_ratio_
+        fraction = float(ratio.sum()) if np.isfinite(ratio).all() else 1.0  # constant inputs: 0 / 0
         log.info("PCA: %d components explain %.1f%% of the variance", k, 100 * fraction)
         self.history_ = [{"explained_variance_fraction": fraction}]
 

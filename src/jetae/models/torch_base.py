@@ -1,51 +1,49 @@
-"""Shared machinery of the neural detectors: training config, fit, score, persistence."""
+"""Shared machinery of the neural detectors: loss, DisCo, training phases, scoring, persistence.
+
+A torch detector is a :class:`~jetae.models.base.Detector` and a
+:class:`~jetae.train.protocol.Trainable`: ``fit`` prepares the data and the network, then runs
+its training phases (one by default; the NAE has two) through the engine
+(:func:`jetae.train.engine.fit_network`) under its :class:`~jetae.train.config.TrainerConfig`.
+"""
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import torch
 from torch import nn
 
 from jetae.errors import JetaeError
-from jetae.models.base import Detector, DetectorConfig, layout_differences, pop_array
-from jetae.train.engine import fit_network, run_batched
+from jetae.models.base import Detector, DetectorConfig
+from jetae.models.persistence import layout_differences, pop_array
+from jetae.train.config import TrainerConfig
+from jetae.train.data import split_validation
+from jetae.train.disco import distance_correlation
+from jetae.train.engine import LAST_CHECKPOINT, FitResult, TrainingFailed, fit_network
+from jetae.train.inference import run_batched
+from jetae.train.protocol import Trainable
 
 log = logging.getLogger(__name__)
 
 RECONSTRUCTION_LOSSES = ("mse", "mae")
 LOSS_WEIGHTINGS = ("none", "inverse_variance")
 
+#: History of a finished phase, kept in its checkpoint folder so a resumed fit can skip the phase.
+PHASE_HISTORY_FILE = "history.json"
+
+__all__ = ["LOSS_WEIGHTINGS", "RECONSTRUCTION_LOSSES", "TorchDetector", "TorchDetectorConfig", "TrainingPhase",
+           "split_validation"]
+
 
 @dataclass
 class TorchDetectorConfig(DetectorConfig):
-    """Training options shared by every torch detector."""
+    """Loss options shared by every torch detector (training options: :class:`TrainerConfig`)."""
 
-    epochs: int = 30
-    batch_size: int = 256
-    eval_batch_size: int = 4096
-    lr: float = 1e-3
-    weight_decay: float = 0.0
-    #: Fraction of the training jets held out for validation when no validation set is given.
-    val_fraction: float = 0.1
-    #: Early stopping: epochs without improvement of the monitored loss (0 = off).
-    patience: int = 5
-    min_delta: float = 0.0
-    gradient_clip: float = 0.0
-    #: ``auto`` (CUDA, else MPS, else CPU), ``cpu``, ``cuda`` or ``mps``.
-    device: str = "auto"
-    #: Lightning precision; ``auto`` = bf16 autocast on GPU, fp32 on CPU.
-    precision: str = "auto"
-    #: Devices per node and nodes; more than one uses Lightning's DDP strategy.
-    devices: int = 1
-    num_nodes: int = 1
-    strategy: str = "auto"
-    #: Show a progress bar (default: when stderr is a terminal).
-    progress: bool | None = None
     #: Reconstruction loss: ``mse`` or ``mae``, averaged over input elements.
     loss: str = "mse"
     #: Per-pixel / per-feature loss weights: ``none`` or ``inverse_variance`` (fitted on training inputs).
@@ -56,13 +54,6 @@ class TorchDetectorConfig(DetectorConfig):
     def __post_init__(self) -> None:
         super().__post_init__()
         checks = [
-            (self.epochs >= 1, "epochs must be >= 1"),
-            (self.batch_size >= 1 and self.eval_batch_size >= 1, "batch sizes must be >= 1"),
-            (self.lr > 0, "lr must be > 0"),
-            (self.weight_decay >= 0, "weight_decay must be >= 0"),
-            (0 <= self.val_fraction < 1, "val_fraction must be in [0, 1)"),
-            (self.patience >= 0, "patience must be >= 0"),
-            (self.devices >= 1 and self.num_nodes >= 1, "devices and num_nodes must be >= 1"),
             (self.loss in RECONSTRUCTION_LOSSES, f"loss must be one of {', '.join(RECONSTRUCTION_LOSSES)}"),
             (self.loss_weights in LOSS_WEIGHTINGS, f"loss_weights must be one of {', '.join(LOSS_WEIGHTINGS)}"),
             (self.disco_lambda >= 0, "disco_lambda must be >= 0"),
@@ -72,45 +63,42 @@ class TorchDetectorConfig(DetectorConfig):
                 raise JetaeError(f"invalid option: {message}")
 
 
-def split_validation(n: int, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Seeded random split of ``range(n)`` into (train, validation) index arrays.
+@dataclass(frozen=True)
+class TrainingPhase:
+    """One engine run within ``fit``.
 
-    The validation part is empty when ``n * fraction`` rounds to zero.
+    ``name`` tags the phase's history records (``phase``) and names its checkpoint sub-folder
+    (``""``: a single phase, checkpoints directly in ``checkpoint_dir`` and untagged records);
+    ``config`` is the trainer config of the phase; ``keep`` which weights it ends with
+    (``best`` epoch by the monitored loss, or ``last``; :meth:`TorchDetector.end_phase` may replace them).
     """
-    if n < 1:
-        raise JetaeError("no training samples")
-    order = np.random.default_rng(seed).permutation(n)
-    n_val = int(round(n * fraction))
-    if n - n_val < 1:
-        raise JetaeError(f"training set of {n} jets is too small to hold out a validation fraction of {fraction}")
-    return np.sort(order[n_val:]), np.sort(order[:n_val])
+
+    name: str
+    config: TrainerConfig
+    keep: str = "best"
 
 
-class TorchDetector(Detector):
-    """A detector with a torch network trained by :func:`jetae.train.engine.fit_network`.
+class TorchDetector(Detector, Trainable):
+    """A detector with a torch network trained by the engine.
 
     Subclasses implement :meth:`build_network` and, when they differ from a plain
-    autoencoder, :meth:`training_loss` and :meth:`score_batch`.
+    autoencoder, :meth:`training_loss` and :meth:`score_batch` (docs/models.md lists every hook).
     """
 
     config_cls = TorchDetectorConfig
+    trainer_config_cls = TrainerConfig
+    #: Fitted per-element loss weights (``loss_weights=inverse_variance``) and their tensor.
+    loss_weights_: np.ndarray | None = None
+    _loss_weights_tensor: torch.Tensor | None = None
 
-    # ---------------------------------------------------------------- hooks
+    # ---------------------------------------------------------------- what a subclass provides
     def build_network(self, input_shape: tuple[int, ...]) -> nn.Module:
+        """The ``nn.Module`` for inputs ``(n, *input_shape)``; it returns a dict of named outputs."""
         raise NotImplementedError
-
-    def reconstruction_error(self, inputs: torch.Tensor, reconstruction: torch.Tensor) -> torch.Tensor:
-        """``(n,)`` mean squared (or absolute) error per jet, with optional fitted weights."""
-        diff = (reconstruction.float() - inputs.float()).flatten(1)
-        per_element = diff.abs() if self.config.loss == "mae" else diff.square()
-        weights = getattr(self, "_loss_weights_tensor", None)
-        if weights is not None:
-            per_element = per_element * weights.to(per_element.device)
-        return per_element.mean(dim=1)
 
     def training_loss(self, network: nn.Module, batch: dict[str, torch.Tensor], stage: str,
                       module: Any = None) -> dict[str, torch.Tensor]:
-        """Loss terms for one batch: ``loss`` (scalar) and the per-jet ``score`` (for DisCo)."""
+        """Loss terms for one batch: ``loss`` (scalar) and the per-jet ``score`` ``(n,)`` (for DisCo)."""
         outputs = network(batch["inputs"])
         error = self.reconstruction_error(batch["inputs"], outputs["reconstruction"])
         return {"loss": error.mean(), "score": error}
@@ -119,53 +107,115 @@ class TorchDetector(Detector):
         """``(n,)`` anomaly score of one batch (network in eval mode, no grad)."""
         return self.reconstruction_error(inputs, network(inputs)["reconstruction"])
 
-    def configure_optimizer(self, network: nn.Module) -> torch.optim.Optimizer:
-        return torch.optim.Adam(network.parameters(), lr=self.config.lr, weight_decay=self.config.weight_decay)
+    def reconstruction_error(self, inputs: torch.Tensor, reconstruction: torch.Tensor) -> torch.Tensor:
+        """``(n,)`` mean squared (or absolute) error per jet, with optional fitted weights."""
+        diff = (reconstruction.float() - inputs.float()).flatten(1)
+        per_element = diff.abs() if self.config.loss == "mae" else diff.square()
+        if self._loss_weights_tensor is not None:
+            per_element = per_element * self._loss_weights_tensor.to(per_element.device)
+        return per_element.mean(dim=1)
 
-    def on_epoch_start(self, module: Any) -> None:
-        """Called at the start of every training epoch (schedules, warm-ups)."""
+    # ---------------------------------------------------------------- the engine's hooks (Trainable)
+    def training_step(self, network: nn.Module, batch: dict[str, torch.Tensor], stage: str,
+                      module: Any) -> dict[str, torch.Tensor]:
+        """:meth:`training_loss` plus ``disco_lambda * dCor^2(score, jet mass)`` (recorded as ``disco``)."""
+        parts = self.training_loss(network, batch, stage, module)
+        if self.config.disco_lambda > 0:
+            if "mass" not in batch:
+                raise JetaeError("disco_lambda > 0 needs jets with masses (not plain arrays) for training")
+            parts["disco"] = distance_correlation(parts["score"], batch["mass"])
+            parts["loss"] = parts["loss"] + self.config.disco_lambda * parts["disco"]
+        return parts
 
-    def epoch_diagnostics(self, module: Any) -> dict[str, float]:
-        """Extra numbers recorded in the loss history each epoch."""
-        return {}
+    # ---------------------------------------------------------------- phases
+    def training_phases(self) -> list[TrainingPhase]:
+        """The engine runs of one ``fit``, in order; default: one, under the trainer config."""
+        return [TrainingPhase("", self.trainer_config)]
 
-    def checkpoint_state(self) -> dict[str, Any]:
-        """Training state of the model's own (beyond weights and optimizer) kept in the per-epoch
-        checkpoint, so a resumed run continues it (tensors and plain Python values only)."""
-        return {}
+    def prepare_fit(self, train_inputs: np.ndarray) -> None:
+        """Fit state from the (scaled, split) training inputs before the network is built (e.g. bounds)."""
 
-    def load_checkpoint_state(self, state: dict[str, Any]) -> None:
-        """Restore what :meth:`checkpoint_state` returned."""
+    def start_phase(self, phase: TrainingPhase) -> None:
+        """Called before the engine runs ``phase`` (not for phases a resumed fit skips)."""
 
-    # ---------------------------------------------------------------- fit / score
-    def _fit(self, train_inputs: np.ndarray, val_inputs: np.ndarray | None, train_mass: np.ndarray | None = None,
-             val_mass: np.ndarray | None = None, checkpoint_dir: str | Path | None = None, resume: bool = False,
-             max_epochs: int | None = None, callbacks: list | None = None, **extra: Any) -> None:
-        if val_inputs is None and self.config.val_fraction > 0:
-            train_index, val_index = split_validation(len(train_inputs), self.config.val_fraction, self.config.seed)
-            if len(val_index) == 0:
-                log.warning("only %d training samples: no validation split (val_fraction=%g); early stopping "
-                            "and the best epoch use the training loss", len(train_inputs), self.config.val_fraction)
-            else:
-                val_inputs = train_inputs[val_index]
-                val_mass = None if train_mass is None else train_mass[val_index]
-                train_inputs = train_inputs[train_index]
-                train_mass = None if train_mass is None else train_mass[train_index]
-        self._fit_loss_weights(train_inputs)
-        torch.manual_seed(self.config.seed)
-        self.network_ = self.build_network(self.input_shape_)
-        train = {"inputs": train_inputs, "mass": train_mass}
-        val = None if val_inputs is None else {"inputs": val_inputs, "mass": val_mass}
-        train, val = self.prepare_training_data(train, val, **extra)
-        self.history_ = fit_network(self, self.network_, train, val, max_epochs=max_epochs,
-                                    checkpoint_dir=checkpoint_dir, resume=resume, callbacks=callbacks)
-        self.network_.eval()
+    def end_phase(self, phase: TrainingPhase, result: FitResult) -> None:
+        """Called after ``phase`` completed; may replace the weights it kept (e.g. by an average)."""
 
     def prepare_training_data(self, train: dict, val: dict | None, **extra: Any) -> tuple[dict, dict | None]:
         """Add detector-specific arrays to the training batches (e.g. outlier flags)."""
         if extra:
             raise JetaeError(f"model {self.name!r} does not take fit options {', '.join(sorted(extra))}")
         return train, val
+
+    # ---------------------------------------------------------------- fit
+    def _fit(self, train_inputs: np.ndarray, val_inputs: np.ndarray | None, train_mass: np.ndarray | None = None,
+             val_mass: np.ndarray | None = None, checkpoint_dir: str | Path | None = None, resume: bool = False,
+             max_epochs: int | None = None, callbacks: list | None = None, **extra: Any) -> None:
+        fraction = self.trainer_config.val_fraction
+        if val_inputs is None and fraction > 0:
+            train_index, val_index = split_validation(len(train_inputs), fraction, self.config.seed)
+            if len(val_index) == 0:
+                log.warning("only %d training samples: no validation split (val_fraction=%g); early stopping "
+                            "and the best epoch use the training loss", len(train_inputs), fraction)
+            else:
+                val_inputs = train_inputs[val_index]
+                val_mass = None if train_mass is None else train_mass[val_index]
+                train_inputs = train_inputs[train_index]
+                train_mass = None if train_mass is None else train_mass[train_index]
+        self._fit_loss_weights(train_inputs)
+        self.prepare_fit(train_inputs)
+        torch.manual_seed(self.config.seed)
+        self.network_ = self.build_network(self.input_shape_)
+        train = {"inputs": train_inputs, "mass": train_mass}
+        val = None if val_inputs is None else {"inputs": val_inputs, "mass": val_mass}
+        train, val = self.prepare_training_data(train, val, **extra)
+        self._run_phases(train, val, checkpoint_dir, resume, max_epochs, callbacks)
+        self.network_.eval()
+
+    def _run_phases(self, train: dict, val: dict | None, checkpoint_dir: str | Path | None, resume: bool,
+                    max_epochs: int | None, callbacks: list | None) -> None:
+        """Run :meth:`training_phases` through the engine; a resumed fit skips the phases that had finished.
+
+        ``max_epochs`` stops every phase after at most that many epochs (to interrupt a fit on purpose).
+        A phase that diverges before completing an epoch falls back to the weights at the end of the
+        phase before it (e.g. the NAE's pretrained autoencoder).
+        """
+        phases = self.training_phases()
+        folders = [None if checkpoint_dir is None else Path(checkpoint_dir) / phase.name for phase in phases]
+        first = 0
+        if resume and checkpoint_dir is not None:
+            started = [i for i, folder in enumerate(folders) if (folder / LAST_CHECKPOINT).exists()]
+            first = started[-1] if started else 0
+        history: list[dict] = []
+        for index in range(first):
+            done = folders[index] / PHASE_HISTORY_FILE
+            if done.exists():
+                history += json.loads(done.read_text())
+        for index in range(first, len(phases)):
+            phase = phases[index]
+            self.history_ = history
+            self.start_phase(phase)
+            before = None
+            if index > 0:
+                before = {k: v.detach().cpu().clone() for k, v in self.network_.state_dict().items()}
+            try:
+                result = fit_network(self, self.network_, train, val, phase.config, seed=self.config.seed,
+                                     name=self.name, keep=phase.keep, max_epochs=max_epochs,
+                                     checkpoint_dir=folders[index], resume=resume and index == first,
+                                     callbacks=callbacks)
+            except TrainingFailed as exc:
+                self.history_ = history + _tag(exc.history, phase, len(history))
+                if not exc.history and before is not None:
+                    self.network_.load_state_dict(before)
+                    raise exc.with_restored(f"restored the weights at the end of the {phases[index - 1].name.upper()}"
+                                            " phase") from exc
+                raise
+            history = history + _tag(result.history, phase, len(history))
+            self.is_global_zero_ = result.is_global_zero
+            self.end_phase(phase, result)
+            if folders[index] is not None and index < len(phases) - 1 and result.is_global_zero:
+                (folders[index] / PHASE_HISTORY_FILE).write_text(json.dumps(history))
+        self.history_ = history
 
     def _fit_loss_weights(self, train_inputs: np.ndarray) -> None:
         if self.config.loss_weights == "inverse_variance":
@@ -176,23 +226,27 @@ class TorchDetector(Detector):
             self.loss_weights_ = None
         self._loss_weights_tensor = None if self.loss_weights_ is None else torch.from_numpy(self.loss_weights_)
 
-    def _run(self, inputs: np.ndarray, function) -> np.ndarray:
-        return run_batched(self.network_, inputs, function, self.config.eval_batch_size, self.config.device,
-                           self.config.precision)
+    # ---------------------------------------------------------------- scoring
+    def run_network(self, inputs: np.ndarray, function: Callable[[nn.Module, torch.Tensor], torch.Tensor]
+                    ) -> np.ndarray:
+        """``function(network, batch)`` over scaled ``inputs`` ``(n, ...)`` in no-grad batches, on the
+        trainer config's device and precision; the concatenated numpy result."""
+        config = self.trainer_config
+        return run_batched(self.network_, inputs, function, config.eval_batch_size, config.device, config.precision)
 
     def _score(self, inputs: np.ndarray, score: str) -> np.ndarray:
-        return self._run(inputs, lambda network, batch: self.score_batch(network, batch, score))
+        return self.run_network(inputs, lambda network, batch: self.score_batch(network, batch, score))
 
     def _reconstruct(self, inputs: np.ndarray) -> np.ndarray:
-        return self._run(inputs, lambda network, batch: network(batch)["reconstruction"])
+        return self.run_network(inputs, lambda network, batch: network(batch)["reconstruction"])
 
     def _encode(self, inputs: np.ndarray) -> np.ndarray:
-        return self._run(inputs, lambda network, batch: network(batch)["latent"])
+        return self.run_network(inputs, lambda network, batch: network(batch)["latent"])
 
     # ---------------------------------------------------------------- persistence
     def _state_arrays(self) -> dict[str, np.ndarray]:
         arrays = {f"network.{k}": v.detach().cpu().numpy() for k, v in self.network_.state_dict().items()}
-        if getattr(self, "loss_weights_", None) is not None:
+        if self.loss_weights_ is not None:
             arrays["loss_weights"] = self.loss_weights_
         return arrays
 
@@ -212,3 +266,17 @@ class TorchDetector(Detector):
         self.network_.load_state_dict({k[len("network."):]: torch.from_numpy(v) for k, v in network_state.items()},
                                       strict=True)
         self.network_.eval()
+
+
+def _tag(records: list[dict], phase: TrainingPhase, first_epoch: int) -> list[dict]:
+    """History records of a named phase: ``phase``, ``phase_epoch``, and ``epoch`` counted over the whole fit."""
+    if not phase.name:
+        return list(records)
+    tagged = []
+    for record in records:
+        record = dict(record)
+        record["phase_epoch"] = record.get("epoch", 0)
+        record["epoch"] = first_epoch + int(record.get("epoch", 0))
+        record["phase"] = phase.name
+        tagged.append(record)
+    return tagged

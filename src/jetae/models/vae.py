@@ -39,8 +39,10 @@ from torch import nn
 
 from jetae.data.jets import Jets
 from jetae.errors import JetaeError
+from jetae.features import REPRESENTATIONS, representation_options
 from jetae.models.autoencoders import AutoencoderConfig, AutoencoderDetector, build_decoder, build_encoder
-from jetae.models.base import JetsOrArray, make_inputs, pop_array
+from jetae.models.inputs import JetsOrArray, make_inputs
+from jetae.models.persistence import pop_array
 from jetae.models.registry import register
 
 log = logging.getLogger(__name__)
@@ -69,8 +71,6 @@ def _drop_merged_defaults(representation: dict) -> dict:
     :func:`jetae.config.resolve_config`, leaving constituent-only keys behind; drop those
     (only where they still hold the default value, so a user's own mistake still errors).
     """
-    from jetae.features import REPRESENTATIONS, representation_options
-
     default = _relative_constituents()
     kind = representation.get("kind") if isinstance(representation, dict) else None
     if kind == default["kind"] or kind not in REPRESENTATIONS:
@@ -140,7 +140,8 @@ class VAEConfig(AutoencoderConfig):
         if self.beta_warmup_epochs < 0:
             raise JetaeError("invalid option: beta_warmup_epochs must be >= 0")
         if self.tag_score not in VAE_SCORES:
-            raise JetaeError(f"invalid option: tag_score must be one of {', '.join(VAE_SCORES)}, got {self.tag_score!r}")
+            raise JetaeError(f"invalid option: tag_score must be one of {', '.join(VAE_SCORES)}, "
+                             f"got {self.tag_score!r}")
         if self.disco_lambda > 0 and self.tag_score not in TRAINABLE_SCORES:
             raise JetaeError(
                 f"invalid option: DisCo needs a tag_score that exists during training "
@@ -159,6 +160,8 @@ class VAE(AutoencoderDetector):
         # The tagging score comes first, so it is the default everywhere (score tables, CLI).
         tag = self.config.tag_score
         self.score_names = (tag, *(name for name in VAE_SCORES if name != tag))
+        #: beta of the current training epoch (warm-up), set at every epoch start.
+        self._beta_now = self.config.beta
 
     # ---------------------------------------------------------------- network and loss
     def build_network(self, input_shape: tuple[int, ...]) -> nn.Module:
@@ -174,7 +177,7 @@ class VAE(AutoencoderDetector):
         """
         if stage != "train":
             return self.config.beta
-        return getattr(self, "_beta_now", self.config.beta)
+        return self._beta_now
 
     def on_epoch_start(self, module: Any) -> None:
         warmup = self.config.beta_warmup_epochs
@@ -182,7 +185,7 @@ class VAE(AutoencoderDetector):
         self._beta_now = self.config.beta * (min(1.0, (epoch + 1) / (warmup + 1)) if warmup else 1.0)
 
     def epoch_diagnostics(self, module: Any) -> dict[str, float]:
-        return {"beta": float(getattr(self, "_beta_now", self.config.beta))}
+        return {"beta": float(self._beta_now)}
 
     def vae_terms(self, network: nn.Module, inputs: torch.Tensor, stage: str) -> dict[str, torch.Tensor]:
         """Per-jet ``(n,)`` terms: ``loss`` (reconstruction + beta * kl), ``reconstruction``, ``kl`` and
@@ -367,7 +370,8 @@ class OEVAE(VAE):
         loss = terms["loss"].mean() + self.config.oe_lambda * margin_violation.mean()
         return {"loss": loss, "score": terms["score"], "reconstruction": terms["reconstruction"].mean(),
                 "kl": terms["kl"].mean(), "oe_margin_loss": margin_violation.mean(),
-                "oe_outlier_score": outlier_score.detach().mean(), "oe_background_score": terms["score"].detach().mean()}
+                "oe_outlier_score": outlier_score.detach().mean(),
+                "oe_background_score": terms["score"].detach().mean()}
 
     def _fit(self, train_inputs: np.ndarray, val_inputs: np.ndarray | None, **kwargs: Any) -> None:
         try:
