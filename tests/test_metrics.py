@@ -97,6 +97,8 @@ def test_bad_inputs_raise():
         m.auc([0.1, np.nan], [0.2])
     with pytest.raises(ValueError, match="no scores"):
         m.auc([], [0.2])
+    with pytest.raises(ValueError, match="inf"):  # scikit-learn's ROC needs finite scores
+        m.roc_curve([0.1, np.inf], [0.2])
     with pytest.raises(ValueError, match="eps_s"):
         m.rejection_at([0.1], [0.2], 1.5)
 

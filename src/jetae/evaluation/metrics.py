@@ -1,4 +1,6 @@
-"""Anomaly-detection figures of merit, in plain numpy, with the names used in HEP.
+"""Anomaly-detection figures of merit with the names used in HEP (numpy arrays in, floats out).
+
+The ROC curve and its area are scikit-learn's, under HEP names and conventions.
 
 Conventions
 -----------
@@ -7,7 +9,7 @@ Conventions
 * ``eps_s`` / ``eps_b`` are the signal / background efficiencies (true / false positive
   rates); the background rejection is ``1 / eps_b``.
 * Every function takes the background scores first, then the signal scores, as 1-d
-  arrays of any length >= 1 (NaN is an error).
+  arrays of any length >= 1 (NaN is an error; so is inf for the ROC-based figures).
 
 Figures a sample cannot resolve
 -------------------------------
@@ -27,7 +29,7 @@ import math
 from typing import Callable
 
 import numpy as np
-from scipy.stats import rankdata
+from sklearn import metrics as sklearn_metrics
 
 log = logging.getLogger(__name__)
 
@@ -192,8 +194,22 @@ def _as_scores(values: np.ndarray, what: str) -> np.ndarray:
 
 
 # --------------------------------------------------------------------------- ROC
+def _labelled(background: np.ndarray, signal: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(labels, scores)`` for scikit-learn: signal = 1 (the positive class), background = 0.
+
+    Infinite scores are refused here with a clear message (scikit-learn would refuse them too).
+    """
+    for values, what in ((background, "background"), (signal, "signal")):
+        if np.isinf(values).any():
+            raise ValueError(f"{what}: scores contain inf (the ROC curve needs finite scores)")
+    labels = np.concatenate([np.zeros(background.size, dtype=np.int8), np.ones(signal.size, dtype=np.int8)])
+    return labels, np.concatenate([background, signal])
+
+
 def roc_curve(scores_background: np.ndarray, scores_signal: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """ROC curve: efficiencies for a cut ``score >= threshold`` at every distinct score.
+
+    ``sklearn.metrics.roc_curve`` with ``drop_intermediate=False`` under HEP names.
 
     Parameters
     ----------
@@ -211,28 +227,21 @@ def roc_curve(scores_background: np.ndarray, scores_signal: np.ndarray) -> tuple
     """
     background = _as_scores(scores_background, "background")
     signal = _as_scores(scores_signal, "signal")
-    thresholds = np.unique(np.concatenate([background, signal]))[::-1]
-    # Jets passing score >= t = n - (number of jets with score < t).
-    n_b_pass = background.size - np.searchsorted(np.sort(background), thresholds, side="left")
-    n_s_pass = signal.size - np.searchsorted(np.sort(signal), thresholds, side="left")
-    eps_s = np.concatenate([[0.0], n_s_pass / signal.size])
-    eps_b = np.concatenate([[0.0], n_b_pass / background.size])
-    return eps_s, eps_b, np.concatenate([[np.inf], thresholds])
+    # drop_intermediate=False keeps one point per distinct score (the interpolations below need them all).
+    eps_b, eps_s, thresholds = sklearn_metrics.roc_curve(*_labelled(background, signal), drop_intermediate=False)
+    return eps_s, eps_b, thresholds
 
 
 def auc(scores_background: np.ndarray, scores_signal: np.ndarray) -> float:
     """Area under the ROC curve: P(random signal scores above random background).
 
-    Ties count 1/2 (Mann-Whitney U / (n_s n_b)), identical to
-    ``sklearn.metrics.roc_auc_score`` and to the trapezoid area under :func:`roc_curve`.
-    0.5 = no separation; values below 0.5 mean the score is anti-correlated with signal.
+    ``sklearn.metrics.roc_auc_score``: ties count 1/2 (Mann-Whitney U / (n_s n_b)), the
+    trapezoid area under :func:`roc_curve`. 0.5 = no separation; values below 0.5 mean the
+    score is anti-correlated with signal.
     """
     background = _as_scores(scores_background, "background")
     signal = _as_scores(scores_signal, "signal")
-    ranks = rankdata(np.concatenate([signal, background]), method="average")
-    n_s, n_b = signal.size, background.size
-    u_statistic = ranks[:n_s].sum() - n_s * (n_s + 1) / 2.0
-    return float(u_statistic / (n_s * n_b))
+    return float(sklearn_metrics.roc_auc_score(*_labelled(background, signal)))
 
 
 def _interpolate_curve(x: np.ndarray, y: np.ndarray, target: float, at_equal_x: str) -> float:
