@@ -415,32 +415,6 @@ def mass_sculpting_jsd(
     return jensen_shannon_divergence(mass_histogram(mass, bins), mass_histogram(mass[kept], bins))
 
 
-def _centred_distance_sums(x: np.ndarray, y: np.ndarray, chunk: int = 512) -> tuple[float, float, float]:
-    """V-statistic dCov^2(x, y), dVar^2(x), dVar^2(y) in O(n * chunk) memory.
-
-    Uses mean(A_ij B_ij) = mean(a_ij b_ij) + mean(a) mean(b) - 2 mean_i(abar_i bbar_i)
-    for double-centred A, B of the distance matrices a, b (rows streamed in chunks).
-    """
-    n = x.size
-    sum_ab = sum_aa = sum_bb = 0.0
-    row_a = np.empty(n)
-    row_b = np.empty(n)
-    for lo in range(0, n, chunk):
-        hi = min(lo + chunk, n)
-        a = np.abs(x[lo:hi, None] - x[None, :])
-        b = np.abs(y[lo:hi, None] - y[None, :])
-        sum_ab += float(np.einsum("ij,ij->", a, b))
-        sum_aa += float(np.einsum("ij,ij->", a, a))
-        sum_bb += float(np.einsum("ij,ij->", b, b))
-        row_a[lo:hi] = a.mean(axis=1)
-        row_b[lo:hi] = b.mean(axis=1)
-    mean_a, mean_b = row_a.mean(), row_b.mean()
-    dcov_xy = sum_ab / n**2 + mean_a * mean_b - 2.0 * float(np.mean(row_a * row_b))
-    dcov_xx = sum_aa / n**2 + mean_a**2 - 2.0 * float(np.mean(row_a**2))
-    dcov_yy = sum_bb / n**2 + mean_b**2 - 2.0 * float(np.mean(row_b**2))
-    return dcov_xy, dcov_xx, dcov_yy
-
-
 def distance_correlation(
     x: np.ndarray,
     y: np.ndarray,
@@ -449,13 +423,14 @@ def distance_correlation(
 ) -> float:
     """Squared sample distance correlation dCor^2(x, y) in [0, 1] of two 1-d arrays.
 
-    V-statistic (biased) estimator, the same definition as
-    :func:`jetae.train.disco.distance_correlation` (torch) and
-    ``dcor.distance_correlation_sqr``; 0 for independent variables (in the large-n
-    limit), 1 for a linear relation. Cost is O(n^2) time, so above ``max_samples``
-    pairs a random subsample of ``max_samples`` pairs is used (``numpy`` generator with
-    ``seed``, so the value is reproducible); ``max_samples=None`` uses everything.
-    Returns 0 if either variable is constant.
+    A thin numpy wrapper over :func:`jetae.train.disco.distance_correlation` (the DisCo
+    training loss, in torch; float64 here), so evaluation and training share one
+    definition: the V-statistic (biased) estimator, as ``dcor.distance_correlation_sqr``;
+    0 for independent variables (in the large-n limit), 1 for a linear relation. Cost is
+    O(n^2) time and memory, so above ``max_samples`` pairs a random subsample of
+    ``max_samples`` pairs is used (``numpy`` generator with ``seed``, so the value is
+    reproducible); ``max_samples=None`` uses everything. Returns 0 if either variable is
+    constant.
     """
     x = np.asarray(x, dtype=np.float64).reshape(-1)
     y = np.asarray(y, dtype=np.float64).reshape(-1)
@@ -468,11 +443,14 @@ def distance_correlation(
     if max_samples is not None and x.size > max_samples:
         pick = np.random.default_rng(seed).choice(x.size, size=max_samples, replace=False)
         x, y = x[pick], y[pick]
-    dcov_xy, dcov_xx, dcov_yy = _centred_distance_sums(x, y)
-    denominator = math.sqrt(max(dcov_xx, 0.0) * max(dcov_yy, 0.0))
-    if denominator <= 0.0:
-        return 0.0
-    return float(min(max(dcov_xy / denominator, 0.0), 1.0))
+    # torch is heavy: imported on first use, so the other metrics stay light to import.
+    import torch
+
+    from jetae.train.disco import distance_correlation as torch_distance_correlation
+
+    with torch.no_grad():
+        value = float(torch_distance_correlation(torch.from_numpy(x), torch.from_numpy(y)))
+    return min(max(value, 0.0), 1.0)
 
 
 def mass_sculpting(
