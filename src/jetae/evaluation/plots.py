@@ -20,6 +20,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.colors import LogNorm
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
+from sklearn.decomposition import PCA
 
 from jetae.evaluation.metrics import MASS_BINS_GEV, select_top_fraction
 
@@ -359,17 +360,17 @@ def _plot_vector_reconstructions(examples: Mapping[str, tuple[np.ndarray, np.nda
 def principal_components_2d(codes: np.ndarray) -> np.ndarray:
     """Project ``(n, d)`` codes onto their two leading principal components: ``(n, 2)``.
 
-    With ``d = 1`` the second column is zero.
+    ``sklearn.decomposition.PCA`` (exact SVD), whose sign convention (the largest entry of
+    each component positive) keeps the picture reproducible. With ``d = 1`` (or a single
+    code) the missing columns are zero.
     """
     codes = np.asarray(codes, dtype=np.float64).reshape(len(codes), -1)
-    centred = codes - codes.mean(axis=0)
-    if codes.shape[1] == 1:
-        return np.column_stack([centred[:, 0], np.zeros(len(codes))])
-    _, _, vt = np.linalg.svd(centred, full_matrices=False)
-    # Fix the sign of each axis so the picture is reproducible.
-    signs = np.sign(vt[:2, np.argmax(np.abs(vt[:2]), axis=1)].diagonal())
-    signs[signs == 0] = 1.0
-    return centred @ (vt[:2].T * signs)
+    projected = np.zeros((len(codes), 2))
+    n_components = min(2, codes.shape[1], len(codes) - 1)
+    if n_components < 1:  # one code: nothing to project, it sits at the origin
+        return projected
+    projected[:, :n_components] = PCA(n_components=n_components, svd_solver="full").fit_transform(codes)
+    return projected
 
 
 def plot_latent(codes: Mapping[str, np.ndarray]) -> Figure:
