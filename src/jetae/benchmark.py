@@ -46,6 +46,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator, Mapping, Sequence
 
 import numpy as np
+from tabulate import tabulate
 
 from jetae.errors import JetaeError
 from jetae.evaluation.metrics import NOT_AVAILABLE, not_resolvable_text
@@ -824,10 +825,14 @@ RESULT_COLUMNS = ("model", "top AUC", "top R30", "W AUC", "W R30", "reverse AUC"
 
 
 def _table(header: Sequence[str], rows: Sequence[Sequence[str]], right: Sequence[int] = ()) -> list[str]:
-    lines = ["| " + " | ".join(header) + " |",
-             "|" + "|".join("---:" if i in right else "---" for i in range(len(header))) + "|"]
-    lines += ["| " + " | ".join(str(c).replace("|", "/") for c in row) + " |" for row in rows]
-    return lines
+    """A Markdown (pipe) table of pre-formatted cells, by ``tabulate``; columns ``right`` right-aligned.
+
+    Cells are taken as text (no number parsing, so "0.870 ± 0.010" and "1,234" stay as
+    formatted); a ``|`` inside a cell becomes ``/``.
+    """
+    cells = [[str(cell).replace("|", "/") for cell in row] for row in rows]
+    aligns = ["right" if i in right else "left" for i in range(len(header))]
+    return tabulate(cells, headers=list(header), tablefmt="pipe", disable_numparse=True, colalign=aligns).splitlines()
 
 
 def markdown_report(payload: Mapping[str, Any]) -> str:
