@@ -418,7 +418,7 @@ def plot_roc_panels(plot_data: dict[str, dict], path: Path) -> None:
 
 
 def plot_negatives(direction: str, data: dict, path: Path) -> None:
-    from jetae.evaluation.plots import plot_negative_samples
+    from jetae.evaluation.model_plots import plot_negative_samples
 
     spec = DIRECTIONS[direction]
     figure = plot_negative_samples(data["real"], data["negatives"],

@@ -20,7 +20,9 @@ from jetae.data.jets import Jets
 from jetae.data.toptag import read_jets, write_jets
 from jetae.errors import JetaeError
 from jetae.evaluation import metrics as m
-from jetae.evaluation.evaluate import check_labels, evaluate_model, evaluate_models, tradeoff_series
+from jetae.evaluation.evaluate import evaluate_model, evaluate_models
+from jetae.evaluation.samples import check_labels
+from jetae.evaluation.tradeoff import tradeoff_series
 from jetae.models import create_model, load_model
 
 N_CONSTITUENTS = 20
@@ -298,10 +300,10 @@ def test_label_rule_errors_only_for_all_signal_background(work, caplog):
     background, signal = read_jets(work / "qcd.h5"), read_jets(work / "top.h5")
     with pytest.raises(JetaeError, match="all 200 jets of the background sample are labelled signal"):
         check_labels(signal, {"qcd": background})
-    with caplog.at_level(logging.WARNING, logger="jetae.evaluation.evaluate"):
+    with caplog.at_level(logging.WARNING, logger="jetae.evaluation.samples"):
         check_labels(background, {"qcd": background[:50]})  # background file given as --signal: warn only
     assert "labelled background" in caplog.text and "background file itself" in caplog.text
     caplog.clear()
-    with caplog.at_level(logging.WARNING, logger="jetae.evaluation.evaluate"):
+    with caplog.at_level(logging.WARNING, logger="jetae.evaluation.samples"):
         check_labels(Jets.concatenate([background[:300], signal[:10]]), {"top": signal})
     assert "10 of 310 background jets are labelled signal" in caplog.text

@@ -314,7 +314,7 @@ def test_sculpting_figures_need_enough_background_jets():
 
 
 def test_evaluate_model_warns_below_the_stated_sample_sizes(work, tmp_path, caplog):
-    with caplog.at_level(logging.WARNING, logger="jetae.evaluation.evaluate"):
+    with caplog.at_level(logging.WARNING, logger="jetae.evaluation.samples"):
         evaluate_model(work / "run", work / "qcd.h5", [work / "top1.h5"], tmp_path / "r", n_bootstrap=0,
                        n_latent=20)
     text = caplog.text

@@ -373,7 +373,8 @@ class Samples:
 def load_samples(config: BenchmarkConfig, paths: Mapping[str, Path]) -> Samples:
     """Read the jets of every role (first jets of each file; the held-out top jets are the last ``n_test``)."""
     from jetae.data.toptag import count_jets, read_jets
-    from jetae.evaluation.evaluate import check_labels, file_provenance
+    from jetae.evaluation.provenance import file_provenance
+    from jetae.evaluation.samples import check_labels
 
     assert config.n_train is not None and config.n_test is not None and config.n_outliers is not None
     n_top = count_jets(paths["top_train"])
@@ -604,7 +605,7 @@ def run_benchmark(config: BenchmarkConfig) -> dict[str, Any]:
 
     from jetae import __version__
     from jetae.data.generate import available_cores
-    from jetae.evaluation.evaluate import json_ready
+    from jetae.evaluation.jsonify import json_ready
     from jetae.train.engine import resolve_accelerator
 
     started = datetime.datetime.now(datetime.timezone.utc)

@@ -26,7 +26,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from jetae.demo import DemoConfig, run_demo
-    from jetae.evaluation.evaluate import summary_lines
+    from jetae.evaluation.terminal import summary_lines
     from jetae.models import get_model_spec
 
     for name in args.models:

@@ -170,7 +170,7 @@ def write_study(out: str | os.PathLike, results: Mapping[str, Any], config: Mapp
     error there is no ``out`` (or the old one is untouched).
     """
     from jetae._atomic import atomic_dir
-    from jetae.evaluation.evaluate import json_ready
+    from jetae.evaluation.jsonify import json_ready
     from jetae.evaluation.plots import save_figure
 
     out = check_out_dir(out, overwrite)
