@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from jetae.benchmark import (
+from jetae.experiments.benchmark import (
     JSON_FILE,
     MARKDOWN_FILE,
     PUBLISHED_HEADING,
@@ -128,9 +128,9 @@ def test_failure_of_one_model_is_recorded_and_the_rest_continue(tiny, capsys):
 
 
 def test_a_model_can_train_on_fewer_jets_and_the_table_says_so(tiny, monkeypatch):
-    import jetae.benchmark as benchmark
+    from jetae.experiments.benchmark import presets
 
-    monkeypatch.setitem(benchmark.MODEL_TRAIN_JETS, "quick", {"dense_ae": (80, "a slow model")})
+    monkeypatch.setitem(presets.MODEL_TRAIN_JETS, "quick", {"dense_ae": (80, "a slow model")})
     out = tiny["root"] / "capped"
     assert main(["benchmark", *TINY, "--data-dir", str(tiny["data"]), "--out", str(out)]) == 0
     result = json.loads((out / JSON_FILE).read_text())
@@ -218,8 +218,8 @@ def test_merge_combines_disjoint_runs_and_refuses_mismatches(tiny, tmp_path, cap
 def test_seed_summary_gives_each_seed_and_the_spread(tiny, tmp_path, capsys):
     import numpy as np
 
-    from jetae.benchmark_seeds import JSON_FILE as SEEDS_JSON
-    from jetae.benchmark_seeds import MARKDOWN_FILE as SEEDS_MD
+    from jetae.experiments.seeds import JSON_FILE as SEEDS_JSON
+    from jetae.experiments.seeds import MARKDOWN_FILE as SEEDS_MD
 
     seed1 = tmp_path / "seed1"
     assert main(["benchmark", *TINY, "--seed", "1", "--data-dir", str(tiny["data"]), "--out", str(seed1)]) == 0
@@ -273,7 +273,7 @@ def test_seed_summary_refuses_duplicates_and_mismatches(tiny, tmp_path, capsys):
 
 
 def test_seed_summary_leaves_out_failed_runs_and_infinite_rejections(tiny, tmp_path):
-    from jetae.benchmark_seeds import markdown_summary, summarize_seeds
+    from jetae.experiments.seeds import markdown_summary, summarize_seeds
 
     first = _split_run(tiny, tmp_path, "a", ["pca", "dense_ae"])
     second = _split_run(tiny, tmp_path, "b", ["pca", "dense_ae"], seeds={**tiny["json"]["meta"]["seeds"], "models": 3})
@@ -290,3 +290,70 @@ def test_seed_summary_leaves_out_failed_runs_and_infinite_rejections(tiny, tmp_p
     assert summary["failed"] == ["dense_ae seed 3 reverse"]
     md = markdown_summary(summary)
     assert "dense_ae seed 3 reverse" in md and has_row(md, "dense_ae", "0, 3")
+
+
+# --------------------------------------------------------------------------- presets, tables, old import paths
+def test_presets_and_published_numbers_come_typed_from_the_package_data():
+    from jetae.experiments.benchmark import MODEL_OPTIONS, MODEL_TRAIN_JETS, PRESET_DEFAULTS, PUBLISHED_CAVEATS
+
+    assert PRESET_DEFAULTS["quick"].n_train == 2000 and PRESET_DEFAULTS["quick"].generate is True
+    assert PRESET_DEFAULTS["full"].threads is None and PRESET_DEFAULTS["full"].n_test == 10_000
+    assert SAMPLES["top_train"] == ("top", 106)
+    nae = MODEL_OPTIONS["full"]["nae"]
+    assert nae["nae_lr"] == 1e-3 and isinstance(nae["nae_lr"], float)  # YAML reads "1e-3" as text: 1.0e-3
+    assert nae["stages"] == [[10, 10], [10, 5]] and nae["representation"]["pixel_eta"] == 0.058
+    assert MODEL_TRAIN_JETS["full"]["nae"] == (10_000, "its Langevin MCMC costs ~40 network passes per training jet")
+
+    def leaves(value):
+        if isinstance(value, dict):
+            for item in value.values():
+                yield from leaves(item)
+        elif isinstance(value, list):
+            for item in value:
+                yield from leaves(item)
+        else:
+            yield value
+
+    for value in leaves(MODEL_OPTIONS):
+        assert isinstance(value, (bool, int, float, type(None))) or not value.replace(".", "").isdigit(), value
+    assert [row["top_auc"] for row in PUBLISHED_REFERENCE] == [0.824, 0.911, 0.8962, 0.8917, 0.8669, 0.8539]
+    assert [(row["r30"], row["reverse_auc"]) for row in PUBLISHED_REFERENCE[:3]] == [(18.0, 0.362), (83.0, 0.448),
+                                                                                    (None, None)]
+    assert len(PUBLISHED_CAVEATS) == 5 and "AUC 0.869" in PUBLISHED_CAVEATS[3]
+
+
+def test_a_number_written_as_text_in_the_presets_is_refused():
+    from jetae.errors import JetaeError
+    from jetae.experiments.benchmark.presets import _check_options
+
+    assert _check_options({"init": "on_manifold", "lr": 1e-3}, "x") == {"init": "on_manifold", "lr": 1e-3}
+    with pytest.raises(JetaeError, match="nae.lr: the number '1e-3' was read as text"):
+        _check_options({"lr": "1e-3"}, "nae")
+
+
+def test_markdown_tables_keep_cells_as_formatted():
+    from jetae.experiments.tables import markdown_table
+
+    lines = markdown_table(("model", "AUC", "n"), [["a|b", "0.870 ± 0.010", "1,234"], ["pca", "n/a", "7"]],
+                           right=(1, 2))
+    assert table_rows("\n".join(lines)) == [["model", "AUC", "n"], ["a/b", "0.870 ± 0.010", "1,234"],
+                                            ["pca", "n/a", "7"]]
+    separator = [cell.strip() for cell in lines[1].strip("|").split("|")]
+    assert separator[0].startswith(":") and separator[1].endswith(":") and separator[2].endswith(":")
+
+
+def test_old_import_paths_still_work():
+    import jetae.benchmark
+    import jetae.benchmark_seeds
+    import jetae.demo
+    import jetae.experiments.benchmark as benchmark
+    import jetae.studies
+    from jetae.experiments import seeds
+    from jetae.experiments.studies import digits
+    from jetae.studies.digits import digits_holdout_study
+
+    assert jetae.benchmark.run_benchmark is benchmark.run_benchmark
+    assert jetae.benchmark.MODEL_TRAIN_JETS is benchmark.MODEL_TRAIN_JETS  # one dict: patching either patches both
+    assert jetae.benchmark_seeds.summarize_seeds is seeds.summarize_seeds
+    assert digits_holdout_study is digits.digits_holdout_study
+    assert callable(jetae.demo.run_demo) and callable(jetae.studies.read_sample)

@@ -324,7 +324,7 @@ def test_evaluate_model_warns_below_the_stated_sample_sizes(work, tmp_path, capl
 
 # --------------------------------------------------------------------------- consumers of metrics.json
 def test_benchmark_tables_show_unresolved_figures_as_not_available():
-    from jetae.benchmark import _describe, result_rows
+    from jetae.experiments.benchmark import describe_direction, result_rows
 
     signal = {"auc": None, "auc_reason": "x", "auc_err": None, "auc_err_reason": "x", "r30": None,
               "r30_reason": "x", "n": 1, "n_background": 1}
@@ -334,7 +334,7 @@ def test_benchmark_tables_show_unresolved_figures_as_not_available():
     reverse = {"status": "ok", "signals": {"qcd": signal}}
     rows = result_rows({"models": {"pca": {"forward": forward, "reverse": reverse}}})
     assert rows[0][1:8] == ["n/a"] * 7
-    line = _describe("pca", "forward", forward)
+    line = describe_direction("pca", "forward", forward)
     assert "AUC n/a" in line and "R30 n/a" in line and "JSD50 n/a" in line
 
 

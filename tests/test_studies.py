@@ -14,10 +14,10 @@ import pytest
 from jetae.cli.main import main
 from jetae.data.toptag import write_jets
 from jetae.errors import JetaeError
-from jetae.studies.contamination import contamination_study, mix_training_sample
-from jetae.studies.digits import digits_holdout_study
-from jetae.studies.reverse import reverse_study
-from jetae.studies.toy import toy_study
+from jetae.experiments.studies.contamination import contamination_study, mix_training_sample
+from jetae.experiments.studies.digits import digits_holdout_study
+from jetae.experiments.studies.reverse import reverse_study
+from jetae.experiments.studies.toy import toy_study
 from toys import prong_jets
 
 #: Toy jets along eta = phi = 0 (the study tests do not need random jet axes).
