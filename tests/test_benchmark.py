@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from jetae.cli.main import main
 from jetae.experiments.benchmark import (
     JSON_FILE,
     MARKDOWN_FILE,
@@ -16,7 +17,6 @@ from jetae.experiments.benchmark import (
     RESULT_COLUMNS,
     SAMPLES,
 )
-from jetae.cli.main import main
 
 #: Small enough that generating every sample takes seconds on 2 cores.
 TINY = ["--models", "pca", "dense_ae", "--n-train", "150", "--n-test", "100", "--epochs", "2", "--n-bootstrap", "20",
@@ -241,7 +241,8 @@ def test_seed_summary_gives_each_seed_and_the_spread(tiny, tmp_path, capsys):
         assert block["values"]["top_auc"] == top and block["values"]["reverse_auc"] == reverse
         rates = [run["models"][name]["forward"]["inference_jets_per_s"] for run in runs]
         assert block["values"]["infer_jets_s"] == rates
-        assert (block["stats"]["infer_jets_s"]["min"], block["stats"]["infer_jets_s"]["max"]) == (min(rates), max(rates))
+        speed = block["stats"]["infer_jets_s"]
+        assert (speed["min"], speed["max"]) == (min(rates), max(rates))
         stats = block["stats"]["top_auc"]
         assert stats["mean"] == pytest.approx(np.mean(top)) and stats["sd"] == pytest.approx(np.std(top, ddof=1))
         assert (stats["min"], stats["max"]) == (min(top), max(top))

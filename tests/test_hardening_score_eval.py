@@ -15,13 +15,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from toys import prong_jets
 
 from jetae.cli.main import main
 from jetae.data.toptag import write_jets
 from jetae.evaluation import metrics as m
 from jetae.evaluation.evaluate import evaluate_model
 from jetae.models import create_model
-from toys import prong_jets
 
 N_CONSTITUENTS = 20
 CONSTITUENTS = {"kind": "constituents", "n_constituents": 10, "features": ["delta_eta", "delta_phi", "log_pt"],

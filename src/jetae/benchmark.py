@@ -11,8 +11,8 @@ from jetae.experiments.benchmark import (  # noqa: F401 (re-exported)
     MODEL_OPTIONS,
     MODEL_ORDER,
     MODEL_TRAIN_JETS,
-    PRESETS,
     PRESET_DEFAULTS,
+    PRESETS,
     PUBLISHED_CAVEATS,
     PUBLISHED_HEADING,
     PUBLISHED_REFERENCE,
@@ -43,5 +43,4 @@ from jetae.experiments.benchmark import (  # noqa: F401 (re-exported)
     thread_limit,
     write_results,
 )
-
 from jetae.experiments.outputs import write_outputs  # noqa: F401 (re-exported)

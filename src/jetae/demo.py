@@ -8,5 +8,4 @@ from jetae.experiments.demo import (  # noqa: F401 (re-exported)
     ensure_samples,
     run_demo,
 )
-
 from jetae.experiments.sample_files import ensure_sample_files  # noqa: F401 (re-exported)

@@ -194,7 +194,12 @@ def _finish(lines: list[str], out: str) -> int:
 
 # --------------------------------------------------------------------------- studies
 def run_contamination(args: argparse.Namespace) -> int:
-    from jetae.experiments.studies.contamination import check_fractions, contamination_study, summary_lines, write_contamination
+    from jetae.experiments.studies.contamination import (
+        check_fractions,
+        contamination_study,
+        summary_lines,
+        write_contamination,
+    )
 
     _check_common(args)
     models = _models(args)

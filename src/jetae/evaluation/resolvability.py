@@ -68,7 +68,7 @@ def sculpting_jets_needed(background_efficiency: float) -> int:
     return _jets_needed(MIN_JETS_SCULPTING, background_efficiency)
 
 
-#: Below this many background jets some figure of :func:`~jetae.evaluation.metrics.summarize` / :func:`~jetae.evaluation.metrics.mass_sculpting`
+#: Below this many background jets some figure of ``summarize`` / ``mass_sculpting`` (metrics)
 #: is never resolved (eps_S at eps_B = 1e-3 needs 10 000); ``jetae evaluate`` warns.
 MIN_BACKGROUND_JETS_ALL_FIGURES = max(
     [background_jets_needed(e) for e in SIGNAL_EFFICIENCY_WORKING_POINTS.values()]

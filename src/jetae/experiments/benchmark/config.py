@@ -60,7 +60,8 @@ class BenchmarkConfig:
             models = tuple(self.models)
         else:  # the zoo, baselines first; models registered later go at the end
             registered = [spec.name for spec in available_models() if spec.detector_cls.benchmark_by_default]
-            models = tuple([m for m in MODEL_ORDER if m in registered] + [m for m in registered if m not in MODEL_ORDER])
+            models = tuple([m for m in MODEL_ORDER if m in registered]
+                           + [m for m in registered if m not in MODEL_ORDER])
         for name in models:
             get_model_spec(name)  # unknown names fail here, listing the known ones
         if len(set(models)) != len(models):

@@ -110,4 +110,5 @@ def markdown_report(payload: Mapping[str, Any]) -> str:
 
 def markdown_table_only(payload: Mapping[str, Any]) -> str:
     """Just the result table (for the terminal)."""
-    return "\n".join(markdown_table(RESULT_COLUMNS, result_rows(payload), right=tuple(range(1, len(RESULT_COLUMNS))))) + "\n"
+    lines = markdown_table(RESULT_COLUMNS, result_rows(payload), right=tuple(range(1, len(RESULT_COLUMNS))))
+    return "\n".join(lines) + "\n"
