@@ -18,7 +18,10 @@ latent chain alone, at the training batch size, timed by calling ``sample`` dire
 Then the digits hold-out study (``jetae.studies.digits``): per held-out digit AUC of
 ``conv_ae`` vs ``nae``.
 
-Usage (from the repository root; heavy on a shared 2-core CPU, so run it niced)::
+Each model and direction is scored and summarised by ``jetae.evaluation.direction.tag_direction``
+(the function behind ``jetae benchmark``) on samples read by ``jetae.evaluation.samples.read_sample``.
+
+Usage (from the repository root, with jetae installed; heavy on a shared 2-core CPU, so run it niced)::
 
     OMP_NUM_THREADS=1 nice -n 10 .venv/bin/python bench/bench_nae.py            # shared samples in data/
     OMP_NUM_THREADS=1 nice -n 10 .venv/bin/python bench/bench_nae.py --quick    # smoke run, < 2 min
@@ -47,20 +50,24 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
+
+from jetae import __version__
+from jetae._atomic import atomic_path, write_text_atomic
+from jetae.config import _merge, parse_set_options
+from jetae.data.jets import Jets
+from jetae.errors import JetaeError
+from jetae.evaluation.direction import BACKGROUND, tag_direction
+from jetae.evaluation.metrics import auc, not_resolvable_text, roc_curve
+from jetae.evaluation.model_plots import plot_negative_samples
+from jetae.evaluation.plots import COLOURS, LINE_STYLES, PNG_DPI, new_figure, plot_style
+from jetae.evaluation.samples import read_sample
+from jetae.experiments.benchmark import MODEL_OPTIONS
+from jetae.experiments.studies.digits import digits_holdout_study
+from jetae.models import create_model
+from jetae.models.nae import NormalizedAutoencoder
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "src"))
-
-from jetae import __version__  # noqa: E402
-from jetae._atomic import atomic_path, write_text_atomic  # noqa: E402
-from jetae.benchmark import MODEL_OPTIONS  # noqa: E402
-from jetae.config import _merge, parse_set_options  # noqa: E402
-from jetae.data.jets import Jets  # noqa: E402
-from jetae.errors import JetaeError  # noqa: E402
-from jetae.evaluation.metrics import auc, not_resolvable_text, roc_curve, summarize  # noqa: E402
-from jetae.models import create_model  # noqa: E402
-from jetae.models.nae import NormalizedAutoencoder  # noqa: E402
-from _samples import read_samples  # noqa: E402  (bench/, next to this script)
 
 log = logging.getLogger("bench_nae")
 
@@ -185,26 +192,30 @@ def image_representation(n_pixels: int) -> dict[str, Any]:
 
 
 def load_samples(args: argparse.Namespace) -> dict[str, Jets]:
+    """The first jets of each shared sample in ``--data-dir`` (exits naming bench/make_samples.sh if one is missing)."""
     n_train = args.n_train + (args.n_reference if args.save_scores is not None else 0)
     sizes = {"qcd_train": n_train, "top_train": n_train, "qcd_test": args.n_test, "top_test": args.n_test,
              "w_test": args.n_test}
-    return read_samples(args.data_dir, SAMPLES, sizes)
+    try:
+        return {key: read_sample(args.data_dir / name, key, n_max=sizes[key]) for key, name in SAMPLES.items()}
+    except JetaeError as exc:
+        raise SystemExit(f"{exc} (the shared benchmark samples live in {args.data_dir}; bench/make_samples.sh "
+                         "makes them)") from None
 
 
-def tagging(known: np.ndarray, anomalies: np.ndarray, n_bootstrap: int, seed: int) -> dict[str, float | None]:
-    summary = summarize(known, anomalies, n_bootstrap=n_bootstrap, seed=seed)
-    return {k: finite(summary[k]) for k in ("auc", "auc_err", "r30", "r50")}
-
-
-def score_direction(score: Any, samples: dict[str, Jets], direction: str, n_bootstrap: int, seed: int
-                    ) -> tuple[dict[str, dict], dict[str, np.ndarray]]:
-    """Metrics per anomaly class and the raw scores (for ROC curves) of one detector."""
+def score_direction(detector: Any, samples: dict[str, Jets], direction: str, n_bootstrap: int, seed: int,
+                    score_fn: Any = None) -> tuple[dict[str, dict], dict[str, np.ndarray]]:
+    """Metrics per anomaly class (AUC, its error, R30, R50) and the raw scores (for ROC curves) of one
+    fitted detector in one direction; ``score_fn(jets, score)`` replaces ``detector.anomaly_score``."""
     spec = DIRECTIONS[direction]
-    raw = {spec["background"]: score(samples[spec["background"]])}
-    metrics = {}
-    for signal in spec["signals"]:
-        raw[signal] = score(samples[signal])
-        metrics[signal.removesuffix("_test")] = tagging(raw[spec["background"]], raw[signal], n_bootstrap, seed)
+    signals = {signal.removesuffix("_test"): samples[signal] for signal in spec["signals"]}
+    result = tag_direction(detector, samples[spec["background"]], signals, sculpting=False, n_bootstrap=n_bootstrap,
+                           seed=seed, score_fn=score_fn)
+    score = result.score_names[0]
+    raw = {spec["background"]: result.scores[BACKGROUND][score]}
+    raw.update({signal: result.scores[signal.removesuffix("_test")][score] for signal in spec["signals"]})
+    metrics = {name: {k: finite(block[k]) for k in ("auc", "auc_err", "r30", "r50")}
+               for name, block in result.signals.items()}
     return metrics, raw
 
 
@@ -214,8 +225,6 @@ def mcmc_throughput(detector: NormalizedAutoencoder, batch_size: int, repeats: i
     Calls ``detector.sample`` directly (best of ``repeats``) with the other chain switched
     off; the input-chain call also decodes its start points once (a small overhead).
     """
-    import torch
-
     config = detector.config
     device = torch.device("cpu")
     network = detector.network_.to(device).eval()
@@ -269,7 +278,7 @@ def run_direction(direction: str, samples: dict[str, Jets], args: argparse.Names
         began = time.perf_counter()
         detector.fit(train)
         seconds = time.perf_counter() - began
-        metrics, raw = score_direction(detector.anomaly_score, samples, direction, args.n_bootstrap, args.seed)
+        metrics, raw = score_direction(detector, samples, direction, args.n_bootstrap, args.seed)
         block["conv_ae"] = {"train_seconds": round(seconds, 1), "epochs_run": len(detector.history_),
                             "final_val_loss": finite(detector.history_[-1].get("val_loss", math.nan)),
                             "tagging": metrics}
@@ -283,8 +292,6 @@ def run_direction(direction: str, samples: dict[str, Jets], args: argparse.Names
         key = json.dumps([direction, len(train), {k: nae_options[k] for k in ae_keys}], sort_keys=True, default=str)
         cache_path = args.ae_cache / f"ae_{direction}_{hashlib.sha1(key.encode()).hexdigest()[:12]}.pt"
     if cache_path is not None and cache_path.exists():
-        import torch
-
         detector = MonitoredNAE(dict(nae_options, ae_epochs=0))
         detector.pretrained_state = torch.load(cache_path, weights_only=True)
         log.info("%s-trained nae: AE phase loaded from %s", direction, cache_path)
@@ -308,8 +315,6 @@ def run_direction(direction: str, samples: dict[str, Jets], args: argparse.Names
         block["nae"] = record
         return block, {"curves": curves}
     if cache_path is not None and not cache_path.exists() and detector.ae_state_ is not None:
-        import torch
-
         cache_path.parent.mkdir(parents=True, exist_ok=True)
         with atomic_path(cache_path, suffix=".pt") as tmp:
             torch.save(detector.ae_state_, tmp)
@@ -321,12 +326,12 @@ def run_direction(direction: str, samples: dict[str, Jets], args: argparse.Names
         "epochs_run": {"ae": phase_epochs(history, "ae"), "nae": phase_epochs(history, "nae")},
     })
     if detector.ae_state_ is not None:
-        metrics, raw = score_direction(lambda jets: detector.scores_with(detector.ae_state_, jets), samples,
-                                       direction, args.n_bootstrap, args.seed)
+        metrics, raw = score_direction(detector, samples, direction, args.n_bootstrap, args.seed,
+                                       score_fn=lambda jets, _: detector.scores_with(detector.ae_state_, jets))
         record["ae_phase_tagging"] = metrics
         curves["nae (AE phase)"] = raw
         log.info("%s-trained nae after its AE phase: %s", direction, _auc_text(metrics))
-    metrics, raw = score_direction(detector.anomaly_score, samples, direction, args.n_bootstrap, args.seed)
+    metrics, raw = score_direction(detector, samples, direction, args.n_bootstrap, args.seed)
     record["tagging"] = metrics
     curves["nae"] = raw
     if args.save_scores is not None:
@@ -365,8 +370,6 @@ def _auc_text(metrics: dict) -> str:
 
 # ---------------------------------------------------------------- digits
 def run_digits(args: argparse.Namespace) -> dict[str, Any]:
-    from jetae.studies.digits import digits_holdout_study
-
     digits = [int(d) for d in args.digits.split(",")] if args.digits else list(range(10))
     overrides: dict[str, dict] = {"conv_ae": {}, "nae": {}}
     if args.quick:
@@ -389,8 +392,6 @@ def run_digits(args: argparse.Namespace) -> dict[str, Any]:
 # ---------------------------------------------------------------- plots
 def plot_roc_panels(plot_data: dict[str, dict], path: Path) -> None:
     """One panel per direction: ROC (rejection vs efficiency) of conv_ae, nae after its AE phase and nae."""
-    from jetae.evaluation.plots import COLOURS, LINE_STYLES, new_figure, plot_style
-
     directions = [d for d in DIRECTIONS if d in plot_data and plot_data[d]["curves"]]
     if not directions:
         return
@@ -418,8 +419,6 @@ def plot_roc_panels(plot_data: dict[str, dict], path: Path) -> None:
 
 
 def plot_negatives(direction: str, data: dict, path: Path) -> None:
-    from jetae.evaluation.plots import plot_negative_samples
-
     spec = DIRECTIONS[direction]
     figure = plot_negative_samples(data["real"], data["negatives"],
                                    real_label=f"real {spec['background'].removesuffix('_test')} jets",
@@ -428,8 +427,6 @@ def plot_negatives(direction: str, data: dict, path: Path) -> None:
 
 
 def _save_png(figure: Any, path: Path) -> None:
-    from jetae.evaluation.plots import PNG_DPI, plot_style
-
     path.parent.mkdir(parents=True, exist_ok=True)
     with plot_style(), atomic_path(path, suffix=".png") as tmp:
         figure.savefig(tmp, format="png", dpi=PNG_DPI)
@@ -493,8 +490,6 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", stream=sys.stderr)
     for noisy in ("lightning", "lightning.pytorch", "lightning.fabric", "jetae.train.engine", "jetae.models.base"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
-    import torch
-
     torch.set_num_threads(args.threads)
     began = time.perf_counter()
     load_start = list(os.getloadavg())

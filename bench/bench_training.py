@@ -41,8 +41,9 @@ import numpy as np
 import torch
 
 from jetae import __version__
-from jetae.data.toptag import count_jets, read_jets
+from jetae.data.toptag import count_jets
 from jetae.evaluation.metrics import auc
+from jetae.evaluation.samples import read_sample
 from jetae.features import make_representation
 from jetae.models import create_model
 from jetae.train import engine
@@ -423,17 +424,17 @@ def main(argv: list[str] | None = None) -> int:
     paths = ensure_samples(args)
     meta["samples"] = {k: str(v) for k, v in paths.items()}
     n_train = max(args.n_train, args.n_train_conv)
-    jets = {"qcd_train": read_jets(paths["qcd_train"], n_max=n_train),
-            "top_test": read_jets(paths["top_test"], n_max=args.n_test)}
+    jets = {"qcd_train": read_sample(paths["qcd_train"], "qcd_train", n_max=n_train),
+            "top_test": read_sample(paths["top_test"], "top_test", n_max=args.n_test)}
     if paths["qcd_train"].resolve() == paths["qcd_test"].resolve():
         # One QCD file for both: disjoint ranges, training jets first, test jets from the end.
         total = count_jets(paths["qcd_test"])
         if n_train + args.n_test > total:
             raise SystemExit(f"{paths['qcd_test']} has {total} jets, fewer than --n-train + --n-test")
-        jets["qcd_test"] = read_jets(paths["qcd_test"], n_max=args.n_test, start=total - args.n_test)
+        jets["qcd_test"] = read_sample(paths["qcd_test"], "qcd_test", n_max=args.n_test, start=total - args.n_test)
         meta["qcd_split"] = {"train": [0, n_train], "test": [total - args.n_test, total]}
     else:
-        jets["qcd_test"] = read_jets(paths["qcd_test"], n_max=args.n_test)
+        jets["qcd_test"] = read_sample(paths["qcd_test"], "qcd_test", n_max=args.n_test)
     results: dict[str, Any] = {"meta": meta, "engine_overhead": engine_overhead(args, device), "models": {}}
     for name in args.models:
         results["models"][name] = benchmark_model(name, jets, args, device)

@@ -7,7 +7,10 @@ per anomaly score the AUC and R30 for top and W jets and the sculpting of the QC
 plain ``vae`` and of the ``oe_vae`` (outliers = W jets, tested on top) and the
 AUC-vs-1/JSD trade-off plot.
 
-Usage (from the repository root; heavy on 2 cores, so run it niced)::
+Every run is trained, scored and summarised by ``jetae.evaluation.direction.tag_direction`` (the
+function behind ``jetae benchmark``) on samples read by ``jetae.evaluation.samples.read_sample``.
+
+Usage (from the repository root, with jetae installed; heavy on 2 cores, so run it niced)::
 
     nice -n 10 .venv/bin/python bench/bench_vae.py            # shared samples in data/
     .venv/bin/python bench/bench_vae.py --quick                # smoke run, small samples
@@ -25,21 +28,27 @@ import logging
 import math
 import platform
 import sys
-import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+import torch
+from tqdm import tqdm
+
+from jetae import __version__
+from jetae._atomic import atomic_path, write_text_atomic
+from jetae.config import parse_set_options
+from jetae.data.jets import Jets
+from jetae.errors import JetaeError
+from jetae.evaluation.direction import tag_direction
+from jetae.evaluation.evaluate import evaluate_models
+from jetae.evaluation.plots import plot_style
+from jetae.evaluation.plots import plot_tradeoff as tradeoff_figure
+from jetae.evaluation.samples import read_sample
+from jetae.features.kinematics import jet_mass
+from jetae.models import create_model
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "src"))
-
-from jetae import __version__  # noqa: E402
-from jetae._atomic import atomic_path, write_text_atomic  # noqa: E402
-from jetae.data.jets import Jets  # noqa: E402
-from jetae.evaluation.metrics import mass_sculpting, summarize  # noqa: E402
-from jetae.features.kinematics import jet_mass  # noqa: E402
-from jetae.models import create_model  # noqa: E402
-from _samples import read_samples  # noqa: E402  (bench/, next to this script)
 
 log = logging.getLogger("bench_vae")
 
@@ -86,9 +95,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def load_samples(args: argparse.Namespace) -> dict[str, Jets]:
+    """The first jets of each shared sample in ``--data-dir`` (exits naming bench/make_samples.sh if one is missing)."""
     sizes = {"qcd_train": args.n_train, "qcd_test": args.n_test, "top_test": args.n_test, "w_test": args.n_test,
              "w_outliers": args.n_outliers}
-    return read_samples(args.data_dir, SAMPLES, sizes)
+    try:
+        return {key: read_sample(args.data_dir / name, key, n_max=sizes[key]) for key, name in SAMPLES.items()}
+    except JetaeError as exc:
+        raise SystemExit(f"{exc} (the shared benchmark samples live in {args.data_dir}; bench/make_samples.sh "
+                         "makes them)") from None
 
 
 def rescale_jet_angles(jets: Jets, factor: np.ndarray) -> Jets:
@@ -133,19 +147,15 @@ def finite(value: float) -> float | None:
     return None if value is None or not math.isfinite(value) else float(value)
 
 
-def evaluate(detector, samples: dict, qcd_mass: np.ndarray, score_names: list[str]) -> dict:
-    """Per score: top / W summaries and the QCD mass-sculpting block."""
+def scores_block(direction: Any) -> dict:
+    """Per score of a :func:`tag_direction` result: top / W summaries and the QCD mass-sculpting block."""
     results = {}
-    for name in score_names:
-        background = detector.anomaly_score(samples["qcd_test"], name)
-        block = {}
-        for signal in ("top_test", "w_test"):
-            summary = summarize(background, detector.anomaly_score(samples[signal], name), n_bootstrap=20)
-            block[signal.removesuffix("_test")] = {k: finite(summary[k]) for k in ("auc", "auc_err", "r30", "r50")}
+    for name, block in direction.blocks.items():
+        out = {signal: {k: finite(summary[k]) for k in ("auc", "auc_err", "r30", "r50")}
+               for signal, summary in block["signals"].items()}
         # figures the sample does not resolve are None with a "<figure>_reason" string
-        block["mass"] = {k: v if isinstance(v, str) else finite(v)
-                         for k, v in mass_sculpting(qcd_mass, background).items()}
-        results[name] = block
+        out["mass"] = {k: v if isinstance(v, str) else finite(v) for k, v in block["mass_sculpting"].items()}
+        results[name] = out
     return results
 
 
@@ -158,10 +168,11 @@ def train_and_evaluate(label: str, options: dict, samples: dict, qcd_mass: np.nd
         fit_options["outliers"] = samples["w_outliers"]
     elif label == "oe_vae_resampled":
         fit_options["outliers"] = samples["w_outliers_resampled"]
-    start = time.perf_counter()
-    detector.fit(samples["qcd_train"], **fit_options)
-    seconds = time.perf_counter() - start
     names = list(detector.score_names) if all_scores else [detector.score_names[0]]
+    direction = tag_direction(detector, samples["qcd_test"], {"top": samples["top_test"], "w": samples["w_test"]},
+                              train=samples["qcd_train"], fit_params=fit_options, scores=names,
+                              background_mass=qcd_mass, n_bootstrap=20, seed=0)
+    seconds = direction.train_seconds
     last = detector.history_[-1]
     run = {
         "label": label,
@@ -173,7 +184,7 @@ def train_and_evaluate(label: str, options: dict, samples: dict, qcd_mass: np.nd
         "epochs_run": len(detector.history_),
         "final_val_loss": finite(last.get("val_loss", float("nan"))),
         "final_val_disco": finite(last["val_disco"]) if "val_disco" in last else None,
-        "scores": evaluate(detector, samples, qcd_mass, names),
+        "scores": scores_block(direction),
     }
     tag = run["scores"][detector.score_names[0]]
     log.info("%s lambda=%g (%s, %.0f s): top AUC %.3f, W AUC %.3f, 1/JSD50 %.3g, 1/JSD10 %.3g", label,
@@ -189,8 +200,6 @@ TRADEOFF_CURVES = {"vae": "VAE + DisCo", "oe_vae": "OE-VAE (W) + DisCo",
 
 def plot_tradeoff(runs: list[dict], path: Path) -> None:
     """Top AUC vs 1/JSD50 of the scanned runs, one curve per model (jetae's report figure)."""
-    from jetae.evaluation.plots import plot_style, plot_tradeoff as tradeoff_figure
-
     series = {}
     for key, legend in TRADEOFF_CURVES.items():
         points = sorted((run["disco_lambda"], run["scores"][run["tag_score"]]) for run in runs
@@ -205,8 +214,6 @@ def plot_tradeoff(runs: list[dict], path: Path) -> None:
 
 def write_report(detectors: dict, samples: dict, directory: Path, command: str) -> None:
     """jetae's HTML comparison report of the scanned detectors (tables, ROC, AUC-vs-1/JSD curves)."""
-    from jetae.evaluation.evaluate import evaluate_models
-
     evaluate_models(detectors, samples["qcd_test"], {"top": samples["top_test"], "w": samples["w_test"]}, directory,
                     provenance={"command": command, "note": "bench/bench_vae.py DisCo scan"}, overwrite=True,
                     n_bootstrap=20, n_latent=1000)
@@ -221,10 +228,6 @@ def main(argv: list[str] | None = None) -> int:
     if args.quick:
         args.n_train, args.n_test, args.n_outliers, args.epochs = 4000, 2000, 1000, 3
         args.lambdas = "0,10"
-    import torch
-
-    from jetae.config import parse_set_options
-
     torch.set_num_threads(args.threads)
     samples = load_samples(args)
     samples["w_outliers_resampled"] = mass_resampled_outliers(samples["w_outliers"], samples["qcd_train"], args.seed)
@@ -238,8 +241,6 @@ def main(argv: list[str] | None = None) -> int:
     base.update(parse_set_options(args.set))
     lambdas = [float(x) for x in args.lambdas.split(",")]
     runs = []
-    from tqdm import tqdm
-
     plan = [(label, lam, base) for label in args.models.split(",") for lam in lambdas]
     if args.kl_oe_baseline:
         plan.append(("oe_vae", 0.0, dict(base, tag_score="kl")))

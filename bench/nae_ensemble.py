@@ -32,13 +32,12 @@ import sys
 from pathlib import Path
 
 import numpy as np
+from bench_nae import DIRECTIONS  # bench/bench_nae.py, next to this script (its directory is on sys.path)
+
+from jetae._atomic import write_text_atomic
+from jetae.evaluation.metrics import auc, summarize
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "src"))
-
-from bench_nae import DIRECTIONS  # noqa: E402  (bench/, next to this script)
-from jetae._atomic import write_text_atomic  # noqa: E402
-from jetae.evaluation.metrics import auc, summarize  # noqa: E402
 
 KINDS = ("last_epoch", "final", "snapshots")
 

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from jetae.benchmark import (
+from jetae.cli.main import main
+from jetae.experiments.benchmark import (
     JSON_FILE,
     MARKDOWN_FILE,
     PUBLISHED_HEADING,
@@ -16,7 +17,6 @@ from jetae.benchmark import (
     RESULT_COLUMNS,
     SAMPLES,
 )
-from jetae.cli.main import main
 
 #: Small enough that generating every sample takes seconds on 2 cores.
 TINY = ["--models", "pca", "dense_ae", "--n-train", "150", "--n-test", "100", "--epochs", "2", "--n-bootstrap", "20",
@@ -35,6 +35,19 @@ def tiny(tmp_path_factory) -> dict:
 
 def finite(value) -> bool:
     return isinstance(value, float) and math.isfinite(value)
+
+
+def table_rows(markdown: str) -> list[list[str]]:
+    """The cells of every row of the Markdown tables in ``markdown`` (header rows included, the
+    ``|---|`` lines left out), whatever the padding of the columns."""
+    rows = [[cell.strip() for cell in line.strip().strip("|").split("|")] for line in markdown.splitlines()
+            if line.startswith("|")]
+    return [row for row in rows if not all(set(cell) <= set(":-") and cell for cell in row)]
+
+
+def has_row(markdown: str, *cells: str) -> bool:
+    """Whether a table row of ``markdown`` starts with ``cells``."""
+    return any(row[:len(cells)] == list(cells) for row in table_rows(markdown))
 
 
 def test_tiny_run_writes_json_with_both_directions(tiny):
@@ -76,7 +89,7 @@ def test_tiny_run_writes_json_with_both_directions(tiny):
 
 def test_markdown_table_and_published_reference(tiny):
     md = tiny["md"]
-    assert "| " + " | ".join(RESULT_COLUMNS) + " |" in md
+    assert has_row(md, *RESULT_COLUMNS)
     rows = [line for line in md.splitlines() if line.startswith("| pca ") or line.startswith("| dense_ae ")]
     assert len(rows) == 2 and all(row.count("|") == len(RESULT_COLUMNS) + 1 for row in rows)
     # The published numbers come after our table, under a heading saying they are another sample.
@@ -107,7 +120,7 @@ def test_failure_of_one_model_is_recorded_and_the_rest_continue(tiny, capsys):
     assert failure["status"] == "failed" and "too small" in failure["error"] and failure["error_type"] == "JetaeError"
     assert result["models"]["pca"]["forward"]["status"] == "ok"
     md = (out / MARKDOWN_FILE).read_text()
-    assert "| dense_ae | failed |" in md and "Failures:" in md
+    assert has_row(md, "dense_ae", "failed") and "Failures:" in md
     assert (copy / "benchmark_quick.md").read_text() == md
     assert json.loads((copy / "benchmark_quick.json").read_text()) == result
     # The cached samples were reused, not generated again.
@@ -115,9 +128,9 @@ def test_failure_of_one_model_is_recorded_and_the_rest_continue(tiny, capsys):
 
 
 def test_a_model_can_train_on_fewer_jets_and_the_table_says_so(tiny, monkeypatch):
-    import jetae.benchmark as benchmark
+    from jetae.experiments.benchmark import presets
 
-    monkeypatch.setitem(benchmark.MODEL_TRAIN_JETS, "quick", {"dense_ae": (80, "a slow model")})
+    monkeypatch.setitem(presets.MODEL_TRAIN_JETS, "quick", {"dense_ae": (80, "a slow model")})
     out = tiny["root"] / "capped"
     assert main(["benchmark", *TINY, "--data-dir", str(tiny["data"]), "--out", str(out)]) == 0
     result = json.loads((out / JSON_FILE).read_text())
@@ -183,7 +196,7 @@ def test_merge_combines_disjoint_runs_and_refuses_mismatches(tiny, tmp_path, cap
     assert list(merged["models"]) == ["pca", "dense_ae"]  # the table order, not the argument order
     assert merged["models"] == tiny["json"]["models"]
     assert [part["models"] for part in merged["meta"]["parts"]] == [["dense_ae"], ["pca"]]
-    assert "| pca |" in (out / MARKDOWN_FILE).read_text()
+    assert has_row((out / MARKDOWN_FILE).read_text(), "pca")
 
     # A later directory's model replaces the earlier one (a re-run), and the merge records it.
     rerun = _split_run(tiny, tmp_path, "c", ["pca"])
@@ -205,8 +218,8 @@ def test_merge_combines_disjoint_runs_and_refuses_mismatches(tiny, tmp_path, cap
 def test_seed_summary_gives_each_seed_and_the_spread(tiny, tmp_path, capsys):
     import numpy as np
 
-    from jetae.benchmark_seeds import JSON_FILE as SEEDS_JSON
-    from jetae.benchmark_seeds import MARKDOWN_FILE as SEEDS_MD
+    from jetae.experiments.seeds import JSON_FILE as SEEDS_JSON
+    from jetae.experiments.seeds import MARKDOWN_FILE as SEEDS_MD
 
     seed1 = tmp_path / "seed1"
     assert main(["benchmark", *TINY, "--seed", "1", "--data-dir", str(tiny["data"]), "--out", str(seed1)]) == 0
@@ -215,7 +228,7 @@ def test_seed_summary_gives_each_seed_and_the_spread(tiny, tmp_path, capsys):
     # A run may be given as its directory or its benchmark.json.
     assert main(["benchmark", "--seed-summary", str(tiny["out"] / JSON_FILE), str(seed1), "--out", str(out),
                  "--results-copy", str(copy)]) == 0
-    assert "| dense_ae | 0, 1 |" in capsys.readouterr().out
+    assert has_row(capsys.readouterr().out, "dense_ae", "0, 1")
     summary = json.loads((out / SEEDS_JSON).read_text())
     assert summary == json.loads((copy / "benchmark_quick_seeds.json").read_text())
     assert summary["meta"]["seeds"] == [0, 1] and summary["failed"] == []
@@ -228,7 +241,8 @@ def test_seed_summary_gives_each_seed_and_the_spread(tiny, tmp_path, capsys):
         assert block["values"]["top_auc"] == top and block["values"]["reverse_auc"] == reverse
         rates = [run["models"][name]["forward"]["inference_jets_per_s"] for run in runs]
         assert block["values"]["infer_jets_s"] == rates
-        assert (block["stats"]["infer_jets_s"]["min"], block["stats"]["infer_jets_s"]["max"]) == (min(rates), max(rates))
+        speed = block["stats"]["infer_jets_s"]
+        assert (speed["min"], speed["max"]) == (min(rates), max(rates))
         stats = block["stats"]["top_auc"]
         assert stats["mean"] == pytest.approx(np.mean(top)) and stats["sd"] == pytest.approx(np.std(top, ddof=1))
         assert (stats["min"], stats["max"]) == (min(top), max(top))
@@ -237,7 +251,7 @@ def test_seed_summary_gives_each_seed_and_the_spread(tiny, tmp_path, capsys):
     # The seed reaches the network: dense_ae trains differently.
     assert len(set(summary["models"]["dense_ae"]["values"]["top_auc"])) == 2
     md = (out / SEEDS_MD).read_text()
-    assert "| model | seeds | top AUC |" in md and "reverse AUC per seed" in md and "- seed 1: `" in md
+    assert has_row(md, "model", "seeds", "top AUC") and "reverse AUC per seed" in md and "- seed 1: `" in md
 
 
 def test_seed_summary_refuses_duplicates_and_mismatches(tiny, tmp_path, capsys):
@@ -260,7 +274,7 @@ def test_seed_summary_refuses_duplicates_and_mismatches(tiny, tmp_path, capsys):
 
 
 def test_seed_summary_leaves_out_failed_runs_and_infinite_rejections(tiny, tmp_path):
-    from jetae.benchmark_seeds import markdown_summary, summarize_seeds
+    from jetae.experiments.seeds import markdown_summary, summarize_seeds
 
     first = _split_run(tiny, tmp_path, "a", ["pca", "dense_ae"])
     second = _split_run(tiny, tmp_path, "b", ["pca", "dense_ae"], seeds={**tiny["json"]["meta"]["seeds"], "models": 3})
@@ -276,4 +290,71 @@ def test_seed_summary_leaves_out_failed_runs_and_infinite_rejections(tiny, tmp_p
     assert dense["stats"]["top_auc"]["mean"] is not None
     assert summary["failed"] == ["dense_ae seed 3 reverse"]
     md = markdown_summary(summary)
-    assert "dense_ae seed 3 reverse" in md and "| dense_ae | 0, 3 |" in md
+    assert "dense_ae seed 3 reverse" in md and has_row(md, "dense_ae", "0, 3")
+
+
+# --------------------------------------------------------------------------- presets, tables, old import paths
+def test_presets_and_published_numbers_come_typed_from_the_package_data():
+    from jetae.experiments.benchmark import MODEL_OPTIONS, MODEL_TRAIN_JETS, PRESET_DEFAULTS, PUBLISHED_CAVEATS
+
+    assert PRESET_DEFAULTS["quick"].n_train == 2000 and PRESET_DEFAULTS["quick"].generate is True
+    assert PRESET_DEFAULTS["full"].threads is None and PRESET_DEFAULTS["full"].n_test == 10_000
+    assert SAMPLES["top_train"] == ("top", 106)
+    nae = MODEL_OPTIONS["full"]["nae"]
+    assert nae["nae_lr"] == 1e-3 and isinstance(nae["nae_lr"], float)  # YAML reads "1e-3" as text: 1.0e-3
+    assert nae["stages"] == [[10, 10], [10, 5]] and nae["representation"]["pixel_eta"] == 0.058
+    assert MODEL_TRAIN_JETS["full"]["nae"] == (10_000, "its Langevin MCMC costs ~40 network passes per training jet")
+
+    def leaves(value):
+        if isinstance(value, dict):
+            for item in value.values():
+                yield from leaves(item)
+        elif isinstance(value, list):
+            for item in value:
+                yield from leaves(item)
+        else:
+            yield value
+
+    for value in leaves(MODEL_OPTIONS):
+        assert isinstance(value, (bool, int, float, type(None))) or not value.replace(".", "").isdigit(), value
+    assert [row["top_auc"] for row in PUBLISHED_REFERENCE] == [0.824, 0.911, 0.8962, 0.8917, 0.8669, 0.8539]
+    assert [(row["r30"], row["reverse_auc"]) for row in PUBLISHED_REFERENCE[:3]] == [(18.0, 0.362), (83.0, 0.448),
+                                                                                    (None, None)]
+    assert len(PUBLISHED_CAVEATS) == 5 and "AUC 0.869" in PUBLISHED_CAVEATS[3]
+
+
+def test_a_number_written_as_text_in_the_presets_is_refused():
+    from jetae.errors import JetaeError
+    from jetae.experiments.benchmark.presets import _check_options
+
+    assert _check_options({"init": "on_manifold", "lr": 1e-3}, "x") == {"init": "on_manifold", "lr": 1e-3}
+    with pytest.raises(JetaeError, match="nae.lr: the number '1e-3' was read as text"):
+        _check_options({"lr": "1e-3"}, "nae")
+
+
+def test_markdown_tables_keep_cells_as_formatted():
+    from jetae.experiments.tables import markdown_table
+
+    lines = markdown_table(("model", "AUC", "n"), [["a|b", "0.870 ± 0.010", "1,234"], ["pca", "n/a", "7"]],
+                           right=(1, 2))
+    assert table_rows("\n".join(lines)) == [["model", "AUC", "n"], ["a/b", "0.870 ± 0.010", "1,234"],
+                                            ["pca", "n/a", "7"]]
+    separator = [cell.strip() for cell in lines[1].strip("|").split("|")]
+    assert separator[0].startswith(":") and separator[1].endswith(":") and separator[2].endswith(":")
+
+
+def test_old_import_paths_still_work():
+    import jetae.benchmark
+    import jetae.benchmark_seeds
+    import jetae.demo
+    import jetae.experiments.benchmark as benchmark
+    import jetae.studies
+    from jetae.experiments import seeds
+    from jetae.experiments.studies import digits
+    from jetae.studies.digits import digits_holdout_study
+
+    assert jetae.benchmark.run_benchmark is benchmark.run_benchmark
+    assert jetae.benchmark.MODEL_TRAIN_JETS is benchmark.MODEL_TRAIN_JETS  # one dict: patching either patches both
+    assert jetae.benchmark_seeds.summarize_seeds is seeds.summarize_seeds
+    assert digits_holdout_study is digits.digits_holdout_study
+    assert callable(jetae.demo.run_demo) and callable(jetae.studies.read_sample)

@@ -20,7 +20,10 @@ from jetae.data.jets import Jets
 from jetae.data.toptag import read_jets, write_jets
 from jetae.errors import JetaeError
 from jetae.evaluation import metrics as m
-from jetae.evaluation.evaluate import check_labels, evaluate_model, evaluate_models, tradeoff_series
+from jetae.evaluation.evaluate import evaluate_model, evaluate_models
+from jetae.evaluation.samples import check_labels
+from jetae.evaluation.tradeoff import tradeoff_series
+from jetae.features.kinematics import jet_mass
 from jetae.models import create_model, load_model
 
 N_CONSTITUENTS = 20
@@ -298,10 +301,63 @@ def test_label_rule_errors_only_for_all_signal_background(work, caplog):
     background, signal = read_jets(work / "qcd.h5"), read_jets(work / "top.h5")
     with pytest.raises(JetaeError, match="all 200 jets of the background sample are labelled signal"):
         check_labels(signal, {"qcd": background})
-    with caplog.at_level(logging.WARNING, logger="jetae.evaluation.evaluate"):
+    with caplog.at_level(logging.WARNING, logger="jetae.evaluation.samples"):
         check_labels(background, {"qcd": background[:50]})  # background file given as --signal: warn only
     assert "labelled background" in caplog.text and "background file itself" in caplog.text
     caplog.clear()
-    with caplog.at_level(logging.WARNING, logger="jetae.evaluation.evaluate"):
+    with caplog.at_level(logging.WARNING, logger="jetae.evaluation.samples"):
         check_labels(Jets.concatenate([background[:300], signal[:10]]), {"top": signal})
     assert "10 of 310 background jets are labelled signal" in caplog.text
+
+
+# --------------------------------------------------------------------------- the one sample reader
+def test_read_sample_reads_row_ranges_of_files_and_jets(work):
+    from jetae.evaluation.samples import read_sample
+
+    everything = read_jets(work / "qcd.h5")
+    middle = read_sample(work / "qcd.h5", "qcd test", n_max=50, start=100)
+    np.testing.assert_array_equal(middle.constituents, everything.constituents[100:150])
+    assert middle.source == str(work / "qcd.h5")
+    np.testing.assert_array_equal(read_sample(everything, n_max=50, start=100).constituents, middle.constituents)
+    assert read_sample(everything) is everything  # in-memory jets are used as they are
+    with pytest.raises(JetaeError, match="background test file not found"):
+        read_sample(work / "nope.h5", "background test")
+    with pytest.raises(JetaeError, match="signal: number of jets"):
+        read_sample(work / "qcd.h5", "signal", n_max=0)
+    with pytest.raises(JetaeError, match="contains no jets"):
+        read_sample(everything, start=len(everything))
+
+
+# --------------------------------------------------------------------------- the one tagging direction
+def test_tag_direction_trains_scores_and_summarises_like_the_metrics(work):
+    from jetae.evaluation.direction import BACKGROUND, tag_direction
+
+    train, background, signal = synthetic_jets(300, False, 5), read_jets(work / "qcd.h5"), read_jets(work / "top.h5")
+    detector = create_model("pca", n_components=5, representation={"kind": "image", "n_pixels": 16})
+    result = tag_direction(detector, background, {"top": signal}, train=train, n_bootstrap=10, seed=3)
+    assert result.n_train == 300 and result.train_seconds > 0 and result.n_scored == 600
+    known, anomalies = detector.anomaly_score(background), detector.anomaly_score(signal)
+    np.testing.assert_array_equal(result.scores[BACKGROUND]["reconstruction"], known)
+    assert result.signals["top"] == m.summarize(known, anomalies, n_bootstrap=10, seed=3)
+    mass = jet_mass(background.constituents)
+    assert result.mass_sculpting == m.mass_sculpting(mass, known, seed=3)
+    # An already fitted detector, another way of scoring, no sculpting.
+    again = tag_direction(detector, background, {"top": signal}, sculpting=False, n_bootstrap=10, seed=3,
+                          score_fn=lambda jets, score: -detector.anomaly_score(jets, score))
+    assert again.n_train is None and again.mass_sculpting is None
+    assert again.signals["top"]["auc"] == pytest.approx(1.0 - result.signals["top"]["auc"])
+
+
+def test_tag_direction_refuses_non_finite_scores_and_a_signal_called_background(work):
+    from jetae.evaluation.direction import tag_direction
+
+    background, signal = read_jets(work / "qcd.h5"), read_jets(work / "top.h5")
+    detector = load_model(work / "pca")
+    with pytest.raises(JetaeError, match="non-finite .* scores for 1 of 200 signal 'top' jets"):
+        tag_direction(detector, background, {"top": signal},
+                      score_fn=lambda jets, score: np.where(np.arange(len(jets)) == 7, np.nan, 1.0)
+                      if len(jets) == 200 else np.ones(len(jets)))
+    with pytest.raises(JetaeError, match="may not be called 'background'"):
+        tag_direction(detector, background, {"background": signal})
+    with pytest.raises(JetaeError, match="has no score 'nonsense'"):
+        tag_direction(detector, background, {"top": signal}, scores=["nonsense"])

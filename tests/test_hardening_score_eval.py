@@ -15,13 +15,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from toys import prong_jets
 
 from jetae.cli.main import main
 from jetae.data.toptag import write_jets
 from jetae.evaluation import metrics as m
 from jetae.evaluation.evaluate import evaluate_model
 from jetae.models import create_model
-from toys import prong_jets
 
 N_CONSTITUENTS = 20
 CONSTITUENTS = {"kind": "constituents", "n_constituents": 10, "features": ["delta_eta", "delta_phi", "log_pt"],
@@ -314,7 +314,7 @@ def test_sculpting_figures_need_enough_background_jets():
 
 
 def test_evaluate_model_warns_below_the_stated_sample_sizes(work, tmp_path, caplog):
-    with caplog.at_level(logging.WARNING, logger="jetae.evaluation.evaluate"):
+    with caplog.at_level(logging.WARNING, logger="jetae.evaluation.samples"):
         evaluate_model(work / "run", work / "qcd.h5", [work / "top1.h5"], tmp_path / "r", n_bootstrap=0,
                        n_latent=20)
     text = caplog.text
@@ -324,7 +324,7 @@ def test_evaluate_model_warns_below_the_stated_sample_sizes(work, tmp_path, capl
 
 # --------------------------------------------------------------------------- consumers of metrics.json
 def test_benchmark_tables_show_unresolved_figures_as_not_available():
-    from jetae.benchmark import _describe, result_rows
+    from jetae.experiments.benchmark import describe_direction, result_rows
 
     signal = {"auc": None, "auc_reason": "x", "auc_err": None, "auc_err_reason": "x", "r30": None,
               "r30_reason": "x", "n": 1, "n_background": 1}
@@ -334,7 +334,7 @@ def test_benchmark_tables_show_unresolved_figures_as_not_available():
     reverse = {"status": "ok", "signals": {"qcd": signal}}
     rows = result_rows({"models": {"pca": {"forward": forward, "reverse": reverse}}})
     assert rows[0][1:8] == ["n/a"] * 7
-    line = _describe("pca", "forward", forward)
+    line = describe_direction("pca", "forward", forward)
     assert "AUC n/a" in line and "R30 n/a" in line and "JSD50 n/a" in line
 
 

@@ -97,6 +97,8 @@ def test_bad_inputs_raise():
         m.auc([0.1, np.nan], [0.2])
     with pytest.raises(ValueError, match="no scores"):
         m.auc([], [0.2])
+    with pytest.raises(ValueError, match="inf"):  # scikit-learn's ROC needs finite scores
+        m.roc_curve([0.1, np.inf], [0.2])
     with pytest.raises(ValueError, match="eps_s"):
         m.rejection_at([0.1], [0.2], 1.5)
 
@@ -175,7 +177,7 @@ def test_distance_correlation_matches_torch_and_dcor(relation):
          "linear": 2.0 * x - 1.0}[relation]
     ours = m.distance_correlation(x, y)
     theirs = torch_distance_correlation(torch.tensor(x), torch.tensor(y)).item()
-    assert ours == pytest.approx(theirs, abs=1e-5)  # torch computes in float32
+    assert ours == pytest.approx(theirs, abs=1e-5)  # the same function (the numpy metric wraps the torch one)
     assert ours == pytest.approx(dcor.distance_correlation_sqr(x, y), rel=1e-9, abs=1e-12)
     if relation == "linear":
         assert ours == pytest.approx(1.0)

@@ -10,15 +10,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from toys import prong_jets
 
 from jetae.cli.main import main
 from jetae.data.toptag import write_jets
 from jetae.errors import JetaeError
-from jetae.studies.contamination import contamination_study, mix_training_sample
-from jetae.studies.digits import digits_holdout_study
-from jetae.studies.reverse import reverse_study
-from jetae.studies.toy import toy_study
-from toys import prong_jets
+from jetae.experiments.studies.contamination import contamination_study, mix_training_sample
+from jetae.experiments.studies.digits import digits_holdout_study
+from jetae.experiments.studies.reverse import reverse_study
+from jetae.experiments.studies.toy import toy_study
 
 #: Toy jets along eta = phi = 0 (the study tests do not need random jet axes).
 toy_jets = partial(prong_jets, n_constituents=30, pt=600.0, random_axis=False)

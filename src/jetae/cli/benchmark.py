@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import argparse
 
+from jetae.config import parse_set_options
+from jetae.errors import JetaeError
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
@@ -13,7 +16,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "anomaly (reverse AUC). Writes OUT/benchmark.json and OUT/benchmark.md (with the published "
                     "reference numbers, on another sample, next to it). --preset quick generates and caches small "
                     "samples (minutes on a laptop); --preset full reads the samples of bench/make_samples.sh. "
-                    "Per-model options of each preset: MODEL_OPTIONS in src/jetae/benchmark.py. "
+                    "Per-model options of each preset: src/jetae/experiments/benchmark/presets.yaml. "
                     "Exit status 1 if any model failed (the others still run and are written).",
     )
     parser.add_argument("--preset", choices=("quick", "full"), default="quick",
@@ -50,9 +53,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def model_overrides(assignments: list[str]) -> dict[str, dict]:
     """``["conv_ae.lr=1e-3", "nae.representation.n_pixels=32"]`` -> ``{"conv_ae": {"lr": 0.001}, ...}``."""
-    from jetae.config import parse_set_options
-    from jetae.errors import JetaeError
-
     for item in assignments:
         key = item.split("=", 1)[0]
         if "=" not in item or "." not in key:
@@ -62,11 +62,11 @@ def model_overrides(assignments: list[str]) -> dict[str, dict]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from jetae.benchmark import BenchmarkConfig, command_line, markdown_table_only, run_benchmark
+    # The benchmark pulls in torch, the models and the generator: imported when the command runs,
+    # so that `jetae --help` (which registers every command) stays fast. Same in merge / seed_summary.
+    from jetae.experiments.benchmark import BenchmarkConfig, command_line, markdown_table_only, run_benchmark
 
     if args.merge and args.seed_summary:
-        from jetae.errors import JetaeError
-
         raise JetaeError("--merge and --seed-summary are separate steps; give one")
     if args.merge:
         return merge(args)
@@ -90,7 +90,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def merge(args: argparse.Namespace) -> int:
-    from jetae.benchmark import markdown_table_only, merge_benchmarks, write_results
+    from jetae.experiments.benchmark import markdown_table_only, merge_benchmarks, write_results
 
     payload = merge_benchmarks(args.merge)
     write_results(payload, args.out, args.overwrite, args.results_copy)
@@ -100,7 +100,7 @@ def merge(args: argparse.Namespace) -> int:
 
 
 def seed_summary(args: argparse.Namespace) -> int:
-    from jetae.benchmark_seeds import summary_table, summarize_seeds, write_summary
+    from jetae.experiments.seeds import summarize_seeds, summary_table, write_summary
 
     summary = summarize_seeds(args.seed_summary)
     write_summary(summary, args.out, args.overwrite, args.results_copy)

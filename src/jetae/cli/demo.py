@@ -25,8 +25,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from jetae.demo import DemoConfig, run_demo
-    from jetae.evaluation.evaluate import summary_lines
+    # The demo pulls in torch, the models and the generator: imported when the command runs,
+    # so that `jetae --help` (which registers every command) stays fast.
+    from jetae.evaluation.terminal import summary_lines
+    from jetae.experiments.demo import DemoConfig, run_demo
     from jetae.models import get_model_spec
 
     for name in args.models:

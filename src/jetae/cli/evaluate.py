@@ -47,8 +47,11 @@ def command_line(args: argparse.Namespace) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
+    # The evaluation pulls in torch and matplotlib: imported when the command runs, so that
+    # `jetae --help` (which registers every command) stays fast.
     from jetae.errors import JetaeError
-    from jetae.evaluation.evaluate import REPORT_FILE, evaluate_models, summary_lines
+    from jetae.evaluation.evaluate import REPORT_FILE, evaluate_models
+    from jetae.evaluation.terminal import summary_lines
 
     if args.n_max is not None and args.n_max < 1:
         raise JetaeError(f"--n-max must be >= 1, got {args.n_max}")

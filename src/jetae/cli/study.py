@@ -6,6 +6,13 @@ import argparse
 import shlex
 from typing import Any, Sequence
 
+from jetae.config import _merge, parse_set_options
+from jetae.errors import JetaeError
+
+# The studies and the model registry pull in torch, sklearn and matplotlib: they are imported
+# inside the functions below, when a study runs, so that `jetae --help` (which registers every
+# command) stays fast.
+
 STUDIES = {
     "contamination": "AUC vs the fraction of signal mixed into the training jets",
     "reverse": "train on background and tag signal, train on signal and tag background",
@@ -123,8 +130,6 @@ def command_line(args: argparse.Namespace) -> str:
 
 def split_numbers(values: Sequence[str], what: str, kind: type = float) -> list[Any]:
     """``["0", "0.01,0.05"]`` -> ``[0.0, 0.01, 0.05]``; a bad number raises a JetaeError."""
-    from jetae.errors import JetaeError
-
     items = [item for value in values for item in str(value).replace(",", " ").split()]
     try:
         return [kind(item) for item in items]
@@ -139,9 +144,7 @@ def per_model_options(models: Sequence[str], assignments: Sequence[str], epochs:
     An assignment without a prefix applies to every model; ``MODEL:key=value`` to that
     model only (which must be one of the study's models).
     """
-    from jetae.config import _merge, parse_set_options
-    from jetae.errors import JetaeError
-    from jetae.studies import has_option
+    from jetae.experiments.options import has_option
 
     common: list[str] = []
     specific: dict[str, list[str]] = {name: [] for name in models}
@@ -164,14 +167,13 @@ def per_model_options(models: Sequence[str], assignments: Sequence[str], epochs:
 
 
 def _models(args: argparse.Namespace) -> list[str]:
-    from jetae.studies import check_models
+    from jetae.experiments.options import check_models
 
     return check_models(args.model or args.default_models)
 
 
 def _check_common(args: argparse.Namespace) -> None:
-    from jetae.errors import JetaeError
-    from jetae.studies import check_out_dir
+    from jetae.experiments.studies.common import check_out_dir
 
     check_out_dir(args.out, args.overwrite)
     if getattr(args, "n_bootstrap", 0) < 0:
@@ -183,7 +185,7 @@ def _check_common(args: argparse.Namespace) -> None:
 
 
 def _finish(lines: list[str], out: str) -> int:
-    from jetae.studies import RESULTS_FILE
+    from jetae.experiments.studies.common import RESULTS_FILE
 
     print("\n".join(lines))
     print(f"results: {out}/{RESULTS_FILE}")
@@ -192,7 +194,12 @@ def _finish(lines: list[str], out: str) -> int:
 
 # --------------------------------------------------------------------------- studies
 def run_contamination(args: argparse.Namespace) -> int:
-    from jetae.studies.contamination import check_fractions, contamination_study, summary_lines, write_contamination
+    from jetae.experiments.studies.contamination import (
+        check_fractions,
+        contamination_study,
+        summary_lines,
+        write_contamination,
+    )
 
     _check_common(args)
     models = _models(args)
@@ -207,7 +214,7 @@ def run_contamination(args: argparse.Namespace) -> int:
 
 
 def run_reverse(args: argparse.Namespace) -> int:
-    from jetae.studies.reverse import reverse_study, summary_lines, write_reverse
+    from jetae.experiments.studies.reverse import reverse_study, summary_lines, write_reverse
 
     _check_common(args)
     models = _models(args)
@@ -221,7 +228,7 @@ def run_reverse(args: argparse.Namespace) -> int:
 
 
 def run_digits(args: argparse.Namespace) -> int:
-    from jetae.studies.digits import digits_holdout_study, summary_lines, write_digits
+    from jetae.experiments.studies.digits import digits_holdout_study, summary_lines, write_digits
 
     _check_common(args)
     models = _models(args)
@@ -234,7 +241,7 @@ def run_digits(args: argparse.Namespace) -> int:
 
 
 def run_toy(args: argparse.Namespace) -> int:
-    from jetae.studies.toy import summary_lines, toy_study, write_toy
+    from jetae.experiments.studies.toy import summary_lines, toy_study, write_toy
 
     _check_common(args)
     options = per_model_options([args.model], args.set, args.epochs)[args.model]

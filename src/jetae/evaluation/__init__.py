@@ -1,7 +1,8 @@
-"""Evaluation: figures of merit (:mod:`.metrics`), plots, the HTML report and ``evaluate_model``.
+"""Evaluation: figures of merit (:mod:`.metrics`), one tagging direction (:mod:`.direction`),
+plots, the HTML report and ``evaluate_model`` (:mod:`.evaluate`, which lists the other modules).
 
-Only the numpy metrics are imported here, so ``from jetae.evaluation import auc`` stays
-light; plotting and model loading live in :mod:`jetae.evaluation.evaluate`.
+Only the metrics are imported here, so ``from jetae.evaluation import auc`` stays light
+(no torch, no matplotlib); plotting and model loading live in :mod:`jetae.evaluation.evaluate`.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ __all__ = [
 
 
 def __getattr__(name: str):
-    # evaluate_model pulls in matplotlib and torch: import it only when asked for.
+    # evaluate_model pulls in matplotlib and torch: imported only when asked for (see the docstring).
     if name == "evaluate_model":
         from jetae.evaluation.evaluate import evaluate_model
 

@@ -1,4 +1,6 @@
-"""Anomaly-detection figures of merit, in plain numpy, with the names used in HEP.
+"""Anomaly-detection figures of merit with the names used in HEP (numpy arrays in, floats out).
+
+The ROC curve and its area are scikit-learn's, under HEP names and conventions.
 
 Conventions
 -----------
@@ -7,14 +9,15 @@ Conventions
 * ``eps_s`` / ``eps_b`` are the signal / background efficiencies (true / false positive
   rates); the background rejection is ``1 / eps_b``.
 * Every function takes the background scores first, then the signal scores, as 1-d
-  arrays of any length >= 1 (NaN is an error).
+  arrays of any length >= 1 (NaN is an error; so is inf for the ROC-based figures).
 
 Figures a sample cannot resolve
 -------------------------------
 The functions below compute a number for any input of at least one jet. The headline
 blocks (:func:`summarize`, :func:`mass_sculpting`) quote a figure only where the sample
-resolves it, following the rules of :data:`MIN_JETS_PER_CLASS`, :data:`MIN_PASSING_JETS`
-and :data:`MIN_JETS_SCULPTING`; otherwise the figure is ``None`` (JSON ``null``, "n/a" in
+resolves it, following the rules of :mod:`jetae.evaluation.resolvability`
+(:data:`MIN_JETS_PER_CLASS`, :data:`MIN_PASSING_JETS`, :data:`MIN_JETS_SCULPTING`,
+re-exported here); otherwise the figure is ``None`` (JSON ``null``, "n/a" in
 tables) and ``"<figure>_reason"`` says why (e.g. ``"eps_s_at_1e-3": None,
 "eps_s_at_1e-3_reason": "needs >= 10000 background jets (10 passing at eps_B = 0.001),
 have 300"``). Every ``None`` figure has a reason, and no block holds inf or NaN.
@@ -27,9 +30,72 @@ import math
 from typing import Callable
 
 import numpy as np
-from scipy.stats import rankdata
+from sklearn import metrics as sklearn_metrics
+
+from jetae.evaluation.resolvability import (
+    MIN_BACKGROUND_JETS_ALL_FIGURES,
+    MIN_JETS_PER_CLASS,
+    MIN_JETS_SCULPTING,
+    MIN_PASSING_JETS,
+    MIN_SIGNAL_JETS_ALL_FIGURES,
+    NOT_AVAILABLE,
+    REASON_SUFFIX,
+    REJECTION_WORKING_POINTS,
+    SCULPTING_WORKING_POINTS,
+    SIGNAL_EFFICIENCY_WORKING_POINTS,
+    auc_reason,
+    background_jets_needed,
+    not_resolvable_text,
+    put_figure,
+    rejection_reason,
+    sculpting_jets_needed,
+    sculpting_reason,
+    signal_efficiency_reason,
+    signal_jets_needed,
+)
 
 log = logging.getLogger(__name__)
+
+#: The figures of merit, and the resolvability rules of :mod:`jetae.evaluation.resolvability`
+#: (re-exported: they belong to the metrics' API).
+__all__ = [
+    "MASS_BINS_GEV",
+    "DCOR_MAX_SAMPLES",
+    "roc_curve",
+    "auc",
+    "background_efficiency_at",
+    "rejection_at",
+    "r30",
+    "r50",
+    "signal_efficiency_at",
+    "bootstrap",
+    "jensen_shannon_divergence",
+    "select_top_fraction",
+    "mass_histogram",
+    "mass_sculpting_jsd",
+    "distance_correlation",
+    "mass_sculpting",
+    "summarize",
+    "MIN_BACKGROUND_JETS_ALL_FIGURES",
+    "MIN_JETS_PER_CLASS",
+    "MIN_JETS_SCULPTING",
+    "MIN_PASSING_JETS",
+    "MIN_SIGNAL_JETS_ALL_FIGURES",
+    "NOT_AVAILABLE",
+    "REASON_SUFFIX",
+    "REJECTION_WORKING_POINTS",
+    "SCULPTING_WORKING_POINTS",
+    "SIGNAL_EFFICIENCY_WORKING_POINTS",
+    "auc_reason",
+    "background_jets_needed",
+    "not_resolvable_text",
+    "put_figure",
+    "rejection_reason",
+    "sculpting_jets_needed",
+    "sculpting_reason",
+    "signal_efficiency_reason",
+    "signal_jets_needed",
+]
 
 #: Default jet-mass binning for sculpting studies: 10 GeV bins from 0 to 300 GeV
 #: (masses outside are put in the first / last bin, so no jet is dropped).
@@ -39,147 +105,6 @@ MASS_BINS_GEV = np.linspace(0.0, 300.0, 31)
 DCOR_MAX_SAMPLES = 5000
 
 MetricFn = Callable[[np.ndarray, np.ndarray], float]
-
-# --------------------------------------------------------------------------- resolvability rules
-#: Jets of each class (background and signal) needed before an AUC, its bootstrap error or
-#: an efficiency is quoted. The AUC's standard error is about sqrt(AUC (1 - AUC) / n) for n
-#: jets per class (Hanley & McNeil): 0.1 to 0.15 at 10 jets, already no separation power to
-#: speak of; below that the bootstrap resamples the same few jets and its spread means
-#: nothing (one signal jet gave "AUC 0.82 +- 0.02").
-MIN_JETS_PER_CLASS = 10
-
-#: Jets that must pass a cut for an efficiency counted from them to be a measurement: k
-#: counted jets have a relative (Poisson) error of 1/sqrt(k), 32% at 10. So eps_S at
-#: eps_B = x needs MIN_PASSING_JETS / x background jets (1000 at 1e-2, 10 000 at 1e-3);
-#: the rejection at eps_S = x (R30, R50) needs MIN_PASSING_JETS / x signal jets to place
-#: the working point (34 for R30, 20 for R50) and MIN_PASSING_JETS background jets passing
-#: it (none passing: the rejection is only a lower bound, R > n_background).
-MIN_PASSING_JETS = 10
-
-#: Jets a mass-sculpting figure is computed from: the background jets kept by the cut of a
-#: JSD (30 mass bins), the background jets of dCor^2(mass, score). For a score independent
-#: of the mass both estimators are biased upwards by about 3 / n (measured on toy QCD-like
-#: masses: JSD 0.026 (cut keeping 50%) to 0.046 (10%) with 100 kept jets, dCor^2 0.03 with
-#: 100 jets), as large as the smallest sculpting of the benchmark models (JSD50 ~ 0.02-0.13,
-#: dCor^2 ~ 0.06-0.6 on 10 000 jets); fewer jets measure the sample size, not the model.
-MIN_JETS_SCULPTING = 100
-
-#: Figures of :func:`summarize`: rejections ``1 / eps_B`` at these signal efficiencies ...
-REJECTION_WORKING_POINTS = {"r30": 0.3, "r50": 0.5}
-#: ... and signal efficiencies at these background efficiencies.
-SIGNAL_EFFICIENCY_WORKING_POINTS = {"eps_s_at_1e-2": 1e-2, "eps_s_at_1e-3": 1e-3}
-#: Figures of :func:`mass_sculpting`: JSD after cuts keeping these background fractions.
-SCULPTING_WORKING_POINTS = {"eff50": 0.5, "eff10": 0.1}
-
-#: Suffix of the key that says why a figure is ``None``: ``"r30"`` -> ``"r30_reason"``.
-REASON_SUFFIX = "_reason"
-#: How tables show a figure the sample does not resolve.
-NOT_AVAILABLE = "n/a"
-
-
-def _jets_needed(count: float, efficiency: float) -> int:
-    """Smallest n with ``efficiency * n >= count`` (rounded, so 10 / 1e-3 is 10000, not 10001)."""
-    return math.ceil(round(count / efficiency, 6))
-
-
-def background_jets_needed(eps_b: float) -> int:
-    """Background jets needed for eps_S at ``eps_b``: :data:`MIN_PASSING_JETS` / ``eps_b``."""
-    return _jets_needed(MIN_PASSING_JETS, eps_b)
-
-
-def signal_jets_needed(eps_s: float) -> int:
-    """Signal jets needed to place the working point eps_S = ``eps_s``: :data:`MIN_PASSING_JETS` / ``eps_s``."""
-    return _jets_needed(MIN_PASSING_JETS, eps_s)
-
-
-def sculpting_jets_needed(background_efficiency: float) -> int:
-    """Background jets for a JSD after a cut keeping ``background_efficiency``: :data:`MIN_JETS_SCULPTING` / it."""
-    return _jets_needed(MIN_JETS_SCULPTING, background_efficiency)
-
-
-#: Below this many background jets some figure of :func:`summarize` / :func:`mass_sculpting`
-#: is never resolved (eps_S at eps_B = 1e-3 needs 10 000); ``jetae evaluate`` warns.
-MIN_BACKGROUND_JETS_ALL_FIGURES = max(
-    [background_jets_needed(e) for e in SIGNAL_EFFICIENCY_WORKING_POINTS.values()]
-    + [sculpting_jets_needed(e) for e in SCULPTING_WORKING_POINTS.values()] + [MIN_JETS_SCULPTING])
-#: Below this many signal jets some figure is never resolved (R30 needs 34); ``jetae evaluate`` warns.
-MIN_SIGNAL_JETS_ALL_FIGURES = max([signal_jets_needed(e) for e in REJECTION_WORKING_POINTS.values()]
-                                  + [MIN_JETS_PER_CLASS])
-
-
-def not_resolvable_text(value: float | None, spec: str = "", text: str = NOT_AVAILABLE) -> str:
-    """``format(value, spec)``, or ``text`` ("n/a") for a figure that is ``None`` or not finite."""
-    if value is None or (isinstance(value, float) and not math.isfinite(value)):
-        return text
-    return format(value, spec)
-
-
-def put_figure(block: dict, key: str, value: float | None, reason: str | None = None) -> None:
-    """``block[key] = value``, or ``None`` plus ``block[key + "_reason"] = reason`` when ``reason`` is given.
-
-    A value that is ``None`` or not finite without a reason is a bug in the caller.
-    """
-    if reason is None and (value is None or not math.isfinite(value)):
-        raise ValueError(f"{key} = {value} needs a reason")
-    if reason is None:
-        block[key] = float(value)
-    else:
-        block[key] = None
-        block[key + REASON_SUFFIX] = reason
-
-
-def auc_reason(n_background: int, n_signal: int) -> str | None:
-    """Why the AUC of these sample sizes is not quoted (None: it is); see :data:`MIN_JETS_PER_CLASS`."""
-    if min(n_background, n_signal) < MIN_JETS_PER_CLASS:
-        return (f"needs >= {MIN_JETS_PER_CLASS} jets of each class, have {n_background} background and "
-                f"{n_signal} signal")
-    return None
-
-
-def signal_efficiency_reason(eps_b: float, n_background: int, n_signal: int) -> str | None:
-    """Why eps_S at eps_B = ``eps_b`` is not quoted (None: it is); see :data:`MIN_PASSING_JETS`."""
-    need = background_jets_needed(eps_b)
-    if n_background < need:
-        return f"needs >= {need} background jets ({MIN_PASSING_JETS} passing at eps_B = {eps_b:g}), have {n_background}"
-    if n_signal < MIN_JETS_PER_CLASS:
-        return f"needs >= {MIN_JETS_PER_CLASS} signal jets, have {n_signal}"
-    return None
-
-
-def rejection_reason(eps_s: float, eps_b: float | None, n_background: int, n_signal: int,
-                     name: str = "R") -> str | None:
-    """Why the rejection at eps_S = ``eps_s`` is not quoted (None: it is).
-
-    ``eps_b`` is the background efficiency at that working point (None: not computed yet;
-    then only the signal count is checked). See :data:`MIN_PASSING_JETS`.
-    """
-    need = signal_jets_needed(eps_s)
-    if n_signal < need:
-        return f"needs >= {need} signal jets ({MIN_PASSING_JETS} passing at eps_S = {eps_s:g}), have {n_signal}"
-    if eps_b is None:
-        return None
-    passing = eps_b * n_background
-    if passing <= 0.0:
-        return f"no background jet passes at eps_S = {eps_s:g}; {name} > {n_background}"
-    if passing < MIN_PASSING_JETS - 1e-9:
-        return (f"only {passing:.3g} background jets pass at eps_S = {eps_s:g}, needs >= {MIN_PASSING_JETS} "
-                f"({name} ~ {1.0 / eps_b:.3g} is not resolved)")
-    return None
-
-
-def sculpting_reason(n_background: int, background_efficiency: float | None = None) -> str | None:
-    """Why a sculpting figure is not quoted (None: it is): the JSD after a cut keeping
-    ``background_efficiency``, or dCor^2 for ``None``. See :data:`MIN_JETS_SCULPTING`."""
-    if background_efficiency is None:
-        if n_background < MIN_JETS_SCULPTING:
-            return f"needs >= {MIN_JETS_SCULPTING} background jets, have {n_background}"
-        return None
-    need = sculpting_jets_needed(background_efficiency)
-    if n_background < need:
-        return (f"needs >= {need} background jets ({MIN_JETS_SCULPTING} kept by the cut at "
-                f"eps_B = {background_efficiency:g}), have {n_background}")
-    return None
-
 
 
 def _as_scores(values: np.ndarray, what: str) -> np.ndarray:
@@ -192,8 +117,22 @@ def _as_scores(values: np.ndarray, what: str) -> np.ndarray:
 
 
 # --------------------------------------------------------------------------- ROC
+def _labelled(background: np.ndarray, signal: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(labels, scores)`` for scikit-learn: signal = 1 (the positive class), background = 0.
+
+    Infinite scores are refused here with a clear message (scikit-learn would refuse them too).
+    """
+    for values, what in ((background, "background"), (signal, "signal")):
+        if np.isinf(values).any():
+            raise ValueError(f"{what}: scores contain inf (the ROC curve needs finite scores)")
+    labels = np.concatenate([np.zeros(background.size, dtype=np.int8), np.ones(signal.size, dtype=np.int8)])
+    return labels, np.concatenate([background, signal])
+
+
 def roc_curve(scores_background: np.ndarray, scores_signal: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """ROC curve: efficiencies for a cut ``score >= threshold`` at every distinct score.
+
+    ``sklearn.metrics.roc_curve`` with ``drop_intermediate=False`` under HEP names.
 
     Parameters
     ----------
@@ -211,28 +150,21 @@ def roc_curve(scores_background: np.ndarray, scores_signal: np.ndarray) -> tuple
     """
     background = _as_scores(scores_background, "background")
     signal = _as_scores(scores_signal, "signal")
-    thresholds = np.unique(np.concatenate([background, signal]))[::-1]
-    # Jets passing score >= t = n - (number of jets with score < t).
-    n_b_pass = background.size - np.searchsorted(np.sort(background), thresholds, side="left")
-    n_s_pass = signal.size - np.searchsorted(np.sort(signal), thresholds, side="left")
-    eps_s = np.concatenate([[0.0], n_s_pass / signal.size])
-    eps_b = np.concatenate([[0.0], n_b_pass / background.size])
-    return eps_s, eps_b, np.concatenate([[np.inf], thresholds])
+    # drop_intermediate=False keeps one point per distinct score (the interpolations below need them all).
+    eps_b, eps_s, thresholds = sklearn_metrics.roc_curve(*_labelled(background, signal), drop_intermediate=False)
+    return eps_s, eps_b, thresholds
 
 
 def auc(scores_background: np.ndarray, scores_signal: np.ndarray) -> float:
     """Area under the ROC curve: P(random signal scores above random background).
 
-    Ties count 1/2 (Mann-Whitney U / (n_s n_b)), identical to
-    ``sklearn.metrics.roc_auc_score`` and to the trapezoid area under :func:`roc_curve`.
-    0.5 = no separation; values below 0.5 mean the score is anti-correlated with signal.
+    ``sklearn.metrics.roc_auc_score``: ties count 1/2 (Mann-Whitney U / (n_s n_b)), the
+    trapezoid area under :func:`roc_curve`. 0.5 = no separation; values below 0.5 mean the
+    score is anti-correlated with signal.
     """
     background = _as_scores(scores_background, "background")
     signal = _as_scores(scores_signal, "signal")
-    ranks = rankdata(np.concatenate([signal, background]), method="average")
-    n_s, n_b = signal.size, background.size
-    u_statistic = ranks[:n_s].sum() - n_s * (n_s + 1) / 2.0
-    return float(u_statistic / (n_s * n_b))
+    return float(sklearn_metrics.roc_auc_score(*_labelled(background, signal)))
 
 
 def _interpolate_curve(x: np.ndarray, y: np.ndarray, target: float, at_equal_x: str) -> float:
@@ -406,32 +338,6 @@ def mass_sculpting_jsd(
     return jensen_shannon_divergence(mass_histogram(mass, bins), mass_histogram(mass[kept], bins))
 
 
-def _centred_distance_sums(x: np.ndarray, y: np.ndarray, chunk: int = 512) -> tuple[float, float, float]:
-    """V-statistic dCov^2(x, y), dVar^2(x), dVar^2(y) in O(n * chunk) memory.
-
-    Uses mean(A_ij B_ij) = mean(a_ij b_ij) + mean(a) mean(b) - 2 mean_i(abar_i bbar_i)
-    for double-centred A, B of the distance matrices a, b (rows streamed in chunks).
-    """
-    n = x.size
-    sum_ab = sum_aa = sum_bb = 0.0
-    row_a = np.empty(n)
-    row_b = np.empty(n)
-    for lo in range(0, n, chunk):
-        hi = min(lo + chunk, n)
-        a = np.abs(x[lo:hi, None] - x[None, :])
-        b = np.abs(y[lo:hi, None] - y[None, :])
-        sum_ab += float(np.einsum("ij,ij->", a, b))
-        sum_aa += float(np.einsum("ij,ij->", a, a))
-        sum_bb += float(np.einsum("ij,ij->", b, b))
-        row_a[lo:hi] = a.mean(axis=1)
-        row_b[lo:hi] = b.mean(axis=1)
-    mean_a, mean_b = row_a.mean(), row_b.mean()
-    dcov_xy = sum_ab / n**2 + mean_a * mean_b - 2.0 * float(np.mean(row_a * row_b))
-    dcov_xx = sum_aa / n**2 + mean_a**2 - 2.0 * float(np.mean(row_a**2))
-    dcov_yy = sum_bb / n**2 + mean_b**2 - 2.0 * float(np.mean(row_b**2))
-    return dcov_xy, dcov_xx, dcov_yy
-
-
 def distance_correlation(
     x: np.ndarray,
     y: np.ndarray,
@@ -440,13 +346,14 @@ def distance_correlation(
 ) -> float:
     """Squared sample distance correlation dCor^2(x, y) in [0, 1] of two 1-d arrays.
 
-    V-statistic (biased) estimator, the same definition as
-    :func:`jetae.train.disco.distance_correlation` (torch) and
-    ``dcor.distance_correlation_sqr``; 0 for independent variables (in the large-n
-    limit), 1 for a linear relation. Cost is O(n^2) time, so above ``max_samples``
-    pairs a random subsample of ``max_samples`` pairs is used (``numpy`` generator with
-    ``seed``, so the value is reproducible); ``max_samples=None`` uses everything.
-    Returns 0 if either variable is constant.
+    A thin numpy wrapper over :func:`jetae.train.disco.distance_correlation` (the DisCo
+    training loss, in torch; float64 here), so evaluation and training share one
+    definition: the V-statistic (biased) estimator, as ``dcor.distance_correlation_sqr``;
+    0 for independent variables (in the large-n limit), 1 for a linear relation. Cost is
+    O(n^2) time and memory, so above ``max_samples`` pairs a random subsample of
+    ``max_samples`` pairs is used (``numpy`` generator with ``seed``, so the value is
+    reproducible); ``max_samples=None`` uses everything. Returns 0 if either variable is
+    constant.
     """
     x = np.asarray(x, dtype=np.float64).reshape(-1)
     y = np.asarray(y, dtype=np.float64).reshape(-1)
@@ -459,11 +366,14 @@ def distance_correlation(
     if max_samples is not None and x.size > max_samples:
         pick = np.random.default_rng(seed).choice(x.size, size=max_samples, replace=False)
         x, y = x[pick], y[pick]
-    dcov_xy, dcov_xx, dcov_yy = _centred_distance_sums(x, y)
-    denominator = math.sqrt(max(dcov_xx, 0.0) * max(dcov_yy, 0.0))
-    if denominator <= 0.0:
-        return 0.0
-    return float(min(max(dcov_xy / denominator, 0.0), 1.0))
+    # torch is heavy: imported on first use, so the other metrics stay light to import.
+    import torch
+
+    from jetae.train.disco import distance_correlation as torch_distance_correlation
+
+    with torch.no_grad():
+        value = float(torch_distance_correlation(torch.from_numpy(x), torch.from_numpy(y)))
+    return min(max(value, 0.0), 1.0)
 
 
 def mass_sculpting(

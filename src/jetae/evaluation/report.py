@@ -16,6 +16,8 @@ import shlex
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
+from jetae.evaluation.resolvability import NOT_AVAILABLE, REASON_SUFFIX
+
 CSS = """
 body { font-family: -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; margin: 2em auto; max-width: 1150px;
        padding: 0 1em; color: #1d1d1f; background: #fff; line-height: 1.4; }
@@ -45,14 +47,14 @@ def esc(value: Any) -> str:
 def fmt(value: Any, digits: int = 4, infinite: str = "&infin;") -> str:
     """A number for a table cell: ``digits`` significant digits, inf as the symbol, None/NaN as n/a."""
     if value is None:
-        return "n/a"
+        return NOT_AVAILABLE
     if isinstance(value, bool):
         return esc(value)
     if isinstance(value, int):
         return esc(value)
     if isinstance(value, float):
         if math.isnan(value):
-            return "n/a"
+            return NOT_AVAILABLE
         if math.isinf(value):
             return infinite if value > 0 else "-" + infinite
         return esc(f"{value:.{digits}g}")
@@ -66,16 +68,12 @@ def fmt_pm(value: Any, error: Any, digits: int = 4) -> str:
     return f"{fmt(value, digits)} &plusmn; {fmt(error, 2)}"
 
 
-#: Suffix of the metrics.json key that says why a figure is null (see jetae.evaluation.metrics).
-REASON_SUFFIX = "_reason"
-
-
 def figure_cell(block: Mapping[str, Any], key: str, digits: int = 4, error_key: str | None = None) -> str:
     """A figure of a metrics block for a table cell; a figure the sample does not resolve is
     "n/a" with its reason as a tooltip (the reasons are also listed under the table)."""
     value = block.get(key)
     if value is None and block.get(key + REASON_SUFFIX):
-        return f'<span title="{esc(block[key + REASON_SUFFIX])}">n/a</span>'
+        return f'<span title="{esc(block[key + REASON_SUFFIX])}">{NOT_AVAILABLE}</span>'
     if error_key is not None:
         return fmt_pm(value, block.get(error_key), digits)
     return fmt(value, digits)

@@ -1,0 +1,69 @@
+"""What every study shares: its configuration record and writing its directory atomically."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import platform
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Mapping
+
+import numpy as np
+
+from jetae import __version__
+from jetae._atomic import atomic_dir
+from jetae.errors import JetaeError
+from jetae.evaluation.jsonify import json_ready
+from jetae.evaluation.plots import save_figure
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+log = logging.getLogger(__name__)
+
+RESULTS_FILE = "results.json"
+CONFIG_FILE = "config.json"
+
+
+def study_config(study: str, parameters: Mapping[str, Any], model_configs: Mapping[str, Any] | None = None,
+                 command: str | None = None) -> dict[str, Any]:
+    """The fully resolved configuration of a study run, with versions and the command."""
+    versions = {"jetae": __version__, "numpy": np.__version__, "python": platform.python_version()}
+    for module in ("torch", "lightning", "sklearn"):
+        loaded = sys.modules.get(module)
+        if loaded is not None:
+            versions[module] = getattr(loaded, "__version__", None)
+    config = {"study": study, "command": command, "parameters": dict(parameters)}
+    if model_configs is not None:
+        config["models"] = dict(model_configs)
+    config["versions"] = versions
+    return config
+
+
+def check_out_dir(out: str | os.PathLike, overwrite: bool) -> Path:
+    """Refuse an existing output directory unless ``overwrite`` (checked before any work)."""
+    out = Path(out)
+    if out.exists() and not overwrite:
+        raise JetaeError("output directory already exists; pass --overwrite to replace it", out)
+    if out.exists() and not out.is_dir():
+        raise JetaeError("output path exists and is not a directory", out)
+    return out
+
+
+def write_study(out: str | os.PathLike, results: Mapping[str, Any], config: Mapping[str, Any],
+                figures: Mapping[str, "Figure"], overwrite: bool = False) -> Path:
+    """Write ``results.json``, ``config.json`` and each figure as ``<stem>.png|pdf`` into ``out``.
+
+    Everything goes into a temporary directory renamed onto ``out`` at the end: after an
+    error there is no ``out`` (or the old one is untouched).
+    """
+    out = check_out_dir(out, overwrite)
+    with atomic_dir(out, overwrite=overwrite) as tmp:
+        (tmp / RESULTS_FILE).write_text(json.dumps(json_ready(results), indent=2) + "\n")
+        (tmp / CONFIG_FILE).write_text(json.dumps(json_ready(config), indent=2) + "\n")
+        for stem, figure in figures.items():
+            save_figure(figure, tmp, stem)
+    log.info("wrote %s", out)
+    return out
