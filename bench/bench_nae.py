@@ -160,7 +160,7 @@ class MonitoredNAE(NormalizedAutoencoder):
                                                 self._score(anomalies, "reconstruction"))
         if self._phase == "nae":
             self._nae_epochs_done += 1
-            if self.snapshot_samples and self._nae_epochs_done > self.config.epochs - self.snapshot_epochs:
+            if self.snapshot_samples and self._nae_epochs_done > self.trainer_config.epochs - self.snapshot_epochs:
                 if self._snapshot_inputs is None:
                     self._snapshot_inputs = {name: self.transform(jets) for name, jets in self.snapshot_samples.items()}
                 for name, inputs in self._snapshot_inputs.items():

@@ -47,7 +47,7 @@ from jetae.evaluation.samples import read_sample
 from jetae.features import make_representation
 from jetae.models import create_model
 from jetae.train import engine
-from jetae.train.engine import evaluation_batch_size, resolve_accelerator, resolve_precision, use_fast_memory_format
+from jetae.train.device import evaluation_batch_size, resolve_accelerator, resolve_precision, use_fast_memory_format
 
 log = logging.getLogger("bench_training")
 
@@ -305,7 +305,7 @@ def benchmark_model(name: str, jets, args: argparse.Namespace, device: torch.dev
 
     # Inference on test jets: the Detector API (host arrays in, scores out) and a plain forward.
     test_raw = np.asarray(make_representation(jets["qcd_test"][: args.n_test], spec), dtype=np.float32)
-    eval_batch = evaluation_batch_size(detector.config.eval_batch_size, detector.input_shape_, device.type)
+    eval_batch = evaluation_batch_size(detector.trainer_config.eval_batch_size, detector.input_shape_, device.type)
     test_scaled = detector.transform(test_raw)
     result["inference"] = {
         "n": len(test_raw), "batch_size": eval_batch,
@@ -313,9 +313,9 @@ def benchmark_model(name: str, jets, args: argparse.Namespace, device: torch.dev
         "plain_forward": plain_inference(detector.network_, test_scaled, eval_batch, device, args.repeats,
                                          bf16=bf16_default),
     }
-    if eval_batch != detector.config.eval_batch_size:  # the CPU cap on evaluation batches: what it buys
-        result["inference"][f"plain_forward_batch_{detector.config.eval_batch_size}"] = plain_inference(
-            detector.network_, test_scaled, detector.config.eval_batch_size, device, args.repeats, bf16=bf16_default)
+    if eval_batch != detector.trainer_config.eval_batch_size:  # the CPU cap on evaluation batches: what it buys
+        result["inference"][f"plain_forward_batch_{detector.trainer_config.eval_batch_size}"] = plain_inference(
+            detector.network_, test_scaled, detector.trainer_config.eval_batch_size, device, args.repeats, bf16=bf16_default)
     return result
 
 

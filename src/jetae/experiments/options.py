@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any, Mapping, Sequence
 
-from jetae.config import _merge, config_to_dict
+from jetae.config import _merge
 from jetae.errors import JetaeError
 from jetae.models import create_model, get_model_spec
 
@@ -23,8 +22,8 @@ def check_models(models: Sequence[str]) -> list[str]:
 
 
 def has_option(model: str, option: str) -> bool:
-    """Whether model ``model``'s config has a field ``option`` (e.g. ``progress``, ``epochs``)."""
-    return any(f.name == option for f in dataclasses.fields(get_model_spec(model).config_cls))
+    """Whether model ``model`` takes option ``option`` (model or trainer option, e.g. ``progress``, ``epochs``)."""
+    return get_model_spec(model).has_option(option)
 
 
 def model_options_for(models: Sequence[str], model_options: Mapping[str, Mapping[str, Any]] | None,
@@ -52,4 +51,4 @@ def model_options_for(models: Sequence[str], model_options: Mapping[str, Mapping
 
 def resolved_configs(options: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
     """``{model: fully resolved config}`` (every option with its value), for ``config.json``."""
-    return {name: config_to_dict(create_model(name, dict(opts)).config) for name, opts in options.items()}
+    return {name: create_model(name, dict(opts)).get_params() for name, opts in options.items()}

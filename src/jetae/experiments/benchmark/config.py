@@ -90,7 +90,7 @@ class BenchmarkConfig:
 def model_options(config: BenchmarkConfig, name: str) -> dict[str, Any]:
     """The option overrides of model ``name``: preset dict < --epochs / --device / seed < --set."""
     config_cls = get_model_spec(name).config_cls
-    fields = {f.name for f in dataclasses.fields(config_cls)}
+    fields = set(get_model_spec(name).option_names())
     if "options" in fields:  # a model made of other models (ensemble): members get their model's preset and flags
         member = config.model_options.get(name, {}).get("model", config_cls().model)
         member_options = {k: v for k, v in model_options(config, member).items() if k != "seed"}

@@ -23,7 +23,6 @@ from typing import Any, Mapping
 import torch
 
 from jetae import __version__
-from jetae.config import config_to_dict
 from jetae.data.generate import available_cores
 from jetae.data.jets import Jets
 from jetae.errors import JetaeError
@@ -36,7 +35,7 @@ from jetae.experiments.benchmark.results import write_results
 from jetae.experiments.benchmark.samples import Samples, load_samples, prepare_samples
 from jetae.experiments.benchmark.threads import cpu_name, thread_limit
 from jetae.models import create_model
-from jetae.train.engine import resolve_accelerator
+from jetae.train.device import resolve_accelerator
 
 log = logging.getLogger(__name__)
 
@@ -93,7 +92,7 @@ def run_direction(
     }
     if sculpting:
         block["mass_sculpting"] = result.mass_sculpting
-    block["options"] = config_to_dict(detector.config)
+    block["options"] = detector.get_params()
     return block
 
 

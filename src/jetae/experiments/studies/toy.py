@@ -24,14 +24,12 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping
 import numpy as np
 from matplotlib.colors import LogNorm
 
-from jetae.config import config_to_dict
 from jetae.errors import JetaeError
 from jetae.evaluation.metrics import auc
 from jetae.evaluation.plots import COLOURS, new_figure, plot_style
 from jetae.experiments.options import model_options_for
 from jetae.experiments.studies.common import study_config, write_study
 from jetae.models import create_model
-from jetae.train.engine import run_batched
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -124,8 +122,7 @@ def learned_curve(detector: Any, points: np.ndarray, n: int = 400, margin: float
     lo, hi = float(code.min()), float(code.max())
     pad = margin * (hi - lo)
     latent = np.linspace(lo - pad, hi + pad, n, dtype=np.float32)[:, None]
-    decoded = run_batched(network, latent, lambda net, batch: net.decoder(batch), detector.config.eval_batch_size,
-                          detector.config.device, detector.config.precision)
+    decoded = detector.run_network(latent, lambda net, batch: net.decoder(batch))
     return detector.scaler_.inverse_transform(decoded)
 
 
@@ -288,6 +285,6 @@ def write_toy(out: str | os.PathLike, result: ToyResult, command: str | None = N
                                     "off_curve_distance")}
     parameters["grid_size"] = int(len(result.grid_x))
     detector = result.extra.get("detector")
-    models = {s["model"]: config_to_dict(detector.config)} if detector is not None else None
+    models = {s["model"]: detector.get_params()} if detector is not None else None
     config = study_config("toy", parameters, models, command)
     write_study(out, s, config, {"toy": plot_toy(result)}, overwrite=overwrite)
