@@ -44,7 +44,7 @@ import torch
 from _samples import read_samples  # bench/, next to this script
 
 from jetae import __version__
-from jetae._atomic import write_text_atomic
+from jetae.io.atomic import write_text_atomic
 from jetae.config import config_to_dict
 from jetae.evaluation.metrics import auc, r30
 from jetae.features.kinematics import jet_mass

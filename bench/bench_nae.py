@@ -53,9 +53,9 @@ import numpy as np
 import torch
 
 from jetae import __version__
-from jetae._atomic import atomic_path, write_text_atomic
-from jetae.config import _merge, parse_set_options
-from jetae.data.jets import Jets
+from jetae.io.atomic import atomic_path, write_text_atomic
+from jetae.config import merge_options, parse_set_options
+from jetae.jets import Jets
 from jetae.errors import JetaeError
 from jetae.evaluation.direction import BACKGROUND, tag_direction
 from jetae.evaluation.metrics import auc, not_resolvable_text, roc_curve
@@ -378,7 +378,7 @@ def run_digits(args: argparse.Namespace) -> dict[str, Any]:
         model, _, assignment = item.partition(":")
         if model not in overrides or not assignment:
             raise SystemExit(f"--digits-set expects conv_ae:KEY=VALUE or nae:KEY=VALUE, got {item!r}")
-        overrides[model] = _merge(overrides[model], parse_set_options([assignment]))
+        overrides[model] = merge_options(overrides[model], parse_set_options([assignment]))
     began = time.perf_counter()
     result = digits_holdout_study(models=("conv_ae", "nae"), digits=digits, seed=args.seed,
                                   model_options=overrides, progress=False)
@@ -493,11 +493,11 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     began = time.perf_counter()
     load_start = list(os.getloadavg())
-    common = _merge(dict(ARCHITECTURE), {"representation": image_representation(args.n_pixels),
+    common = merge_options(dict(ARCHITECTURE), {"representation": image_representation(args.n_pixels),
                                          "batch_size": args.batch_size, "seed": args.seed, "device": "cpu",
                                          "progress": False})
-    common = _merge(common, parse_set_options(args.arch_set))
-    nae_options = _merge(_merge(dict(common), NAE_OPTIONS), parse_set_options(args.set))
+    common = merge_options(common, parse_set_options(args.arch_set))
+    nae_options = merge_options(merge_options(dict(common), NAE_OPTIONS), parse_set_options(args.set))
     if args.quick:
         nae_options.update(x_steps=min(nae_options["x_steps"], 5), z_steps=min(nae_options["z_steps"], 5))
     if args.ae_epochs is not None:
@@ -509,7 +509,7 @@ def main(argv: list[str] | None = None) -> int:
     except JetaeError as exc:
         raise SystemExit(f"nae: {exc}") from None
     # The plain AE trains like the NAE's AE phase: same epochs, learning rate and early stopping.
-    conv_options = _merge(dict(common), {"epochs": nae_config.ae_epochs, "lr": nae_config.ae_lr or nae_config.lr,
+    conv_options = merge_options(dict(common), {"epochs": nae_config.ae_epochs, "lr": nae_config.ae_lr or nae_config.lr,
                                          "patience": nae_config.patience, "min_delta": nae_config.min_delta,
                                          "val_fraction": nae_config.val_fraction})
     for name, options in (("conv_ae", conv_options),):

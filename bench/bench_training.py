@@ -41,7 +41,7 @@ import numpy as np
 import torch
 
 from jetae import __version__
-from jetae.data.toptag import count_jets
+from jetae.io.toptag import count_jets
 from jetae.evaluation.metrics import auc
 from jetae.evaluation.samples import read_sample
 from jetae.features import make_representation

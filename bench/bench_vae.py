@@ -36,9 +36,9 @@ import torch
 from tqdm import tqdm
 
 from jetae import __version__
-from jetae._atomic import atomic_path, write_text_atomic
+from jetae.io.atomic import atomic_path, write_text_atomic
 from jetae.config import parse_set_options
-from jetae.data.jets import Jets
+from jetae.jets import Jets
 from jetae.errors import JetaeError
 from jetae.evaluation.direction import tag_direction
 from jetae.evaluation.evaluate import evaluate_models

@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 from bench_nae import DIRECTIONS  # bench/bench_nae.py, next to this script (its directory is on sys.path)
 
-from jetae._atomic import write_text_atomic
+from jetae.io.atomic import write_text_atomic
 from jetae.evaluation.metrics import auc, summarize
 
 ROOT = Path(__file__).resolve().parents[1]

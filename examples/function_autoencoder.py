@@ -21,7 +21,7 @@ import logging
 import sys
 
 from jetae.errors import JetaeError
-from jetae.studies.toy import FUNCTIONS, summary_lines, toy_study, write_toy
+from jetae.experiments.studies.toy import FUNCTIONS, summary_lines, toy_study, write_toy
 
 
 def main(argv: list[str] | None = None) -> int:

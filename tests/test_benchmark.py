@@ -351,7 +351,7 @@ def test_old_import_paths_still_work():
     import jetae.studies
     from jetae.experiments import seeds
     from jetae.experiments.studies import digits
-    from jetae.studies.digits import digits_holdout_study
+    from jetae.experiments.studies.digits import digits_holdout_study
 
     assert jetae.benchmark.run_benchmark is benchmark.run_benchmark
     assert jetae.benchmark.MODEL_TRAIN_JETS is benchmark.MODEL_TRAIN_JETS  # one dict: patching either patches both

@@ -12,7 +12,7 @@ import torch
 from sklearn.metrics import roc_auc_score
 from toys import prong_jets
 
-from jetae.data.jets import Jets
+from jetae.jets import Jets
 from jetae.errors import JetaeError
 from jetae.features.kinematics import jet_four_momentum, rapidity
 from jetae.models import create_model, get_model_spec, load_model

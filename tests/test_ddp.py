@@ -14,8 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from jetae.data.jets import Jets
-from jetae.data.toptag import write_jets
+from jetae.jets import Jets
+from jetae.io.toptag import write_jets
 from jetae.models import load_model
 
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from jetae.data.jets import Jets
+from jetae.jets import Jets
 from jetae.evaluation.metrics import distance_correlation as numpy_distance_correlation
 from jetae.features.kinematics import jet_mass
 from jetae.models import create_model

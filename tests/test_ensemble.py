@@ -14,11 +14,11 @@ import pytest
 from safetensors.numpy import load_file, save_file
 
 from jetae.cli.main import main
-from jetae.data.toptag import read_jets, write_jets
+from jetae.io.toptag import read_jets, write_jets
 from jetae.errors import JetaeError
 from jetae.models import create_model, load_model
 from jetae.models.base import CONFIG_FILE, WEIGHTS_FILE
-from jetae.scoring import read_scores
+from jetae.io.scores import read_scores
 from test_models import SMALL_DENSE, auc, off_plane_points, plane_points
 from toys import prong_jets as toy_jets
 
@@ -111,7 +111,7 @@ def test_ensemble_through_the_cli_trains_scores_and_evaluates(tmp_path, capsys):
 
 def test_nae_ensemble_members_are_the_single_naes_and_the_report_shows_member_0s_training():
     from jetae.evaluation.evaluate import ModelResult, _energy_model_figures
-    from jetae.studies.digits import load_digit_images
+    from jetae.experiments.studies.digits import load_digit_images
     from test_nae import TINY
 
     images, labels = load_digit_images()
@@ -136,7 +136,7 @@ def test_nae_ensemble_members_are_the_single_naes_and_the_report_shows_member_0s
 
 
 def test_benchmark_leaves_ensembles_out_by_default_and_gives_members_their_models_preset():
-    from jetae.benchmark import MODEL_OPTIONS, BenchmarkConfig, model_options
+    from jetae.experiments.benchmark import MODEL_OPTIONS, BenchmarkConfig, model_options
 
     assert "ensemble" not in BenchmarkConfig().resolved().models
     config = BenchmarkConfig(models=("ensemble",), epochs=2, device="cpu", seed=5,

@@ -16,8 +16,8 @@ import numpy as np
 import pytest
 
 from jetae.cli.main import main
-from jetae.data.jets import Jets
-from jetae.data.toptag import read_jets, write_jets
+from jetae.jets import Jets
+from jetae.io.toptag import read_jets, write_jets
 from jetae.errors import JetaeError
 from jetae.evaluation import metrics as m
 from jetae.evaluation.evaluate import evaluate_model, evaluate_models
@@ -254,7 +254,7 @@ def test_signal_file_given_as_background(work, tmp_path, capsys):
 def test_file_without_jets(work, tmp_path, capsys):
     import pandas as pd
 
-    from jetae.data.toptag import reference_columns
+    from jetae.io.toptag import reference_columns
 
     empty = tmp_path / "empty.h5"  # the reference columns, zero rows
     pd.DataFrame(np.zeros((0, len(reference_columns(4))), np.float32), columns=reference_columns(4)).to_hdf(

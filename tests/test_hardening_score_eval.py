@@ -18,7 +18,7 @@ import pytest
 from toys import prong_jets
 
 from jetae.cli.main import main
-from jetae.data.toptag import write_jets
+from jetae.io.toptag import write_jets
 from jetae.evaluation import metrics as m
 from jetae.evaluation.evaluate import evaluate_model
 from jetae.models import create_model
@@ -109,7 +109,7 @@ def test_score_refuses_an_existing_output_without_overwrite(work, tmp_path, caps
     assert main(["score", str(work / "run"), str(work / "top.h5"), "--out", str(out)]) == 2
     assert "--overwrite" in one_error_line(capsys, "score") and out.read_text() == "precious"
     assert main(["score", str(work / "run"), str(work / "top.h5"), "--out", str(out), "--overwrite"]) == 0
-    from jetae.scoring import read_scores
+    from jetae.io.scores import read_scores
 
     assert len(read_scores(out)["score"]) == 100
     assert leftovers(tmp_path, "scores.h5") == [out]

@@ -22,8 +22,10 @@ from safetensors.numpy import load_file, save_file
 from jetae.cli.main import main
 from jetae.cli.train import OPTIONS_FILE, checkpoint_dir_for
 from jetae.generation import generate as generate_module  # generate_to_file looks save_shard up here
-from jetae.data.generate import generate_jets, generate_to_file, sidecar_for, work_dir_for
-from jetae.data.toptag import read_jets, write_jets
+from jetae.generation.generate import generate_jets, generate_to_file
+from jetae.io.provenance import sidecar_for
+from jetae.generation.shard_files import work_dir_for
+from jetae.io.toptag import read_jets, write_jets
 from jetae.errors import JetaeError
 from jetae.models import create_model, load_model
 from jetae.models.base import CONFIG_FILE, WEIGHTS_FILE

@@ -353,7 +353,7 @@ def test_old_import_paths_re_export_the_new_modules(old):
 
 def test_readme_api_examples_import():
     import jetae.data.toptag
-    from jetae.data.toptag import read_jets as old_read_jets
+    from jetae.data.toptag import read_jets as old_read_jets  # the README's (old) import path: a shim
     from jetae.io.toptag import read_jets as new_read_jets
     from jetae.jets import Jets as CoreJets
     from jetae.models import create_model, load_model  # noqa: F401

@@ -15,7 +15,7 @@ import torch
 from sklearn.metrics import roc_auc_score
 
 from jetae.cli.main import main
-from jetae.data.jets import Jets
+from jetae.jets import Jets
 from jetae.errors import JetaeError
 from jetae.models import available_models, create_model, load_model
 from jetae.models.base import CONFIG_FILE, HISTORY_FILE, WEIGHTS_FILE

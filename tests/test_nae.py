@@ -13,11 +13,11 @@ import numpy as np
 import pytest
 import torch
 
-from jetae.data.jets import Jets
+from jetae.jets import Jets
 from jetae.errors import JetaeError
 from jetae.models import create_model, load_model
 from jetae.models.nae import ReplayBuffer, WeightAverage, langevin
-from jetae.studies.digits import digits_holdout_study, holdout_split, load_digit_images
+from jetae.experiments.studies.digits import digits_holdout_study, holdout_split, load_digit_images
 
 TINY = {
     "stages": [[4], [4]],

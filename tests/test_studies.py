@@ -13,7 +13,7 @@ import pytest
 from toys import prong_jets
 
 from jetae.cli.main import main
-from jetae.data.toptag import write_jets
+from jetae.io.toptag import write_jets
 from jetae.errors import JetaeError
 from jetae.experiments.studies.contamination import contamination_study, mix_training_sample
 from jetae.experiments.studies.digits import digits_holdout_study

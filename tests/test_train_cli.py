@@ -21,9 +21,9 @@ from sklearn.metrics import roc_auc_score
 
 from jetae.cli.main import main
 from jetae.cli.train import checkpoint_dir_for
-from jetae.data.toptag import write_jets
+from jetae.io.toptag import write_jets
 from jetae.models import load_model
-from jetae.scoring import read_scores
+from jetae.io.scores import read_scores
 from jetae.train.engine import LAST_CHECKPOINT
 from toys import prong_jets as toy_jets
 
@@ -82,7 +82,7 @@ def test_train_then_score_end_to_end(files, tmp_path, capsys):
     labels = np.r_[tables["qcd_test"]["is_signal"], tables["top"]["is_signal"]]
     assert roc_auc_score(labels, np.r_[tables["qcd_test"]["score"], tables["top"]["score"]]) > 0.7
     # The CLI's scores are the Python API's scores of the saved model.
-    from jetae.data.toptag import read_jets
+    from jetae.io.toptag import read_jets
 
     np.testing.assert_array_equal(load_model(run).anomaly_score(read_jets(files["top"])), tables["top"]["score"])
 

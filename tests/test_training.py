@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 
-from jetae.data.jets import Jets
+from jetae.jets import Jets
 from jetae.errors import JetaeError
 from jetae.models import create_model, load_model
 from jetae.models.autoencoders import DenseAE

@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from jetae.cli.main import main as jetae_main
-from jetae.data.jets import Jets
-from jetae.data.toptag import write_jets
+from jetae.jets import Jets
+from jetae.io.toptag import write_jets
 from jetae.errors import JetaeError
 from jetae.evaluation.metrics import auc
 from jetae.models import create_model, load_model

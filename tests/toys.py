@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from jetae.data.jets import Jets
+from jetae.jets import Jets
 
 
 def prong_jets(n: int, prongs: int = 1, seed: int = 0, n_constituents: int = 40, pt: float = 500.0,

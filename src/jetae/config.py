@@ -38,8 +38,6 @@ def merge_options(base: dict, update: dict) -> dict:
     return merged
 
 
-#: Old private name, still imported by other packages until they move to :func:`merge_options`.
-_merge = merge_options
 
 
 def resolve_config(config_cls: type, config: Any = None, overrides: dict[str, Any] | None = None) -> Any:

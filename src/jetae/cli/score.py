@@ -40,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
     from jetae.io.scores import write_scores
     from jetae.io.toptag import read_jets
     from jetae.models import load_model
-    from jetae.scoring import check_finite_scores, score_table
+    from jetae.evaluation.score_table import check_finite_scores, score_table
 
     check_output(args.out, [args.file, args.run_dir], args.overwrite)
     detector = load_model(args.run_dir)

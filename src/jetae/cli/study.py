@@ -6,7 +6,7 @@ import argparse
 import shlex
 from typing import Any, Sequence
 
-from jetae.config import _merge, parse_set_options
+from jetae.config import merge_options, parse_set_options
 from jetae.errors import JetaeError
 
 # The studies and the model registry pull in torch, sklearn and matplotlib: they are imported
@@ -159,7 +159,7 @@ def per_model_options(models: Sequence[str], assignments: Sequence[str], epochs:
             common.append(item)
     options = {}
     for name in models:
-        merged = _merge(parse_set_options(common), parse_set_options(specific[name]))
+        merged = merge_options(parse_set_options(common), parse_set_options(specific[name]))
         if epochs is not None and has_option(name, "epochs"):
             merged["epochs"] = epochs
         options[name] = merged

@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from jetae._atomic import check_writable, write_text_atomic
+from jetae.io.atomic import check_writable, write_text_atomic
 from jetae.cli._options import add_unphysical_option, unphysical_policy
 from jetae.cli._types import positive_int, seed_int
 from jetae.config import config_to_dict, load_config_file, merge_options, parse_set_options
@@ -196,7 +196,7 @@ def start_checkpoint_dir(checkpoints: Path, record: dict, resume: bool) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from jetae.data.toptag import read_jets  # h5py and pandas: only for the command that reads jets
+    from jetae.io.toptag import read_jets
 
     run_dir = Path(args.out)
     checkpoints = checkpoint_dir_for(run_dir)

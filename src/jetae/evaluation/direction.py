@@ -18,11 +18,11 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 import numpy as np
 from tqdm.auto import tqdm
 
-from jetae.data.jets import Jets
+from jetae.jets import Jets
 from jetae.errors import JetaeError
 from jetae.evaluation import metrics
 from jetae.features.kinematics import jet_mass
-from jetae.scoring import check_finite_scores
+from jetae.evaluation.score_table import check_finite_scores
 
 if TYPE_CHECKING:
     from jetae.models import Detector

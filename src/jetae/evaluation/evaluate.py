@@ -52,8 +52,8 @@ import os
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from jetae._atomic import atomic_dir, check_not_input, check_writable
-from jetae.data.jets import Jets
+from jetae.io.atomic import atomic_dir, check_not_input, check_writable
+from jetae.jets import Jets
 from jetae.errors import JetaeError
 from jetae.evaluation import plots, report
 from jetae.evaluation.direction import resolve_scores

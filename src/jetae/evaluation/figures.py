@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Callable, Mapping
 
 import numpy as np
 
-from jetae.data.jets import Jets
+from jetae.jets import Jets
 from jetae.errors import JetaeError
 from jetae.evaluation import model_plots, plots
 from jetae.evaluation.model_metrics import ModelResult

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 import numpy as np
 
-from jetae.data.jets import Jets
+from jetae.jets import Jets
 from jetae.evaluation import metrics
 from jetae.evaluation.direction import BACKGROUND, tag_direction
 

@@ -17,8 +17,8 @@ from typing import Any, Mapping
 import numpy as np
 
 from jetae import __version__
-from jetae.data.jets import Jets
-from jetae.data.toptag import count_jets
+from jetae.jets import Jets
+from jetae.io.toptag import count_jets
 from jetae.errors import JetaeError
 from jetae.evaluation.jsonify import json_ready
 

@@ -15,8 +15,8 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from jetae.data.jets import Jets
-from jetae.data.toptag import read_jets
+from jetae.jets import Jets
+from jetae.io.toptag import read_jets
 from jetae.errors import JetaeError
 from jetae.evaluation import resolvability as rules
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping, Sequence
 
-from jetae.config import _merge
+from jetae.config import merge_options
 from jetae.errors import JetaeError
 from jetae.models import create_model, get_model_spec
 
@@ -40,8 +40,8 @@ def model_options_for(models: Sequence[str], model_options: Mapping[str, Mapping
         raise JetaeError(f"options given for model(s) not in the study: {', '.join(unknown)}")
     options = {}
     for name in models:
-        merged = _merge(dict((defaults or {}).get(name, {})), {"seed": seed})
-        options[name] = _merge(merged, dict(model_options.get(name, {})))
+        merged = merge_options(dict((defaults or {}).get(name, {})), {"seed": seed})
+        options[name] = merge_options(merged, dict(model_options.get(name, {})))
         try:
             create_model(name, options[name])
         except JetaeError as exc:

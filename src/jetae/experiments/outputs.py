@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 from typing import Mapping
 
-from jetae._atomic import atomic_dir, write_text_atomic
+from jetae.io.atomic import atomic_dir, write_text_atomic
 from jetae.errors import JetaeError
 
 log = logging.getLogger(__name__)

@@ -10,8 +10,8 @@ import sys
 from pathlib import Path
 from typing import Mapping
 
-from jetae.data.generate import generate_to_file
-from jetae.data.toptag import count_jets
+from jetae.generation.generate import generate_to_file
+from jetae.io.toptag import count_jets
 from jetae.errors import JetaeError
 
 log = logging.getLogger(__name__)

@@ -28,9 +28,9 @@ from safetensors import SafetensorError
 from safetensors.numpy import load_file, save_file
 
 from jetae import __version__
-from jetae._atomic import atomic_dir
+from jetae.io.atomic import atomic_dir
 from jetae.config import config_to_dict, merge_options, resolve_config
-from jetae.data.jets import Jets
+from jetae.jets import Jets
 from jetae.errors import JetaeError
 from jetae.models.inputs import JetsOrArray, check_representation, jet_masses, make_inputs
 from jetae.models.persistence import (

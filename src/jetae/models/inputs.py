@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from jetae.data.jets import Jets
+from jetae.jets import Jets
 from jetae.errors import JetaeError
 from jetae.features import REPRESENTATIONS, make_representation, representation_options
 from jetae.features.kinematics import jet_mass

@@ -37,7 +37,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from jetae.data.jets import Jets
+from jetae.jets import Jets
 from jetae.errors import JetaeError
 from jetae.features import REPRESENTATIONS, representation_options
 from jetae.models.autoencoders import AutoencoderConfig, AutoencoderDetector, build_decoder, build_encoder

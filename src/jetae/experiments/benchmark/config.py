@@ -8,7 +8,7 @@ import shlex
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
-from jetae.config import _merge
+from jetae.config import merge_options
 from jetae.errors import JetaeError
 from jetae.experiments.benchmark.presets import MODEL_OPTIONS, MODEL_ORDER, PRESET_DEFAULTS, PRESETS
 from jetae.models import available_models, get_model_spec
@@ -94,7 +94,7 @@ def model_options(config: BenchmarkConfig, name: str) -> dict[str, Any]:
     if "options" in fields:  # a model made of other models (ensemble): members get their model's preset and flags
         member = config.model_options.get(name, {}).get("model", config_cls().model)
         member_options = {k: v for k, v in model_options(config, member).items() if k != "seed"}
-        return _merge({"seed": config.seed, "model": member, "options": member_options},
+        return merge_options({"seed": config.seed, "model": member, "options": member_options},
                       config.model_options.get(name, {}))
     options: dict[str, Any] = dict(MODEL_OPTIONS[config.preset].get(name, {}))
     options["seed"] = config.seed
@@ -102,7 +102,7 @@ def model_options(config: BenchmarkConfig, name: str) -> dict[str, Any]:
         options.update({key: config.epochs for key in EPOCH_OPTIONS if key in fields})
     if config.device is not None and "device" in fields:
         options["device"] = config.device
-    return _merge(options, config.model_options.get(name, {}))
+    return merge_options(options, config.model_options.get(name, {}))
 
 
 def needs_outliers(name: str) -> bool:

@@ -23,8 +23,8 @@ from typing import Any, Mapping
 import torch
 
 from jetae import __version__
-from jetae.data.generate import available_cores
-from jetae.data.jets import Jets
+from jetae.generation.run import available_cores
+from jetae.jets import Jets
 from jetae.errors import JetaeError
 from jetae.evaluation.direction import tag_direction
 from jetae.evaluation.jsonify import json_ready

@@ -21,8 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
-from jetae.data.jets import Jets
-from jetae.data.toptag import count_jets
+from jetae.jets import Jets
+from jetae.io.toptag import count_jets
 from jetae.errors import JetaeError
 from jetae.evaluation.provenance import file_provenance
 from jetae.evaluation.samples import check_labels, read_sample

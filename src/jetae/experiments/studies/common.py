@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Mapping
 import numpy as np
 
 from jetae import __version__
-from jetae._atomic import atomic_dir
+from jetae.io.atomic import atomic_dir
 from jetae.errors import JetaeError
 from jetae.evaluation.jsonify import json_ready
 from jetae.evaluation.plots import save_figure

@@ -25,7 +25,7 @@ import numpy as np
 from sklearn.datasets import load_digits
 from tqdm import tqdm
 
-from jetae.config import _merge
+from jetae.config import merge_options
 from jetae.errors import JetaeError
 from jetae.evaluation.metrics import auc
 from jetae.evaluation.plots import COLOURS, new_figure, plot_style
@@ -112,7 +112,7 @@ def digits_holdout_study(
     if not 0 < test_fraction < 1:
         raise JetaeError(f"test_fraction must be in (0, 1), got {test_fraction}")
     models = check_models(models)
-    defaults = {name: _merge(DIGITS_MODEL_OPTIONS.get(name, {}), {"progress": False} if has_option(name, "progress")
+    defaults = {name: merge_options(DIGITS_MODEL_OPTIONS.get(name, {}), {"progress": False} if has_option(name, "progress")
                              else {}) for name in models}
     options = model_options_for(models, model_options, defaults=defaults, seed=seed)
     images, labels = load_digit_images()

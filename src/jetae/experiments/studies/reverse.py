@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 import numpy as np
 
-from jetae.data.jets import Jets
+from jetae.jets import Jets
 from jetae.evaluation.direction import tag_direction
 from jetae.evaluation.plots import COLOURS, new_figure, plot_style
 from jetae.evaluation.resolvability import not_resolvable_text
