@@ -213,6 +213,8 @@ def plot_negative_samples(
         e.g. real test jets and ``detector.sample_negatives(k)``. Other shapes (constituent
         vectors) are drawn as the per-element mean with its 16-84% band of each set.
 
+    Notes
+    -----
     Images: one row per set, one column per example plus a last column with the mean image
     of the set; one logarithmic colour scale for every panel (from the largest pixel down
     four decades), so intensities compare directly. Empty pixels are white.
