@@ -53,8 +53,12 @@ def _cpu_model() -> str:
 
 
 def _same_jets(a, b) -> bool:
-    return (np.array_equal(a.constituents, b.constituents) and np.array_equal(a.truth, b.truth)
-            and np.array_equal(a.event, b.event) and np.array_equal(a.window_event, b.window_event))
+    return (
+        np.array_equal(a.constituents, b.constituents)
+        and np.array_equal(a.truth, b.truth)
+        and np.array_equal(a.event, b.event)
+        and np.array_equal(a.window_event, b.window_event)
+    )
 
 
 def bench_event_loop(name: str, n_events: int, batch: int, seed: int) -> dict:
@@ -152,8 +156,17 @@ def bench_shard(name: str, n_jets: int, seed: int) -> dict:
     spec = get_process(name)
     window = JetWindow()
     lo, hi = spec.pthat_window(window.pt_min, window.pt_max)
-    task = ShardTask(index=0, n_jets=n_jets, seed=seed, process=spec.to_dict(), window=window.__dict__,
-                     sqrts=14000.0, mpi=False, pthat_min=lo, pthat_max=hi)
+    task = ShardTask(
+        index=0,
+        n_jets=n_jets,
+        seed=seed,
+        process=spec.to_dict(),
+        window=window.__dict__,
+        sqrts=14000.0,
+        mpi=False,
+        pthat_min=lo,
+        pthat_max=hi,
+    )
     c0, w0 = time.process_time(), time.perf_counter()
     result = run_shard(task)
     cpu, wall = time.process_time() - c0, time.perf_counter() - w0
@@ -193,10 +206,22 @@ def pthat_study(name: str, seed: int, scale: float = 1.0) -> dict:
             jets += len(find_jets(events, visible, window, spec.match_id))
             done += events.n_events
         sigma = pythia.infoPython().sigmaGen()  # mb
-        rows.append({"pthat_min": lo, "pthat_max": hi, "sigma_mb": sigma, "events": done, "jets": jets,
-                     "jets_per_event": jets / done, "jet_sigma_mb": sigma * jets / done})
-        print(f"[bench_generate] pTHat {name} {lo}-{hi}: {jets}/{done} jets/events, sigma {sigma:.3e} mb",
-              file=sys.stderr, flush=True)
+        rows.append(
+            {
+                "pthat_min": lo,
+                "pthat_max": hi,
+                "sigma_mb": sigma,
+                "events": done,
+                "jets": jets,
+                "jets_per_event": jets / done,
+                "jet_sigma_mb": sigma * jets / done,
+            }
+        )
+        print(
+            f"[bench_generate] pTHat {name} {lo}-{hi}: {jets}/{done} jets/events, sigma {sigma:.3e} mb",
+            file=sys.stderr,
+            flush=True,
+        )
     total = sum(r["jet_sigma_mb"] for r in rows)
     windows = {}
     for i in range(len(rows)):
@@ -218,9 +243,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--processes", nargs="+", default=["qcd", "top", "w"])
     parser.add_argument("--seed", type=int, default=20240601)
     parser.add_argument("--out", type=Path, default=RESULTS)
-    parser.add_argument("--pthat-study", action="store_true",
-                        help="instead: jets per event and cross-section in pTHat slices "
-                             "(writes generate_pthat.json next to --out)")
+    parser.add_argument(
+        "--pthat-study",
+        action="store_true",
+        help="instead: jets per event and cross-section in pTHat slices (writes generate_pthat.json next to --out)",
+    )
     parser.add_argument("--study-scale", type=float, default=1.0, help="scale the events per pTHat slice")
     args = parser.parse_args(argv)
 
@@ -228,9 +255,17 @@ def main(argv: list[str] | None = None) -> int:
         study = {name: pthat_study(name, args.seed, args.study_scale) for name in args.processes}
         path = args.out.with_name("generate_pthat.json")
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps({"study": "pTHat acceptance of the jet window (550-650 GeV, |eta| < 2)",
-                                    "command": " ".join(["bench/bench_generate.py", *(argv or sys.argv[1:])]),
-                                    "results": study}, indent=1) + "\n")
+        path.write_text(
+            json.dumps(
+                {
+                    "study": "pTHat acceptance of the jet window (550-650 GeV, |eta| < 2)",
+                    "command": " ".join(["bench/bench_generate.py", *(argv or sys.argv[1:])]),
+                    "results": study,
+                },
+                indent=1,
+            )
+            + "\n"
+        )
         print(f"[bench_generate] wrote {path}", file=sys.stderr)
         return 0
 
@@ -243,12 +278,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"[bench_generate] {name}: one {args.shard_jets}-jet shard", file=sys.stderr, flush=True)
         shard = bench_shard(name, args.shard_jets, args.seed)
         results[name] = {"event_loop": loop, "shard": shard}
-        print(f"[bench_generate] {name}: next {loop['pythia_next_ms_per_event']:.3f} ms/event, pipeline "
-              f"{loop['pipeline_ms_per_event']:.3f} ms/event, overhead {100 * loop['overhead_fraction']:.1f}% "
-              f"({loop['overhead_ms_per_event']}; full clustering would give "
-              f"{100 * loop['full_clustering']['overhead_fraction']:.1f}%, identical jets: "
-              f"{loop['full_clustering']['identical_jets']}), {shard['jets_per_second_per_core']:.1f} jets/s/core",
-              file=sys.stderr, flush=True)
+        print(
+            f"[bench_generate] {name}: next {loop['pythia_next_ms_per_event']:.3f} ms/event, pipeline "
+            f"{loop['pipeline_ms_per_event']:.3f} ms/event, overhead {100 * loop['overhead_fraction']:.1f}% "
+            f"({loop['overhead_ms_per_event']}; full clustering would give "
+            f"{100 * loop['full_clustering']['overhead_fraction']:.1f}%, identical jets: "
+            f"{loop['full_clustering']['identical_jets']}), {shard['jets_per_second_per_core']:.1f} jets/s/core",
+            file=sys.stderr,
+            flush=True,
+        )
     import importlib.metadata as md
 
     record = {
@@ -265,17 +303,17 @@ def main(argv: list[str] | None = None) -> int:
         "versions": {pkg: md.version(pkg) for pkg in ("pythia8mc", "fastjet", "numpy", "awkward")},
         "definitions": {
             "overhead_fraction": "CPU time of (nextBatch + jet finding) / CPU time of pythia.next() on the same "
-                                 "events, minus 1; target < 0.15",
+            "events, minus 1; target < 0.15",
             "overhead_fraction_chunk_quartiles": "25/50/75 % quantiles of the overhead of single chunks (batch "
-                                                 "events each): the measurement's spread on this machine",
+            "events each): the measurement's spread on this machine",
             "overhead_ms_per_event": "extract_nextBatch = nextBatch minus next() CPU time on the same events; "
-                                     "select/regions/cluster/match/pack = CPU time of the stages of find_jets "
-                                     "(regions = skeleton clustering, candidates and region selection)",
+            "select/regions/cluster/match/pack = CPU time of the stages of find_jets "
+            "(regions = skeleton clustering, candidates and region selection)",
             "regional": "events with a candidate jet (clustered at all), particles clustered per event "
-                        "(all events), events clustered in full because a jet reached towards its region's edge",
+            "(all events), events clustered in full because a jet reached towards its region's edge",
             "full_clustering": "reference find_jets(regional=False) on the same events, untimed for the overhead: "
-                               "identical_jets = same constituents, truth, event and window counts; "
-                               "overhead_fraction = what the overhead would be with it",
+            "identical_jets = same constituents, truth, event and window counts; "
+            "overhead_fraction = what the overhead would be with it",
             "jets_per_second_per_core_event_loop": "jets / pipeline CPU seconds, no Pythia initialisation",
             "shard.jets_per_second_per_core": "one shard end to end on one core, Pythia init included",
         },

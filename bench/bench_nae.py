@@ -53,9 +53,7 @@ import numpy as np
 import torch
 
 from jetae import __version__
-from jetae.io.atomic import atomic_path, write_text_atomic
 from jetae.config import merge_options, parse_set_options
-from jetae.jets import Jets
 from jetae.errors import JetaeError
 from jetae.evaluation.direction import BACKGROUND, tag_direction
 from jetae.evaluation.metrics import auc, not_resolvable_text, roc_curve
@@ -64,6 +62,8 @@ from jetae.evaluation.plots import COLOURS, LINE_STYLES, PNG_DPI, new_figure, pl
 from jetae.evaluation.samples import read_sample
 from jetae.experiments.benchmark import MODEL_OPTIONS
 from jetae.experiments.studies.digits import digits_holdout_study
+from jetae.io.atomic import atomic_path, write_text_atomic
+from jetae.jets import Jets
 from jetae.models import create_model
 from jetae.models.nae import NormalizedAutoencoder
 
@@ -71,8 +71,13 @@ ROOT = Path(__file__).resolve().parents[1]
 
 log = logging.getLogger("bench_nae")
 
-SAMPLES = {"qcd_train": "qcd_train.h5", "top_train": "top_train.h5", "qcd_test": "qcd_test.h5",
-           "top_test": "top_test.h5", "w_test": "w_test.h5"}
+SAMPLES = {
+    "qcd_train": "qcd_train.h5",
+    "top_train": "top_train.h5",
+    "qcd_test": "qcd_test.h5",
+    "top_test": "top_test.h5",
+    "w_test": "w_test.h5",
+}
 #: Training sample, known class (test background) and anomalies (signals) of each direction.
 DIRECTIONS = {
     "qcd": {"train": "qcd_train", "background": "qcd_test", "signals": ("top_test", "w_test")},
@@ -86,16 +91,42 @@ _FULL_PRESET_NAE: dict[str, Any] = MODEL_OPTIONS["full"]["nae"]
 #: Architecture shared by conv_ae and nae: nae's default 3-d code, but a linear output layer. With nae's
 #: default softplus output both got stuck on these images (conv_ae at the mean image, val loss 1.03; nae at
 #: 0.32) while the linear output reaches 0.05 (docs/nae.md, "Benchmark").
-ARCHITECTURE: dict[str, Any] = {key: _FULL_PRESET_NAE[key]
-                                for key in ("stages", "conv_dense", "latent_dim", "output_activation", "scaler")}
+ARCHITECTURE: dict[str, Any] = {
+    key: _FULL_PRESET_NAE[key] for key in ("stages", "conv_dense", "latent_dim", "output_activation", "scaler")
+}
 #: Options that act only in the NAE phase (everything else shapes the AE phase too).
-NAE_PHASE_OPTIONS = ("epochs", "nae_epochs", "nae_lr", "nae_lr_schedule", "nae_lr_final_factor", "temperature",
-                     "x_temperature", "z_temperature", "gamma", "neg_energy_l2", "weight_l2", "init", "x_steps",
-                     "x_step_size", "x_noise", "x_grad_clip", "x_bounds", "z_steps", "z_step_size", "z_noise",
-                     "z_grad_clip", "buffer_size", "replay_fraction", "max_energy")
+NAE_PHASE_OPTIONS = (
+    "epochs",
+    "nae_epochs",
+    "nae_lr",
+    "nae_lr_schedule",
+    "nae_lr_final_factor",
+    "temperature",
+    "x_temperature",
+    "z_temperature",
+    "gamma",
+    "neg_energy_l2",
+    "weight_l2",
+    "init",
+    "x_steps",
+    "x_step_size",
+    "x_noise",
+    "x_grad_clip",
+    "x_bounds",
+    "z_steps",
+    "z_step_size",
+    "z_noise",
+    "z_grad_clip",
+    "buffer_size",
+    "replay_fraction",
+    "max_energy",
+)
 #: NAE settings (see docs/nae.md for how they were chosen); image size and batch size come from the options.
-NAE_OPTIONS: dict[str, Any] = {key: value for key, value in _FULL_PRESET_NAE.items()
-                               if key not in ARCHITECTURE and key not in ("representation", "batch_size")}
+NAE_OPTIONS: dict[str, Any] = {
+    key: value
+    for key, value in _FULL_PRESET_NAE.items()
+    if key not in ARCHITECTURE and key not in ("representation", "batch_size")
+}
 
 
 # ---------------------------------------------------------------- the monitored NAE
@@ -126,9 +157,12 @@ class MonitoredNAE(NormalizedAutoencoder):
         super().fit(train, val, **fit_params)
         total = time.perf_counter() - began
         ae = total if self._ae_seconds is None else self._ae_seconds
-        self.phase_seconds_ = {"ae": ae - self._ae_monitor_seconds,
-                               "nae": (total - ae) - (self._monitor_seconds - self._ae_monitor_seconds),
-                               "monitoring": self._monitor_seconds, "total": total}
+        self.phase_seconds_ = {
+            "ae": ae - self._ae_monitor_seconds,
+            "nae": (total - ae) - (self._monitor_seconds - self._ae_monitor_seconds),
+            "monitoring": self._monitor_seconds,
+            "total": total,
+        }
         return self
 
     #: Weights to start from instead of training the AE phase (``--ae-cache``; used with ae_epochs=0).
@@ -153,18 +187,23 @@ class MonitoredNAE(NormalizedAutoencoder):
             return record
         began = time.perf_counter()
         if self._monitor_inputs is None:
-            self._monitor_inputs = {name: (self.transform(known), self.transform(anomalies))
-                                    for name, (known, anomalies) in self.monitor.items()}
+            self._monitor_inputs = {
+                name: (self.transform(known), self.transform(anomalies))
+                for name, (known, anomalies) in self.monitor.items()
+            }
         for name, (known, anomalies) in self._monitor_inputs.items():
-            record[f"monitor_auc_{name}"] = auc(self._score(known, "reconstruction"),
-                                                self._score(anomalies, "reconstruction"))
+            record[f"monitor_auc_{name}"] = auc(
+                self._score(known, "reconstruction"), self._score(anomalies, "reconstruction")
+            )
         if self._phase == "nae":
             self._nae_epochs_done += 1
             if self.snapshot_samples and self._nae_epochs_done > self.trainer_config.epochs - self.snapshot_epochs:
                 if self._snapshot_inputs is None:
                     self._snapshot_inputs = {name: self.transform(jets) for name, jets in self.snapshot_samples.items()}
                 for name, inputs in self._snapshot_inputs.items():
-                    self.snapshot_scores_[f"epoch{self._nae_epochs_done}/{name}"] = self._score(inputs, "reconstruction")
+                    self.snapshot_scores_[f"epoch{self._nae_epochs_done}/{name}"] = self._score(
+                        inputs, "reconstruction"
+                    )
         module.network.train()
         self._monitor_seconds += time.perf_counter() - began
         return record
@@ -187,35 +226,54 @@ def finite(value: Any) -> float | None:
 
 def image_representation(n_pixels: int) -> dict[str, Any]:
     """Jet images of ``n_pixels`` x ``n_pixels`` covering the standard 1.16 x 1.40 (eta x phi)."""
-    return {"kind": "image", "n_pixels": n_pixels, "pixel_eta": IMAGE_EXTENT[0] / n_pixels,
-            "pixel_phi": IMAGE_EXTENT[1] / n_pixels}
+    return {
+        "kind": "image",
+        "n_pixels": n_pixels,
+        "pixel_eta": IMAGE_EXTENT[0] / n_pixels,
+        "pixel_phi": IMAGE_EXTENT[1] / n_pixels,
+    }
 
 
 def load_samples(args: argparse.Namespace) -> dict[str, Jets]:
     """The first jets of each shared sample in ``--data-dir`` (exits naming bench/make_samples.sh if one is missing)."""
     n_train = args.n_train + (args.n_reference if args.save_scores is not None else 0)
-    sizes = {"qcd_train": n_train, "top_train": n_train, "qcd_test": args.n_test, "top_test": args.n_test,
-             "w_test": args.n_test}
+    sizes = {
+        "qcd_train": n_train,
+        "top_train": n_train,
+        "qcd_test": args.n_test,
+        "top_test": args.n_test,
+        "w_test": args.n_test,
+    }
     try:
         return {key: read_sample(args.data_dir / name, key, n_max=sizes[key]) for key, name in SAMPLES.items()}
     except JetaeError as exc:
-        raise SystemExit(f"{exc} (the shared benchmark samples live in {args.data_dir}; bench/make_samples.sh "
-                         "makes them)") from None
+        raise SystemExit(
+            f"{exc} (the shared benchmark samples live in {args.data_dir}; bench/make_samples.sh makes them)"
+        ) from None
 
 
-def score_direction(detector: Any, samples: dict[str, Jets], direction: str, n_bootstrap: int, seed: int,
-                    score_fn: Any = None) -> tuple[dict[str, dict], dict[str, np.ndarray]]:
+def score_direction(
+    detector: Any, samples: dict[str, Jets], direction: str, n_bootstrap: int, seed: int, score_fn: Any = None
+) -> tuple[dict[str, dict], dict[str, np.ndarray]]:
     """Metrics per anomaly class (AUC, its error, R30, R50) and the raw scores (for ROC curves) of one
     fitted detector in one direction; ``score_fn(jets, score)`` replaces ``detector.anomaly_score``."""
     spec = DIRECTIONS[direction]
     signals = {signal.removesuffix("_test"): samples[signal] for signal in spec["signals"]}
-    result = tag_direction(detector, samples[spec["background"]], signals, sculpting=False, n_bootstrap=n_bootstrap,
-                           seed=seed, score_fn=score_fn)
+    result = tag_direction(
+        detector,
+        samples[spec["background"]],
+        signals,
+        sculpting=False,
+        n_bootstrap=n_bootstrap,
+        seed=seed,
+        score_fn=score_fn,
+    )
     score = result.score_names[0]
     raw = {spec["background"]: result.scores[BACKGROUND][score]}
     raw.update({signal: result.scores[signal.removesuffix("_test")][score] for signal in spec["signals"]})
-    metrics = {name: {k: finite(block[k]) for k in ("auc", "auc_err", "r30", "r50")}
-               for name, block in result.signals.items()}
+    metrics = {
+        name: {k: finite(block[k]) for k in ("auc", "auc_err", "r30", "r50")} for name, block in result.signals.items()
+    }
     return metrics, raw
 
 
@@ -228,10 +286,16 @@ def mcmc_throughput(detector: NormalizedAutoencoder, batch_size: int, repeats: i
     config = detector.config
     device = torch.device("cpu")
     network = detector.network_.to(device).eval()
-    result: dict[str, Any] = {"batch_size": batch_size, "repeats": repeats, "device": "cpu",
-                              "torch_threads": torch.get_num_threads()}
-    chains = {"x": dataclasses.replace(config, init="on_manifold", z_steps=0, buffer_size=0),
-              "z": dataclasses.replace(config, init="on_manifold", x_steps=0, buffer_size=0)}
+    result: dict[str, Any] = {
+        "batch_size": batch_size,
+        "repeats": repeats,
+        "device": "cpu",
+        "torch_threads": torch.get_num_threads(),
+    }
+    chains = {
+        "x": dataclasses.replace(config, init="on_manifold", z_steps=0, buffer_size=0),
+        "z": dataclasses.replace(config, init="on_manifold", x_steps=0, buffer_size=0),
+    }
     try:
         for chain, chain_config in chains.items():
             steps = chain_config.x_steps if chain == "x" else chain_config.z_steps
@@ -245,8 +309,12 @@ def mcmc_throughput(detector: NormalizedAutoencoder, batch_size: int, repeats: i
                 detector.sample(network, batch_size, device, generator)
                 times.append(time.perf_counter() - began)
             best = min(times)
-            result[f"{chain}_chain"] = {"steps": steps, "seconds": best, "steps_per_second": steps / best,
-                                        "sample_steps_per_second": steps * batch_size / best}
+            result[f"{chain}_chain"] = {
+                "steps": steps,
+                "seconds": best,
+                "steps_per_second": steps / best,
+                "sample_steps_per_second": steps * batch_size / best,
+            }
     finally:
         detector.config = config
     return result
@@ -257,21 +325,43 @@ def phase_epochs(history: list[dict], phase: str) -> int:
 
 
 def compact_history(history: list[dict]) -> list[dict]:
-    keep = ("epoch", "phase", "seconds", "train_loss", "val_loss", "train_pos_energy", "val_pos_energy",
-            "train_neg_energy", "train_neg_start_energy", "mcmc_seconds", "mcmc_steps_per_second",
-            "mcmc_sample_steps_per_second")
-    return [{k: (finite(v) if isinstance(v, float) else v) for k, v in record.items()
-             if k in keep or k.startswith("monitor_auc_")} for record in history]
+    keep = (
+        "epoch",
+        "phase",
+        "seconds",
+        "train_loss",
+        "val_loss",
+        "train_pos_energy",
+        "val_pos_energy",
+        "train_neg_energy",
+        "train_neg_start_energy",
+        "mcmc_seconds",
+        "mcmc_steps_per_second",
+        "mcmc_sample_steps_per_second",
+    )
+    return [
+        {
+            k: (finite(v) if isinstance(v, float) else v)
+            for k, v in record.items()
+            if k in keep or k.startswith("monitor_auc_")
+        }
+        for record in history
+    ]
 
 
 # ---------------------------------------------------------------- one direction
-def run_direction(direction: str, samples: dict[str, Jets], args: argparse.Namespace, conv_options: dict,
-                  nae_options: dict) -> tuple[dict, dict]:
+def run_direction(
+    direction: str, samples: dict[str, Jets], args: argparse.Namespace, conv_options: dict, nae_options: dict
+) -> tuple[dict, dict]:
     """Train conv_ae and nae on one direction's training jets; returns (JSON block, plot data)."""
     spec = DIRECTIONS[direction]
-    train = samples[spec["train"]][:args.n_train]
-    block: dict[str, Any] = {"train": spec["train"], "background": spec["background"],
-                             "anomalies": list(spec["signals"]), "n_train": len(train)}
+    train = samples[spec["train"]][: args.n_train]
+    block: dict[str, Any] = {
+        "train": spec["train"],
+        "background": spec["background"],
+        "anomalies": list(spec["signals"]),
+        "n_train": len(train),
+    }
     curves: dict[str, dict[str, np.ndarray]] = {}
     if args.conv_ae:
         detector = create_model("conv_ae", conv_options)
@@ -279,9 +369,12 @@ def run_direction(direction: str, samples: dict[str, Jets], args: argparse.Names
         detector.fit(train)
         seconds = time.perf_counter() - began
         metrics, raw = score_direction(detector, samples, direction, args.n_bootstrap, args.seed)
-        block["conv_ae"] = {"train_seconds": round(seconds, 1), "epochs_run": len(detector.history_),
-                            "final_val_loss": finite(detector.history_[-1].get("val_loss", math.nan)),
-                            "tagging": metrics}
+        block["conv_ae"] = {
+            "train_seconds": round(seconds, 1),
+            "epochs_run": len(detector.history_),
+            "final_val_loss": finite(detector.history_[-1].get("val_loss", math.nan)),
+            "tagging": metrics,
+        }
         curves["conv_ae"] = raw
         log.info("%s-trained conv_ae (%.0f s): %s", direction, seconds, _auc_text(metrics))
 
@@ -298,13 +391,15 @@ def run_direction(direction: str, samples: dict[str, Jets], args: argparse.Names
     else:
         detector = MonitoredNAE(nae_options)
     n_monitor = min(args.n_monitor, args.n_test)
-    detector.monitor = {signal.removesuffix("_test"): (samples[spec["background"]][:n_monitor],
-                                                       samples[signal][:n_monitor]) for signal in spec["signals"]}
+    detector.monitor = {
+        signal.removesuffix("_test"): (samples[spec["background"]][:n_monitor], samples[signal][:n_monitor])
+        for signal in spec["signals"]
+    }
     if args.save_scores is not None:
         detector.snapshot_epochs = args.snapshot_epochs
         detector.snapshot_samples = {name: samples[name] for name in (spec["background"], *spec["signals"])}
         # held-out jets of the training class (after the training jets): a scale for each model's energies
-        detector.snapshot_samples["reference"] = samples[spec["train"]][args.n_train:]
+        detector.snapshot_samples["reference"] = samples[spec["train"]][args.n_train :]
     record: dict[str, Any] = {}
     try:
         detector.fit(train)
@@ -321,13 +416,21 @@ def run_direction(direction: str, samples: dict[str, Jets], args: argparse.Names
     if detector.pretrained_state is not None:
         record["ae_phase_from_cache"] = str(cache_path)
     history = detector.history_
-    record.update({
-        "train_seconds": {k: round(v, 1) for k, v in detector.phase_seconds_.items()},
-        "epochs_run": {"ae": phase_epochs(history, "ae"), "nae": phase_epochs(history, "nae")},
-    })
+    record.update(
+        {
+            "train_seconds": {k: round(v, 1) for k, v in detector.phase_seconds_.items()},
+            "epochs_run": {"ae": phase_epochs(history, "ae"), "nae": phase_epochs(history, "nae")},
+        }
+    )
     if detector.ae_state_ is not None:
-        metrics, raw = score_direction(detector, samples, direction, args.n_bootstrap, args.seed,
-                                       score_fn=lambda jets, _: detector.scores_with(detector.ae_state_, jets))
+        metrics, raw = score_direction(
+            detector,
+            samples,
+            direction,
+            args.n_bootstrap,
+            args.seed,
+            score_fn=lambda jets, _: detector.scores_with(detector.ae_state_, jets),
+        )
         record["ae_phase_tagging"] = metrics
         curves["nae (AE phase)"] = raw
         log.info("%s-trained nae after its AE phase: %s", direction, _auc_text(metrics))
@@ -346,26 +449,37 @@ def run_direction(direction: str, samples: dict[str, Jets], args: argparse.Names
         record["training_mcmc"] = {
             "steps_per_second": finite(np.mean([r["mcmc_steps_per_second"] for r in nae_history])),
             "sample_steps_per_second": finite(np.mean([r["mcmc_sample_steps_per_second"] for r in nae_history])),
-            "mcmc_fraction_of_nae_phase": finite(sum(r["mcmc_seconds"] for r in nae_history)
-                                                 / max(sum(r["seconds"] for r in nae_history), 1e-9)),
+            "mcmc_fraction_of_nae_phase": finite(
+                sum(r["mcmc_seconds"] for r in nae_history) / max(sum(r["seconds"] for r in nae_history), 1e-9)
+            ),
         }
-        record["final_energies"] = {k: finite(nae_history[-1].get(k, math.nan))
-                                    for k in ("train_pos_energy", "val_pos_energy", "train_neg_energy",
-                                              "train_neg_start_energy")}
+        record["final_energies"] = {
+            k: finite(nae_history[-1].get(k, math.nan))
+            for k in ("train_pos_energy", "val_pos_energy", "train_neg_energy", "train_neg_start_energy")
+        }
     record["mcmc_throughput"] = mcmc_throughput(detector, detector.config.batch_size, args.mcmc_repeats, args.seed)
     record["history"] = compact_history(history)
-    log.info("%s-trained nae (AE %.0f s, NAE %.0f s): %s", direction, detector.phase_seconds_["ae"],
-             detector.phase_seconds_["nae"], _auc_text(metrics))
+    log.info(
+        "%s-trained nae (AE %.0f s, NAE %.0f s): %s",
+        direction,
+        detector.phase_seconds_["ae"],
+        detector.phase_seconds_["nae"],
+        _auc_text(metrics),
+    )
     block["nae"] = record
-    plot_data = {"curves": curves, "negatives": detector.sample_negatives(args.n_negatives, seed=args.seed),
-                 "real": detector.scaler_.inverse_transform(detector.transform(samples[spec["background"]][
-                     :args.n_negatives]))}
+    plot_data = {
+        "curves": curves,
+        "negatives": detector.sample_negatives(args.n_negatives, seed=args.seed),
+        "real": detector.scaler_.inverse_transform(detector.transform(samples[spec["background"]][: args.n_negatives])),
+    }
     return block, plot_data
 
 
 def _auc_text(metrics: dict) -> str:
-    return ", ".join(f"{name} AUC {not_resolvable_text(m['auc'], '.3f')} R30 {not_resolvable_text(m['r30'], '.1f')}"
-                     for name, m in metrics.items())
+    return ", ".join(
+        f"{name} AUC {not_resolvable_text(m['auc'], '.3f')} R30 {not_resolvable_text(m['r30'], '.1f')}"
+        for name, m in metrics.items()
+    )
 
 
 # ---------------------------------------------------------------- digits
@@ -380,12 +494,17 @@ def run_digits(args: argparse.Namespace) -> dict[str, Any]:
             raise SystemExit(f"--digits-set expects conv_ae:KEY=VALUE or nae:KEY=VALUE, got {item!r}")
         overrides[model] = merge_options(overrides[model], parse_set_options([assignment]))
     began = time.perf_counter()
-    result = digits_holdout_study(models=("conv_ae", "nae"), digits=digits, seed=args.seed,
-                                  model_options=overrides, progress=False)
+    result = digits_holdout_study(
+        models=("conv_ae", "nae"), digits=digits, seed=args.seed, model_options=overrides, progress=False
+    )
     result["wall_seconds"] = round(time.perf_counter() - began, 1)
     for model in ("conv_ae", "nae"):
-        log.info("digits %s: %s (mean %.3f)", model,
-                 " ".join(f"{d}:{result['auc'][model][str(d)]:.2f}" for d in digits), result["mean_auc"][model])
+        log.info(
+            "digits %s: %s (mean %.3f)",
+            model,
+            " ".join(f"{d}:{result['auc'][model][str(d)]:.2f}" for d in digits),
+            result["mean_auc"][model],
+        )
     return result
 
 
@@ -404,8 +523,14 @@ def plot_roc_panels(plot_data: dict[str, dict], path: Path) -> None:
                     eps_s, eps_b, _ = roc_curve(raw[spec["background"]], raw[signal])
                     keep = eps_b > 0
                     value = auc(raw[spec["background"]], raw[signal])
-                    ax.plot(eps_s[keep], 1.0 / eps_b[keep], color=COLOURS[1 + i], ls=LINE_STYLES[j], lw=2,
-                            label=f"{model}: {signal.removesuffix('_test')} (AUC {value:.3f})")
+                    ax.plot(
+                        eps_s[keep],
+                        1.0 / eps_b[keep],
+                        color=COLOURS[1 + i],
+                        ls=LINE_STYLES[j],
+                        lw=2,
+                        label=f"{model}: {signal.removesuffix('_test')} (AUC {value:.3f})",
+                    )
             grid = np.linspace(1e-3, 1.0, 200)
             ax.plot(grid, 1.0 / grid, ls="--", color="grey", lw=1.2, label="random")
             ax.set_yscale("log")
@@ -420,9 +545,12 @@ def plot_roc_panels(plot_data: dict[str, dict], path: Path) -> None:
 
 def plot_negatives(direction: str, data: dict, path: Path) -> None:
     spec = DIRECTIONS[direction]
-    figure = plot_negative_samples(data["real"], data["negatives"],
-                                   real_label=f"real {spec['background'].removesuffix('_test')} jets",
-                                   negative_label=f"NAE negatives ({direction}-trained)")
+    figure = plot_negative_samples(
+        data["real"],
+        data["negatives"],
+        real_label=f"real {spec['background'].removesuffix('_test')} jets",
+        negative_label=f"NAE negatives ({direction}-trained)",
+    )
     _save_png(figure, path)
 
 
@@ -436,36 +564,71 @@ def _save_png(figure: Any, path: Path) -> None:
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data-dir", type=Path, default=ROOT / "data")
-    parser.add_argument("--n-train", type=int, default=10_000,
-                        help="training jets per direction (default sized for ~15 min per model on a shared 2-core "
-                             "CPU; top_train.h5 holds 30000)")
+    parser.add_argument(
+        "--n-train",
+        type=int,
+        default=10_000,
+        help="training jets per direction (default sized for ~15 min per model on a shared 2-core "
+        "CPU; top_train.h5 holds 30000)",
+    )
     parser.add_argument("--n-test", type=int, default=10_000, help="jets per test sample")
     parser.add_argument("--n-monitor", type=int, default=1000, help="test jets per class scored after every epoch")
-    parser.add_argument("--n-pixels", type=int, default=20,
-                        help="image side; the pixels cover the standard 1.16 x 1.40 extent (40 = QCD or What?)")
+    parser.add_argument(
+        "--n-pixels",
+        type=int,
+        default=20,
+        help="image side; the pixels cover the standard 1.16 x 1.40 extent (40 = QCD or What?)",
+    )
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--ae-epochs", type=int, default=None, help="AE epochs of conv_ae and of the NAE's AE phase")
     parser.add_argument("--nae-epochs", type=int, default=None, help="NAE-phase epochs")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="nae option")
-    parser.add_argument("--arch-set", action="append", default=[], metavar="KEY=VALUE",
-                        help="architecture / training option of both conv_ae and nae")
+    parser.add_argument(
+        "--arch-set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="architecture / training option of both conv_ae and nae",
+    )
     parser.add_argument("--directions", default="qcd,top", help="qcd (QCD-trained) and / or top (top-trained)")
-    parser.add_argument("--conv-ae", action=argparse.BooleanOptionalAction, default=True,
-                        help="also train the plain conv_ae of the same architecture")
+    parser.add_argument(
+        "--conv-ae",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="also train the plain conv_ae of the same architecture",
+    )
     parser.add_argument("--digits", default=None, help="held-out digits for the digits study (default: all 10)")
-    parser.add_argument("--digits-set", action="append", default=[], metavar="MODEL:KEY=VALUE",
-                        help="digits-study option, e.g. nae:epochs=10")
+    parser.add_argument(
+        "--digits-set",
+        action="append",
+        default=[],
+        metavar="MODEL:KEY=VALUE",
+        help="digits-study option, e.g. nae:epochs=10",
+    )
     parser.add_argument("--skip-digits", action="store_true", help="no digits hold-out study")
     parser.add_argument("--skip-jets", action="store_true", help="only the digits hold-out study")
-    parser.add_argument("--ae-cache", type=Path, default=None,
-                        help="directory keeping the NAE's AE-phase weights per direction and AE settings: NAE-phase "
-                             "variants (tuning) then skip the AE phase")
-    parser.add_argument("--save-scores", type=Path, default=None, metavar="STEM.npz",
-                        help="write the NAE's per-jet test scores (final weights and each of the last "
-                             "--snapshot-epochs epochs) to STEM_<direction>.npz, for ensembles (bench/nae_ensemble.py)")
+    parser.add_argument(
+        "--ae-cache",
+        type=Path,
+        default=None,
+        help="directory keeping the NAE's AE-phase weights per direction and AE settings: NAE-phase "
+        "variants (tuning) then skip the AE phase",
+    )
+    parser.add_argument(
+        "--save-scores",
+        type=Path,
+        default=None,
+        metavar="STEM.npz",
+        help="write the NAE's per-jet test scores (final weights and each of the last "
+        "--snapshot-epochs epochs) to STEM_<direction>.npz, for ensembles (bench/nae_ensemble.py)",
+    )
     parser.add_argument("--snapshot-epochs", type=int, default=4, help="NAE epochs scored in full for --save-scores")
-    parser.add_argument("--n-reference", type=int, default=2000,
-                        help="held-out training-class jets (after the training jets) scored with --save-scores")
+    parser.add_argument(
+        "--n-reference",
+        type=int,
+        default=2000,
+        help="held-out training-class jets (after the training jets) scored with --save-scores",
+    )
     parser.add_argument("--n-bootstrap", type=int, default=20)
     parser.add_argument("--n-negatives", type=int, default=6, help="negative samples in the figures")
     parser.add_argument("--mcmc-repeats", type=int, default=2, help="timed sample calls per chain (best counts)")
@@ -493,9 +656,16 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     began = time.perf_counter()
     load_start = list(os.getloadavg())
-    common = merge_options(dict(ARCHITECTURE), {"representation": image_representation(args.n_pixels),
-                                         "batch_size": args.batch_size, "seed": args.seed, "device": "cpu",
-                                         "progress": False})
+    common = merge_options(
+        dict(ARCHITECTURE),
+        {
+            "representation": image_representation(args.n_pixels),
+            "batch_size": args.batch_size,
+            "seed": args.seed,
+            "device": "cpu",
+            "progress": False,
+        },
+    )
     common = merge_options(common, parse_set_options(args.arch_set))
     nae_options = merge_options(merge_options(dict(common), NAE_OPTIONS), parse_set_options(args.set))
     if args.quick:
@@ -509,9 +679,16 @@ def main(argv: list[str] | None = None) -> int:
     except JetaeError as exc:
         raise SystemExit(f"nae: {exc}") from None
     # The plain AE trains like the NAE's AE phase: same epochs, learning rate and early stopping.
-    conv_options = merge_options(dict(common), {"epochs": nae_config.ae_epochs, "lr": nae_config.ae_lr or nae_config.lr,
-                                         "patience": nae_config.patience, "min_delta": nae_config.min_delta,
-                                         "val_fraction": nae_config.val_fraction})
+    conv_options = merge_options(
+        dict(common),
+        {
+            "epochs": nae_config.ae_epochs,
+            "lr": nae_config.ae_lr or nae_config.lr,
+            "patience": nae_config.patience,
+            "min_delta": nae_config.min_delta,
+            "val_fraction": nae_config.val_fraction,
+        },
+    )
     for name, options in (("conv_ae", conv_options),):
         try:
             create_model(name, options)
@@ -523,14 +700,24 @@ def main(argv: list[str] | None = None) -> int:
         "command": " ".join([Path(sys.executable).name, *sys.argv]),
         "label": args.label,
         "meta": {
-            "quick": args.quick, "n_train": args.n_train, "n_test": args.n_test, "n_monitor": args.n_monitor,
-            "n_pixels": args.n_pixels, "data_dir": str(args.data_dir), "seed": args.seed,
-            "note": ("n_train is below the 50k of qcd_train.h5: the NAE phase (Langevin MCMC) costs ~40 network "
-                     "passes per training jet, and the shared 2-core CPU allows ~10-15 min per model"
-                     if args.n_train < 50_000 and not args.quick else None),
+            "quick": args.quick,
+            "n_train": args.n_train,
+            "n_test": args.n_test,
+            "n_monitor": args.n_monitor,
+            "n_pixels": args.n_pixels,
+            "data_dir": str(args.data_dir),
+            "seed": args.seed,
+            "note": (
+                "n_train is below the 50k of qcd_train.h5: the NAE phase (Langevin MCMC) costs ~40 network "
+                "passes per training jet, and the shared 2-core CPU allows ~10-15 min per model"
+                if args.n_train < 50_000 and not args.quick
+                else None
+            ),
             "options": {"conv_ae": conv_options, "nae": nae_options},
             "versions": {"jetae": __version__, "torch": torch.__version__, "python": platform.python_version()},
-            "machine": platform.machine(), "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+            "machine": platform.machine(),
+            "cpu_count": os.cpu_count(),
+            "torch_threads": torch.get_num_threads(),
             "load_average_start": [round(x, 2) for x in load_start],
         },
         "directions": {},

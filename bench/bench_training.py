@@ -41,10 +41,10 @@ import numpy as np
 import torch
 
 from jetae import __version__
-from jetae.io.toptag import count_jets
 from jetae.evaluation.metrics import auc
 from jetae.evaluation.samples import read_sample
 from jetae.features import make_representation
+from jetae.io.toptag import count_jets
 from jetae.models import create_model
 from jetae.train import engine
 from jetae.train.device import evaluation_batch_size, resolve_accelerator, resolve_precision, use_fast_memory_format
@@ -96,15 +96,34 @@ def ensure_samples(args: argparse.Namespace) -> dict[str, Path]:
     if all(Path(p).exists() for p in wanted.values()):
         return {k: Path(v) for k, v in wanted.items()}
     work = ROOT / "bench" / "work"
-    plan = {"qcd_train": ("qcd", args.n_train, 201), "qcd_test": ("qcd", args.n_test, 202),
-            "top_test": ("top", args.n_test, 203)}
+    plan = {
+        "qcd_train": ("qcd", args.n_train, 201),
+        "qcd_test": ("qcd", args.n_test, 202),
+        "top_test": ("top", args.n_test, 203),
+    }
     paths = {}
     for key, (process, n, seed) in plan.items():
         path = Path(wanted[key]) if Path(wanted[key]).exists() else work / f"{key}_{n}.h5"
         if not path.exists():
             log.warning("%s not found: generating %d %s jets into %s", wanted[key], n, process, path)
-            subprocess.run([sys.executable, "-m", "jetae.cli.main", "-q", "generate", process, "--n", str(n),
-                            "--seed", str(seed), "--out", str(path), "--no-progress"], check=True)
+            subprocess.run(
+                [
+                    sys.executable,
+                    "-m",
+                    "jetae.cli.main",
+                    "-q",
+                    "generate",
+                    process,
+                    "--n",
+                    str(n),
+                    "--seed",
+                    str(seed),
+                    "--out",
+                    str(path),
+                    "--no-progress",
+                ],
+                check=True,
+            )
         paths[key] = path
     return paths
 
@@ -135,8 +154,9 @@ class EpochTimer:
 
 
 # ---------------------------------------------------------------- measurements
-def engine_training(name: str, inputs: np.ndarray, options: dict, epochs: int, device: torch.device,
-                    group: int | None = None) -> dict[str, Any]:
+def engine_training(
+    name: str, inputs: np.ndarray, options: dict, epochs: int, device: torch.device, group: int | None = None
+) -> dict[str, Any]:
     """Steady-state epoch time of ``Detector.fit`` (best epoch after a warm-up)."""
     timer = EpochTimer(device)
     saved_group = engine.STEPS_PER_CALL
@@ -151,14 +171,29 @@ def engine_training(name: str, inputs: np.ndarray, options: dict, epochs: int, d
         engine.STEPS_PER_CALL = saved_group
     epoch_times = timer.epochs
     steady = best(epoch_times[1:])
-    return {"epoch_seconds": epoch_times, "best_epoch_seconds": steady, "jets_per_second": len(inputs) / steady,
-            "fit_wall_seconds": wall, "final_train_loss": detector.history_[-1]["train_loss"],
-            "precision": resolve_precision(detector.config.precision, device.type)}, detector
+    return {
+        "epoch_seconds": epoch_times,
+        "best_epoch_seconds": steady,
+        "jets_per_second": len(inputs) / steady,
+        "fit_wall_seconds": wall,
+        "final_train_loss": detector.history_[-1]["train_loss"],
+        "precision": resolve_precision(detector.config.precision, device.type),
+    }, detector
 
 
-def plain_training(network: torch.nn.Module, inputs: np.ndarray, batch_size: int, lr: float, epochs: int,
-                   device: torch.device, *, channels_last: bool | None = None, compile_network: bool = False,
-                   bf16: bool = False, seed: int = 0) -> dict[str, Any]:
+def plain_training(
+    network: torch.nn.Module,
+    inputs: np.ndarray,
+    batch_size: int,
+    lr: float,
+    epochs: int,
+    device: torch.device,
+    *,
+    channels_last: bool | None = None,
+    compile_network: bool = False,
+    bf16: bool = False,
+    seed: int = 0,
+) -> dict[str, Any]:
     """The same training in a hand-written loop: device-resident data, randperm batches, Adam, MSE.
 
     ``channels_last``: conv weights and images in NHWC memory (None: the engine's choice for the device).
@@ -193,8 +228,13 @@ def plain_training(network: torch.nn.Module, inputs: np.ndarray, batch_size: int
         times.append(time.perf_counter() - start)
         losses.append(float(loss.detach()))
     steady = best(times[1:])
-    return {"epoch_seconds": times, "best_epoch_seconds": steady, "jets_per_second": n / steady,
-            "first_epoch_seconds": times[0], "final_batch_loss": losses[-1]}
+    return {
+        "epoch_seconds": times,
+        "best_epoch_seconds": steady,
+        "jets_per_second": n / steady,
+        "first_epoch_seconds": times[0],
+        "final_batch_loss": losses[-1],
+    }
 
 
 def engine_inference(detector, inputs: np.ndarray, repeats: int) -> dict[str, float]:
@@ -207,8 +247,14 @@ def engine_inference(detector, inputs: np.ndarray, repeats: int) -> dict[str, fl
 
 
 @torch.no_grad()
-def plain_inference(network: torch.nn.Module, inputs: np.ndarray, batch_size: int, device: torch.device,
-                    repeats: int, bf16: bool = False) -> dict[str, float]:
+def plain_inference(
+    network: torch.nn.Module,
+    inputs: np.ndarray,
+    batch_size: int,
+    device: torch.device,
+    repeats: int,
+    bf16: bool = False,
+) -> dict[str, float]:
     network = use_fast_memory_format(network.to(device).eval(), device.type)
     x = torch.from_numpy(np.ascontiguousarray(inputs)).to(device)
     times = []
@@ -241,9 +287,13 @@ def benchmark_model(name: str, jets, args: argparse.Namespace, device: torch.dev
     n = args.n_train if name == "dense_ae" else args.n_train_conv
     train_jets = jets["qcd_train"][:n]
     raw = np.asarray(make_representation(train_jets, spec), dtype=np.float32)
-    result: dict[str, Any] = {"representation": spec, "input_shape": list(raw.shape[1:]), "n_train": len(raw),
-                              "representation_speed": representation_speed(train_jets, spec, args.repeats),
-                              "batch_sizes": {}}
+    result: dict[str, Any] = {
+        "representation": spec,
+        "input_shape": list(raw.shape[1:]),
+        "n_train": len(raw),
+        "representation_speed": representation_speed(train_jets, spec, args.repeats),
+        "batch_sizes": {},
+    }
     bf16_default = resolve_precision(template.config.precision, device.type).startswith("bf16")
     detector = None
     for batch_size in args.batch_sizes:
@@ -251,21 +301,32 @@ def benchmark_model(name: str, jets, args: argparse.Namespace, device: torch.dev
         options = {"batch_size": batch_size, "device": args.device}
         engine_result, detector = engine_training(name, raw, options, args.epochs, device)
         scaled = detector.transform(raw)
-        plain = plain_training(detector.build_network(detector.input_shape_), scaled, batch_size,
-                               detector.config.lr, args.epochs, device, bf16=bf16_default)
+        plain = plain_training(
+            detector.build_network(detector.input_shape_),
+            scaled,
+            batch_size,
+            detector.config.lr,
+            args.epochs,
+            device,
+            bf16=bf16_default,
+        )
         result["batch_sizes"][str(batch_size)] = {
-            "engine": engine_result, "plain": plain,
+            "engine": engine_result,
+            "plain": plain,
             "engine_over_plain_time": engine_result["best_epoch_seconds"] / plain["best_epoch_seconds"],
         }
     # Options, at the first batch size.
     batch_size = args.batch_sizes[0]
     scaled = detector.transform(raw)
     options: dict[str, Any] = {}
-    ungrouped, _ = engine_training(name, raw, {"batch_size": batch_size, "device": args.device}, args.epochs, device,
-                                   group=1)
+    ungrouped, _ = engine_training(
+        name, raw, {"batch_size": batch_size, "device": args.device}, args.epochs, device, group=1
+    )
     grouped = result["batch_sizes"][str(batch_size)]["engine"]
     options["engine_one_minibatch_per_lightning_step"] = {
-        **ungrouped, "time_over_grouped": ungrouped["best_epoch_seconds"] / grouped["best_epoch_seconds"]}
+        **ungrouped,
+        "time_over_grouped": ungrouped["best_epoch_seconds"] / grouped["best_epoch_seconds"],
+    }
     reference = result["batch_sizes"][str(batch_size)]["plain"]
     if device.type == "cpu":
         # The other CPU thread count: all cores if the run uses one thread, else one.
@@ -273,32 +334,71 @@ def benchmark_model(name: str, jets, args: argparse.Namespace, device: torch.dev
         other = os.cpu_count() or 1 if current == 1 else 1
         if other != current:
             with threads(other):
-                changed = plain_training(detector.build_network(detector.input_shape_), scaled, batch_size,
-                                         detector.config.lr, args.epochs, device)
-            options[f"plain_{other}_threads"] = {**changed, "threads": other, f"time_over_{current}_threads":
-                                                 changed["best_epoch_seconds"] / reference["best_epoch_seconds"]}
+                changed = plain_training(
+                    detector.build_network(detector.input_shape_),
+                    scaled,
+                    batch_size,
+                    detector.config.lr,
+                    args.epochs,
+                    device,
+                )
+            options[f"plain_{other}_threads"] = {
+                **changed,
+                "threads": other,
+                f"time_over_{current}_threads": changed["best_epoch_seconds"] / reference["best_epoch_seconds"],
+            }
     if name == "conv_ae":
         # The memory layout the engine does not use on this device (it uses channels-last on the CPU).
         engine_layout = "channels_last" if device.type == "cpu" else "nchw"
         other = "nchw" if engine_layout == "channels_last" else "channels_last"
-        changed = plain_training(detector.build_network(detector.input_shape_), scaled, batch_size, detector.config.lr,
-                                 args.epochs, device, channels_last=other == "channels_last", bf16=bf16_default)
-        options[f"plain_{other}"] = {**changed, f"time_over_{engine_layout}":
-                                     changed["best_epoch_seconds"] / reference["best_epoch_seconds"]}
+        changed = plain_training(
+            detector.build_network(detector.input_shape_),
+            scaled,
+            batch_size,
+            detector.config.lr,
+            args.epochs,
+            device,
+            channels_last=other == "channels_last",
+            bf16=bf16_default,
+        )
+        options[f"plain_{other}"] = {
+            **changed,
+            f"time_over_{engine_layout}": changed["best_epoch_seconds"] / reference["best_epoch_seconds"],
+        }
     if device.type == "cuda":
-        fp32 = plain_training(detector.build_network(detector.input_shape_), scaled, batch_size, detector.config.lr,
-                              args.epochs, device, bf16=False)
+        fp32 = plain_training(
+            detector.build_network(detector.input_shape_),
+            scaled,
+            batch_size,
+            detector.config.lr,
+            args.epochs,
+            device,
+            bf16=False,
+        )
         options["plain_fp32"] = {**fp32, "time_over_bf16": fp32["best_epoch_seconds"] / reference["best_epoch_seconds"]}
-        engine_fp32, _ = engine_training(name, raw, {"batch_size": batch_size, "device": args.device,
-                                                      "precision": "32-true"}, args.epochs, device)
-        options["engine_fp32"] = {**engine_fp32, "time_over_bf16":
-                                  engine_fp32["best_epoch_seconds"] / grouped["best_epoch_seconds"]}
+        engine_fp32, _ = engine_training(
+            name, raw, {"batch_size": batch_size, "device": args.device, "precision": "32-true"}, args.epochs, device
+        )
+        options["engine_fp32"] = {
+            **engine_fp32,
+            "time_over_bf16": engine_fp32["best_epoch_seconds"] / grouped["best_epoch_seconds"],
+        }
     if args.compile:
         try:
-            compiled = plain_training(detector.build_network(detector.input_shape_), scaled, batch_size,
-                                      detector.config.lr, args.epochs, device, compile_network=True, bf16=bf16_default)
-            options["plain_torch_compile"] = {**compiled, "time_over_eager": compiled["best_epoch_seconds"] /
-                                              reference["best_epoch_seconds"]}
+            compiled = plain_training(
+                detector.build_network(detector.input_shape_),
+                scaled,
+                batch_size,
+                detector.config.lr,
+                args.epochs,
+                device,
+                compile_network=True,
+                bf16=bf16_default,
+            )
+            options["plain_torch_compile"] = {
+                **compiled,
+                "time_over_eager": compiled["best_epoch_seconds"] / reference["best_epoch_seconds"],
+            }
         except Exception as exc:  # no compiler toolchain, unsupported backend, ...
             options["plain_torch_compile"] = {"error": f"{type(exc).__name__}: {exc}"[:500]}
     result["options"] = options
@@ -308,14 +408,22 @@ def benchmark_model(name: str, jets, args: argparse.Namespace, device: torch.dev
     eval_batch = evaluation_batch_size(detector.trainer_config.eval_batch_size, detector.input_shape_, device.type)
     test_scaled = detector.transform(test_raw)
     result["inference"] = {
-        "n": len(test_raw), "batch_size": eval_batch,
+        "n": len(test_raw),
+        "batch_size": eval_batch,
         "engine_anomaly_score": engine_inference(detector, test_raw, args.repeats),
-        "plain_forward": plain_inference(detector.network_, test_scaled, eval_batch, device, args.repeats,
-                                         bf16=bf16_default),
+        "plain_forward": plain_inference(
+            detector.network_, test_scaled, eval_batch, device, args.repeats, bf16=bf16_default
+        ),
     }
     if eval_batch != detector.trainer_config.eval_batch_size:  # the CPU cap on evaluation batches: what it buys
         result["inference"][f"plain_forward_batch_{detector.trainer_config.eval_batch_size}"] = plain_inference(
-            detector.network_, test_scaled, detector.trainer_config.eval_batch_size, device, args.repeats, bf16=bf16_default)
+            detector.network_,
+            test_scaled,
+            detector.trainer_config.eval_batch_size,
+            device,
+            args.repeats,
+            bf16=bf16_default,
+        )
     return result
 
 
@@ -350,18 +458,32 @@ def benchmark_pyod(jets, args: argparse.Namespace, device: torch.device) -> dict
     start = time.perf_counter()
     dense = create_model("dense_ae", device=args.device, progress=False).fit(train)
     dense_seconds = time.perf_counter() - start
-    result: dict[str, Any] = {"n_train": len(train), "n_test_each": len(qcd), "dense_ae": {
-        "fit_seconds": dense_seconds, "epochs_run": len(dense.history_),
-        "auc_top_vs_qcd": auc(dense.anomaly_score(qcd), dense.anomaly_score(top)),
-        "config": {k: getattr(dense.config, k) for k in ("hidden", "latent_dim", "batch_size", "lr", "epochs",
-                                                          "patience", "val_fraction", "scaler")}}}
+    result: dict[str, Any] = {
+        "n_train": len(train),
+        "n_test_each": len(qcd),
+        "dense_ae": {
+            "fit_seconds": dense_seconds,
+            "epochs_run": len(dense.history_),
+            "auc_top_vs_qcd": auc(dense.anomaly_score(qcd), dense.anomaly_score(top)),
+            "config": {
+                k: getattr(dense.config, k)
+                for k in ("hidden", "latent_dim", "batch_size", "lr", "epochs", "patience", "val_fraction", "scaler")
+            },
+        },
+    }
     # The same features the dense_ae saw: its representation and its fitted standard scaler.
     features = {key: dense.transform(sample) for key, sample in (("train", train), ("qcd", qcd), ("top", top))}
     config = dense.config
     variants = {
-        "pyod_matched": dict(hidden_neuron_list=[*config.hidden, config.latent_dim], batch_norm=False,
-                             dropout_rate=0.0, epoch_num=len(dense.history_), batch_size=config.batch_size,
-                             lr=config.lr, optimizer_params={"weight_decay": 0.0}),
+        "pyod_matched": dict(
+            hidden_neuron_list=[*config.hidden, config.latent_dim],
+            batch_norm=False,
+            dropout_rate=0.0,
+            epoch_num=len(dense.history_),
+            batch_size=config.batch_size,
+            lr=config.lr,
+            optimizer_params={"weight_decay": 0.0},
+        ),
         "pyod_defaults": {},
     }
     for key, options in variants.items():
@@ -372,8 +494,11 @@ def benchmark_pyod(jets, args: argparse.Namespace, device: torch.device) -> dict
             model.fit(features["train"])
             seconds = time.perf_counter() - start
             scores = model.decision_function(features["qcd"]), model.decision_function(features["top"])
-        result[key] = {"fit_seconds": seconds, "auc_top_vs_qcd": auc(*scores),
-                       "options": {k: v for k, v in model.get_params().items() if k not in ("device",)}}
+        result[key] = {
+            "fit_seconds": seconds,
+            "auc_top_vs_qcd": auc(*scores),
+            "options": {k: v for k, v in model.get_params().items() if k not in ("device",)},
+        }
     return result
 
 
@@ -413,9 +538,15 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(args.threads)
     started = time.perf_counter()
     meta = {
-        "device": device.type, "device_name": device_name(device), "jetae": __version__,
-        "torch": torch.__version__, "lightning": lightning.__version__, "python": platform.python_version(),
-        "torch_threads": torch.get_num_threads(), "cpu_count": os.cpu_count(), "load_average_start": load_average(),
+        "device": device.type,
+        "device_name": device_name(device),
+        "jetae": __version__,
+        "torch": torch.__version__,
+        "lightning": lightning.__version__,
+        "python": platform.python_version(),
+        "torch_threads": torch.get_num_threads(),
+        "cpu_count": os.cpu_count(),
+        "load_average_start": load_average(),
         "engine_steps_per_lightning_step": engine.STEPS_PER_CALL,
         "command": " ".join([Path(sys.argv[0]).name, *(argv if argv is not None else sys.argv[1:])]),
         "settings": {k: v for k, v in vars(args).items()},
@@ -424,8 +555,10 @@ def main(argv: list[str] | None = None) -> int:
     paths = ensure_samples(args)
     meta["samples"] = {k: str(v) for k, v in paths.items()}
     n_train = max(args.n_train, args.n_train_conv)
-    jets = {"qcd_train": read_sample(paths["qcd_train"], "qcd_train", n_max=n_train),
-            "top_test": read_sample(paths["top_test"], "top_test", n_max=args.n_test)}
+    jets = {
+        "qcd_train": read_sample(paths["qcd_train"], "qcd_train", n_max=n_train),
+        "top_test": read_sample(paths["top_test"], "top_test", n_max=args.n_test),
+    }
     if paths["qcd_train"].resolve() == paths["qcd_test"].resolve():
         # One QCD file for both: disjoint ranges, training jets first, test jets from the end.
         total = count_jets(paths["qcd_test"])
@@ -453,23 +586,31 @@ def main(argv: list[str] | None = None) -> int:
 
 def print_summary(results: dict[str, Any]) -> None:
     meta = results["meta"]
-    print(f"device: {meta['device_name']} ({meta['device']}), torch {meta['torch']}, "
-          f"load average {meta['load_average_start']} -> {meta.get('load_average_end')}")
+    print(
+        f"device: {meta['device_name']} ({meta['device']}), torch {meta['torch']}, "
+        f"load average {meta['load_average_start']} -> {meta.get('load_average_end')}"
+    )
     overhead = results["engine_overhead"]
-    print(f"engine overhead ({overhead['network']}, batch {overhead['batch_size']}): "
-          + ", ".join(f"{k[:-12]} {v:.0f} us" for k, v in overhead.items() if k.endswith("_us_per_step")))
+    print(
+        f"engine overhead ({overhead['network']}, batch {overhead['batch_size']}): "
+        + ", ".join(f"{k[:-12]} {v:.0f} us" for k, v in overhead.items() if k.endswith("_us_per_step"))
+    )
     for name, model in results["models"].items():
         for batch_size, entry in model["batch_sizes"].items():
-            print(f"{name:9s} bs={batch_size:>5s}  engine {entry['engine']['jets_per_second']:9.0f} jets/s  "
-                  f"plain {entry['plain']['jets_per_second']:9.0f} jets/s  engine/plain time "
-                  f"{entry['engine_over_plain_time']:.2f}")
+            print(
+                f"{name:9s} bs={batch_size:>5s}  engine {entry['engine']['jets_per_second']:9.0f} jets/s  "
+                f"plain {entry['plain']['jets_per_second']:9.0f} jets/s  engine/plain time "
+                f"{entry['engine_over_plain_time']:.2f}"
+            )
         for option, entry in model["options"].items():
             ratio = {k: v for k, v in entry.items() if k.startswith("time_over")}
             print(f"{name:9s} {option:40s} {entry.get('jets_per_second', float('nan')):9.0f} jets/s  {ratio}")
         inference = model["inference"]
-        print(f"{name:9s} inference (batch {inference['batch_size']}): anomaly_score "
-              f"{inference['engine_anomaly_score']['jets_per_second']:.0f} jets/s, plain forward "
-              f"{inference['plain_forward']['jets_per_second']:.0f} jets/s")
+        print(
+            f"{name:9s} inference (batch {inference['batch_size']}): anomaly_score "
+            f"{inference['engine_anomaly_score']['jets_per_second']:.0f} jets/s, plain forward "
+            f"{inference['plain_forward']['jets_per_second']:.0f} jets/s"
+        )
         for key, entry in inference.items():
             if key.startswith("plain_forward_batch_"):
                 print(f"{name:9s} inference {key}: {entry['jets_per_second']:.0f} jets/s")

@@ -36,9 +36,7 @@ import torch
 from tqdm import tqdm
 
 from jetae import __version__
-from jetae.io.atomic import atomic_path, write_text_atomic
 from jetae.config import parse_set_options
-from jetae.jets import Jets
 from jetae.errors import JetaeError
 from jetae.evaluation.direction import tag_direction
 from jetae.evaluation.evaluate import evaluate_models
@@ -46,6 +44,8 @@ from jetae.evaluation.plots import plot_style
 from jetae.evaluation.plots import plot_tradeoff as tradeoff_figure
 from jetae.evaluation.samples import read_sample
 from jetae.features.kinematics import jet_mass
+from jetae.io.atomic import atomic_path, write_text_atomic
+from jetae.jets import Jets
 from jetae.models import create_model
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -55,11 +55,20 @@ log = logging.getLogger("bench_vae")
 #: Representations to compare: the paper's raw four-momenta, or jet-axis-relative features.
 REPRESENTATIONS = {
     "raw": {"kind": "constituents", "n_constituents": 20, "features": ["E", "px", "py", "pz"], "flatten": True},
-    "relative": {"kind": "constituents", "n_constituents": 20, "features": ["delta_eta", "delta_phi", "pt_rel"],
-                 "flatten": True},
+    "relative": {
+        "kind": "constituents",
+        "n_constituents": 20,
+        "features": ["delta_eta", "delta_phi", "pt_rel"],
+        "flatten": True,
+    },
 }
-SAMPLES = {"qcd_train": "qcd_train.h5", "qcd_test": "qcd_test.h5", "top_test": "top_test.h5", "w_test": "w_test.h5",
-           "w_outliers": "w_outliers.h5"}
+SAMPLES = {
+    "qcd_train": "qcd_train.h5",
+    "qcd_test": "qcd_test.h5",
+    "top_test": "top_test.h5",
+    "w_test": "w_test.h5",
+    "w_outliers": "w_outliers.h5",
+}
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -72,37 +81,66 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--batch-size", type=int, default=512)
     parser.add_argument("--representation", choices=sorted(REPRESENTATIONS), default="relative")
     parser.add_argument("--beta", type=float, default=None, help="KL weight (default: the model default)")
-    parser.add_argument("--tag-score", default="elbo",
-                        help="tagging score of every scanned model, so the curves compare one score (default: elbo)")
-    parser.add_argument("--kl-oe-baseline", action=argparse.BooleanOptionalAction, default=True,
-                        help="also train oe_vae with its default tag score kl (reference KL-OE) at lambda = 0")
+    parser.add_argument(
+        "--tag-score",
+        default="elbo",
+        help="tagging score of every scanned model, so the curves compare one score (default: elbo)",
+    )
+    parser.add_argument(
+        "--kl-oe-baseline",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="also train oe_vae with its default tag score kl (reference KL-OE) at lambda = 0",
+    )
     parser.add_argument("--lambdas", default="0,1,3,10,30", help="DisCo lambdas to scan (comma separated)")
-    parser.add_argument("--models", default="vae,oe_vae,oe_vae_resampled",
-                        help="vae, oe_vae (W outliers) and/or oe_vae_resampled (W outliers with QCD-like masses)")
-    parser.add_argument("--raw-baseline", action=argparse.BooleanOptionalAction, default=True,
-                        help="also train vae and oe_vae on raw (E, px, py, pz) at lambda = 0")
-    parser.add_argument("--threads", type=int, default=1,
-                        help="torch intra-op threads (1 is fastest for these small nets on a shared machine)")
+    parser.add_argument(
+        "--models",
+        default="vae,oe_vae,oe_vae_resampled",
+        help="vae, oe_vae (W outliers) and/or oe_vae_resampled (W outliers with QCD-like masses)",
+    )
+    parser.add_argument(
+        "--raw-baseline",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="also train vae and oe_vae on raw (E, px, py, pz) at lambda = 0",
+    )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch intra-op threads (1 is fastest for these small nets on a shared machine)",
+    )
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="extra model option")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "vae.json")
     parser.add_argument("--plot", type=Path, default=ROOT / "bench" / "results" / "vae_tradeoff.png")
-    parser.add_argument("--report", type=Path, default=None, metavar="DIR",
-                        help="also write jetae's HTML report of the scanned vae / oe_vae runs (AUC-vs-1/JSD curves) "
-                             "to DIR (replaced if it exists)")
+    parser.add_argument(
+        "--report",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="also write jetae's HTML report of the scanned vae / oe_vae runs (AUC-vs-1/JSD curves) "
+        "to DIR (replaced if it exists)",
+    )
     parser.add_argument("--quick", action="store_true", help="small samples and few epochs (smoke test)")
     return parser.parse_args(argv)
 
 
 def load_samples(args: argparse.Namespace) -> dict[str, Jets]:
     """The first jets of each shared sample in ``--data-dir`` (exits naming bench/make_samples.sh if one is missing)."""
-    sizes = {"qcd_train": args.n_train, "qcd_test": args.n_test, "top_test": args.n_test, "w_test": args.n_test,
-             "w_outliers": args.n_outliers}
+    sizes = {
+        "qcd_train": args.n_train,
+        "qcd_test": args.n_test,
+        "top_test": args.n_test,
+        "w_test": args.n_test,
+        "w_outliers": args.n_outliers,
+    }
     try:
         return {key: read_sample(args.data_dir / name, key, n_max=sizes[key]) for key, name in SAMPLES.items()}
     except JetaeError as exc:
-        raise SystemExit(f"{exc} (the shared benchmark samples live in {args.data_dir}; bench/make_samples.sh "
-                         "makes them)") from None
+        raise SystemExit(
+            f"{exc} (the shared benchmark samples live in {args.data_dir}; bench/make_samples.sh makes them)"
+        ) from None
 
 
 def rescale_jet_angles(jets: Jets, factor: np.ndarray) -> Jets:
@@ -151,16 +189,19 @@ def scores_block(direction: Any) -> dict:
     """Per score of a :func:`tag_direction` result: top / W summaries and the QCD mass-sculpting block."""
     results = {}
     for name, block in direction.blocks.items():
-        out = {signal: {k: finite(summary[k]) for k in ("auc", "auc_err", "r30", "r50")}
-               for signal, summary in block["signals"].items()}
+        out = {
+            signal: {k: finite(summary[k]) for k in ("auc", "auc_err", "r30", "r50")}
+            for signal, summary in block["signals"].items()
+        }
         # figures the sample does not resolve are None with a "<figure>_reason" string
         out["mass"] = {k: v if isinstance(v, str) else finite(v) for k, v in block["mass_sculpting"].items()}
         results[name] = out
     return results
 
 
-def train_and_evaluate(label: str, options: dict, samples: dict, qcd_mass: np.ndarray,
-                       all_scores: bool) -> tuple[dict, object]:
+def train_and_evaluate(
+    label: str, options: dict, samples: dict, qcd_mass: np.ndarray, all_scores: bool
+) -> tuple[dict, object]:
     model = "vae" if label == "vae" else "oe_vae"
     detector = create_model(model, options)
     fit_options = {}
@@ -169,9 +210,17 @@ def train_and_evaluate(label: str, options: dict, samples: dict, qcd_mass: np.nd
     elif label == "oe_vae_resampled":
         fit_options["outliers"] = samples["w_outliers_resampled"]
     names = list(detector.score_names) if all_scores else [detector.score_names[0]]
-    direction = tag_direction(detector, samples["qcd_test"], {"top": samples["top_test"], "w": samples["w_test"]},
-                              train=samples["qcd_train"], fit_params=fit_options, scores=names,
-                              background_mass=qcd_mass, n_bootstrap=20, seed=0)
+    direction = tag_direction(
+        detector,
+        samples["qcd_test"],
+        {"top": samples["top_test"], "w": samples["w_test"]},
+        train=samples["qcd_train"],
+        fit_params=fit_options,
+        scores=names,
+        background_mass=qcd_mass,
+        n_bootstrap=20,
+        seed=0,
+    )
     seconds = direction.train_seconds
     last = detector.history_[-1]
     run = {
@@ -187,26 +236,41 @@ def train_and_evaluate(label: str, options: dict, samples: dict, qcd_mass: np.nd
         "scores": scores_block(direction),
     }
     tag = run["scores"][detector.score_names[0]]
-    log.info("%s lambda=%g (%s, %.0f s): top AUC %.3f, W AUC %.3f, 1/JSD50 %.3g, 1/JSD10 %.3g", label,
-             run["disco_lambda"], run["tag_score"], seconds, tag["top"]["auc"], tag["w"]["auc"],
-             tag["mass"]["inv_jsd_eff50"] or math.inf, tag["mass"]["inv_jsd_eff10"] or math.inf)
+    log.info(
+        "%s lambda=%g (%s, %.0f s): top AUC %.3f, W AUC %.3f, 1/JSD50 %.3g, 1/JSD10 %.3g",
+        label,
+        run["disco_lambda"],
+        run["tag_score"],
+        seconds,
+        tag["top"]["auc"],
+        tag["w"]["auc"],
+        tag["mass"]["inv_jsd_eff50"] or math.inf,
+        tag["mass"]["inv_jsd_eff10"] or math.inf,
+    )
     return run, detector
 
 
 #: Curves of the trade-off plot: run label -> legend entry.
-TRADEOFF_CURVES = {"vae": "VAE + DisCo", "oe_vae": "OE-VAE (W) + DisCo",
-                   "oe_vae_resampled": "OE-VAE (mass-resampled W) + DisCo"}
+TRADEOFF_CURVES = {
+    "vae": "VAE + DisCo",
+    "oe_vae": "OE-VAE (W) + DisCo",
+    "oe_vae_resampled": "OE-VAE (mass-resampled W) + DisCo",
+}
 
 
 def plot_tradeoff(runs: list[dict], path: Path) -> None:
     """Top AUC vs 1/JSD50 of the scanned runs, one curve per model (jetae's report figure)."""
     series = {}
     for key, legend in TRADEOFF_CURVES.items():
-        points = sorted((run["disco_lambda"], run["scores"][run["tag_score"]]) for run in runs
-                        if run["label"] == key and run.get("scan", True))
+        points = sorted(
+            (run["disco_lambda"], run["scores"][run["tag_score"]])
+            for run in runs
+            if run["label"] == key and run.get("scan", True)
+        )
         if points:
-            series[legend] = [(block["mass"]["inv_jsd_eff50"], block["top"]["auc"], f"λ={lam:g}")
-                              for lam, block in points]
+            series[legend] = [
+                (block["mass"]["inv_jsd_eff50"], block["top"]["auc"], f"λ={lam:g}") for lam, block in points
+            ]
     figure = tradeoff_figure(series, "top", target_inv_jsd=10.0, target_auc=0.85)
     with plot_style(), atomic_path(path, suffix=".png") as tmp:
         figure.savefig(tmp, format="png", dpi=100)
@@ -214,9 +278,16 @@ def plot_tradeoff(runs: list[dict], path: Path) -> None:
 
 def write_report(detectors: dict, samples: dict, directory: Path, command: str) -> None:
     """jetae's HTML comparison report of the scanned detectors (tables, ROC, AUC-vs-1/JSD curves)."""
-    evaluate_models(detectors, samples["qcd_test"], {"top": samples["top_test"], "w": samples["w_test"]}, directory,
-                    provenance={"command": command, "note": "bench/bench_vae.py DisCo scan"}, overwrite=True,
-                    n_bootstrap=20, n_latent=1000)
+    evaluate_models(
+        detectors,
+        samples["qcd_test"],
+        {"top": samples["top_test"], "w": samples["w_test"]},
+        directory,
+        provenance={"command": command, "note": "bench/bench_vae.py DisCo scan"},
+        overwrite=True,
+        n_bootstrap=20,
+        n_latent=1000,
+    )
     log.info("wrote the report %s", directory / "report.html")
 
 
@@ -232,8 +303,14 @@ def main(argv: list[str] | None = None) -> int:
     samples = load_samples(args)
     samples["w_outliers_resampled"] = mass_resampled_outliers(samples["w_outliers"], samples["qcd_train"], args.seed)
     qcd_mass = jet_mass(samples["qcd_test"].constituents)
-    base = {"representation": REPRESENTATIONS[args.representation], "epochs": args.epochs,
-            "batch_size": args.batch_size, "seed": args.seed, "progress": False, "device": "cpu"}
+    base = {
+        "representation": REPRESENTATIONS[args.representation],
+        "epochs": args.epochs,
+        "batch_size": args.batch_size,
+        "seed": args.seed,
+        "progress": False,
+        "device": "cpu",
+    }
     if args.beta is not None:
         base["beta"] = args.beta
     if args.tag_score:
@@ -249,8 +326,9 @@ def main(argv: list[str] | None = None) -> int:
         plan += [(label, 0.0, raw) for label in ("vae", "oe_vae") if raw["representation"] != base["representation"]]
     report_detectors = {}
     for label, lam, options in tqdm(plan, desc="VAE runs", file=sys.stderr):
-        run, detector = train_and_evaluate(label, dict(options, disco_lambda=lam), samples, qcd_mass,
-                                           all_scores=lam == 0)
+        run, detector = train_and_evaluate(
+            label, dict(options, disco_lambda=lam), samples, qcd_mass, all_scores=lam == 0
+        )
         run["scan"] = options is base  # the extra baselines are not part of the trade-off curves
         runs.append(run)
         # oe_vae_resampled has oe_vae's config (only its outliers differ), so the report would merge the curves
@@ -261,12 +339,17 @@ def main(argv: list[str] | None = None) -> int:
         "benchmark": "vae",
         "command": " ".join([Path(sys.executable).name, *sys.argv]),
         "setup": {
-            "n_train": len(samples["qcd_train"]), "n_test": {k: len(samples[k]) for k in ("qcd_test", "top_test", "w_test")},
-            "n_outliers": len(samples["w_outliers"]), "data_dir": str(args.data_dir), "options": base,
+            "n_train": len(samples["qcd_train"]),
+            "n_test": {k: len(samples[k]) for k in ("qcd_test", "top_test", "w_test")},
+            "n_outliers": len(samples["w_outliers"]),
+            "data_dir": str(args.data_dir),
+            "options": base,
             "representation": args.representation,
-            "lambdas": lambdas, "quick": args.quick,
+            "lambdas": lambdas,
+            "quick": args.quick,
             "versions": {"jetae": __version__, "torch": torch.__version__, "python": platform.python_version()},
-            "machine": platform.machine(), "threads": torch.get_num_threads(),
+            "machine": platform.machine(),
+            "threads": torch.get_num_threads(),
         },
         "runs": runs,
     }

@@ -32,10 +32,10 @@ import sys
 from pathlib import Path
 
 import numpy as np
-from bench_nae import DIRECTIONS  # bench/bench_nae.py, next to this script (its directory is on sys.path)
 
-from jetae.io.atomic import write_text_atomic
+from bench_nae import DIRECTIONS  # bench/bench_nae.py, next to this script (its directory is on sys.path)
 from jetae.evaluation.metrics import auc, summarize
+from jetae.io.atomic import write_text_atomic
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -44,8 +44,11 @@ KINDS = ("last_epoch", "final", "snapshots")
 
 def member_scores(scores: dict[str, np.ndarray], kind: str, sample: str) -> np.ndarray:
     """One run's scores of ``sample`` for ``kind`` (see the module doc)."""
-    epochs = sorted(int(key.split("/")[0].removeprefix("epoch")) for key in scores
-                    if key.startswith("epoch") and key.endswith(f"/{sample}"))
+    epochs = sorted(
+        int(key.split("/")[0].removeprefix("epoch"))
+        for key in scores
+        if key.startswith("epoch") and key.endswith(f"/{sample}")
+    )
     if kind == "final":
         return scores[f"final/{sample}"]
     if kind == "last_epoch":
@@ -77,8 +80,13 @@ def study(stems: list[Path], n_bootstrap: int) -> dict:
         block: dict = {"files": [str(f) for f in present], "signals": {}}
         for signal in signals:
             name = signal.removesuffix("_test")
-            single = {f.stem: {kind: round(auc(member_scores(r, kind, background), member_scores(r, kind, signal)), 4)
-                               for kind in KINDS} for f, r in zip(present, runs)}
+            single = {
+                f.stem: {
+                    kind: round(auc(member_scores(r, kind, background), member_scores(r, kind, signal)), 4)
+                    for kind in KINDS
+                }
+                for f, r in zip(present, runs)
+            }
             ensembles: dict = {}
             for combine in ("mean_energy", "standardized"):
                 for kind in KINDS:
@@ -86,20 +94,34 @@ def study(stems: list[Path], n_bootstrap: int) -> dict:
                         values = []
                         for subset in itertools.combinations(range(len(runs)), k):
                             chosen = [runs[i] for i in subset]
-                            values.append(auc(ensemble_scores(chosen, kind, background, combine == "standardized"),
-                                              ensemble_scores(chosen, kind, signal, combine == "standardized")))
+                            values.append(
+                                auc(
+                                    ensemble_scores(chosen, kind, background, combine == "standardized"),
+                                    ensemble_scores(chosen, kind, signal, combine == "standardized"),
+                                )
+                            )
                         ensembles.setdefault(combine, {}).setdefault(kind, {})[f"{k}_members"] = {
-                            "n_ensembles": len(values), "min": round(min(values), 4), "mean": round(float(np.mean(values)), 4),
-                            "max": round(max(values), 4)}
-            full = summarize(ensemble_scores(runs, "final", background, False),
-                             ensemble_scores(runs, "final", signal, False), n_bootstrap=n_bootstrap, seed=0)
+                            "n_ensembles": len(values),
+                            "min": round(min(values), 4),
+                            "mean": round(float(np.mean(values)), 4),
+                            "max": round(max(values), 4),
+                        }
+            full = summarize(
+                ensemble_scores(runs, "final", background, False),
+                ensemble_scores(runs, "final", signal, False),
+                n_bootstrap=n_bootstrap,
+                seed=0,
+            )
             block["signals"][name] = {
                 "single_runs": single,
-                "single_runs_mean": {kind: round(float(np.mean([s[kind] for s in single.values()])), 4) for kind in KINDS},
+                "single_runs_mean": {
+                    kind: round(float(np.mean([s[kind] for s in single.values()])), 4) for kind in KINDS
+                },
                 "ensembles": ensembles,
                 "all_members_final_mean_energy": {
                     key: round(float(full[key]), 4) if full[key] is not None and math.isfinite(full[key]) else None
-                    for key in ("auc", "auc_err", "r30", "r50")},
+                    for key in ("auc", "auc_err", "r30", "r50")
+                },
             }
         result["directions"][direction] = block
     return result
@@ -122,8 +144,10 @@ def main(argv: list[str] | None = None) -> int:
         for signal, entry in block["signals"].items():
             print(f"{direction}-trained, {signal}: single {entry['single_runs_mean']}")
             for kind, by_k in entry["ensembles"].get("mean_energy", {}).items():
-                print(f"  {kind:11s} " + "  ".join(f"{k}: {v['min']:.3f}-{v['max']:.3f} (mean {v['mean']:.3f})"
-                                                   for k, v in by_k.items()))
+                print(
+                    f"  {kind:11s} "
+                    + "  ".join(f"{k}: {v['min']:.3f}-{v['max']:.3f} (mean {v['mean']:.3f})" for k, v in by_k.items())
+                )
     return 0
 
 

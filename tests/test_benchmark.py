@@ -19,8 +19,21 @@ from jetae.experiments.benchmark import (
 )
 
 #: Small enough that generating every sample takes seconds on 2 cores.
-TINY = ["--models", "pca", "dense_ae", "--n-train", "150", "--n-test", "100", "--epochs", "2", "--n-bootstrap", "20",
-        "--workers", "1"]
+TINY = [
+    "--models",
+    "pca",
+    "dense_ae",
+    "--n-train",
+    "150",
+    "--n-test",
+    "100",
+    "--epochs",
+    "2",
+    "--n-bootstrap",
+    "20",
+    "--workers",
+    "1",
+]
 
 
 @pytest.fixture(scope="module")
@@ -29,8 +42,14 @@ def tiny(tmp_path_factory) -> dict:
     root = tmp_path_factory.mktemp("benchmark")
     data, out = root / "data", root / "out"
     code = main(["benchmark", *TINY, "--data-dir", str(data), "--out", str(out)])
-    return {"root": root, "data": data, "out": out, "code": code,
-            "json": json.loads((out / JSON_FILE).read_text()), "md": (out / MARKDOWN_FILE).read_text()}
+    return {
+        "root": root,
+        "data": data,
+        "out": out,
+        "code": code,
+        "json": json.loads((out / JSON_FILE).read_text()),
+        "md": (out / MARKDOWN_FILE).read_text(),
+    }
 
 
 def finite(value) -> bool:
@@ -40,14 +59,17 @@ def finite(value) -> bool:
 def table_rows(markdown: str) -> list[list[str]]:
     """The cells of every row of the Markdown tables in ``markdown`` (header rows included, the
     ``|---|`` lines left out), whatever the padding of the columns."""
-    rows = [[cell.strip() for cell in line.strip().strip("|").split("|")] for line in markdown.splitlines()
-            if line.startswith("|")]
+    rows = [
+        [cell.strip() for cell in line.strip().strip("|").split("|")]
+        for line in markdown.splitlines()
+        if line.startswith("|")
+    ]
     return [row for row in rows if not all(set(cell) <= set(":-") and cell for cell in row)]
 
 
 def has_row(markdown: str, *cells: str) -> bool:
     """Whether a table row of ``markdown`` starts with ``cells``."""
-    return any(row[:len(cells)] == list(cells) for row in table_rows(markdown))
+    return any(row[: len(cells)] == list(cells) for row in table_rows(markdown))
 
 
 def test_tiny_run_writes_json_with_both_directions(tiny):
@@ -56,13 +78,28 @@ def test_tiny_run_writes_json_with_both_directions(tiny):
     assert set(result) == {"meta", "config", "models", "failed", "published_reference"}
     assert result["failed"] == []
     meta = result["meta"]
-    for key in ("command", "preset", "wall_seconds", "jetae", "torch", "device", "cpu_count", "seeds", "sizes",
-                "samples"):
+    for key in (
+        "command",
+        "preset",
+        "wall_seconds",
+        "jetae",
+        "torch",
+        "device",
+        "cpu_count",
+        "seeds",
+        "sizes",
+        "samples",
+    ):
         assert meta[key] is not None, key
     assert meta["preset"] == "quick" and meta["command"].startswith("jetae benchmark --preset quick")
     assert meta["torch_threads"] == 1  # the quick preset's default
-    assert meta["sizes"] == {"n_train_forward": 150, "n_train_reverse": 150, "n_test": 100, "n_reverse_test": 100,
-                             "n_outliers": None}
+    assert meta["sizes"] == {
+        "n_train_forward": 150,
+        "n_train_reverse": 150,
+        "n_test": 100,
+        "n_reverse_test": 100,
+        "n_outliers": None,
+    }
     # Every sample file is recorded with its generation sidecar (no outliers without oe_vae).
     assert set(meta["samples"]) == set(SAMPLES) - {"w_outliers"}
     for name, info in meta["samples"].items():
@@ -72,7 +109,7 @@ def test_tiny_run_writes_json_with_both_directions(tiny):
     assert meta["samples"]["top_train"]["rows_used"] == {"reverse_train": [0, 150], "reverse_test": [150, 250]}
 
     assert list(result["models"]) == ["pca", "dense_ae"]
-    for name, directions in result["models"].items():
+    for directions in result["models"].values():
         forward, reverse = directions["forward"], directions["reverse"]
         assert forward["status"] == reverse["status"] == "ok"
         assert set(forward["signals"]) == {"top", "w"} and set(reverse["signals"]) == {"qcd"}
@@ -96,7 +133,7 @@ def test_markdown_table_and_published_reference(tiny):
     assert PUBLISHED_HEADING.endswith("not the same sample") and "Delphes" in PUBLISHED_HEADING
     heading = f"## {PUBLISHED_HEADING}"
     assert md.index(heading) > md.index(rows[-1])
-    published = md[md.index(heading):]
+    published = md[md.index(heading) :]
     for row in PUBLISHED_REFERENCE:
         assert row["source"] in published and format(row["top_auc"], ".4g") in published
     assert "0.362" in published and "0.448" in published  # reverse AUCs of the notebook
@@ -110,8 +147,20 @@ def test_failure_of_one_model_is_recorded_and_the_rest_continue(tiny, capsys):
     out = tiny["root"] / "failing"
     # 150 training jets with a 99.9% validation split leave none to train on: a JetaeError inside fit.
     copy = tiny["root"] / "results"
-    code = main(["benchmark", *TINY, "--data-dir", str(data), "--out", str(out), "--results-copy", str(copy),
-                 "--set", "dense_ae.val_fraction=0.999"])
+    code = main(
+        [
+            "benchmark",
+            *TINY,
+            "--data-dir",
+            str(data),
+            "--out",
+            str(out),
+            "--results-copy",
+            str(copy),
+            "--set",
+            "dense_ae.val_fraction=0.999",
+        ]
+    )
     assert code == 1
     assert "failed: dense_ae/forward, dense_ae/reverse" in capsys.readouterr().out
     result = json.loads((out / JSON_FILE).read_text())
@@ -155,16 +204,19 @@ def test_unknown_model_and_bad_options_fail_before_any_work(tmp_path, capsys):
     assert code == 2 and "unknown model 'conv'" in err and "conv_ae" in err
     code, err = run_error(["--models", "pca", "--set", "lr=1", "--out", str(out)], capsys)
     assert code == 2 and "MODEL.KEY=VALUE" in err
-    code, err = run_error(["--models", "dense_ae", "--set", "dense_ae.wings=2", "--data-dir", str(tmp_path / "data"),
-                           "--out", str(out)], capsys)
+    code, err = run_error(
+        ["--models", "dense_ae", "--set", "dense_ae.wings=2", "--data-dir", str(tmp_path / "data"), "--out", str(out)],
+        capsys,
+    )
     assert code == 2 and "wings" in err
     assert not out.exists() and not (tmp_path / "data").exists()
 
 
 def test_full_preset_without_samples_points_at_the_script(tmp_path, capsys):
     (tmp_path / "qcd_train.h5").write_text("not a jet file")
-    code, err = run_error(["--preset", "full", "--models", "pca", "--data-dir", str(tmp_path), "--out",
-                           str(tmp_path / "out")], capsys)
+    code, err = run_error(
+        ["--preset", "full", "--models", "pca", "--data-dir", str(tmp_path), "--out", str(tmp_path / "out")], capsys
+    )
     assert code == 2
     assert "bench/make_samples.sh" in err and "qcd_test.h5 (missing)" in err and "qcd_train.h5 (unreadable)" in err
     assert "w_outliers" not in err  # only oe_vae needs outliers
@@ -226,8 +278,21 @@ def test_seed_summary_gives_each_seed_and_the_spread(tiny, tmp_path, capsys):
     capsys.readouterr()
     out, copy = tmp_path / "seeds", tmp_path / "results"
     # A run may be given as its directory or its benchmark.json.
-    assert main(["benchmark", "--seed-summary", str(tiny["out"] / JSON_FILE), str(seed1), "--out", str(out),
-                 "--results-copy", str(copy)]) == 0
+    assert (
+        main(
+            [
+                "benchmark",
+                "--seed-summary",
+                str(tiny["out"] / JSON_FILE),
+                str(seed1),
+                "--out",
+                str(out),
+                "--results-copy",
+                str(copy),
+            ]
+        )
+        == 0
+    )
     assert has_row(capsys.readouterr().out, "dense_ae", "0, 1")
     summary = json.loads((out / SEEDS_JSON).read_text())
     assert summary == json.loads((copy / "benchmark_quick_seeds.json").read_text())
@@ -257,18 +322,40 @@ def test_seed_summary_gives_each_seed_and_the_spread(tiny, tmp_path, capsys):
 def test_seed_summary_refuses_duplicates_and_mismatches(tiny, tmp_path, capsys):
     first = _split_run(tiny, tmp_path, "a", ["pca", "dense_ae"])
     again = _split_run(tiny, tmp_path, "b", ["dense_ae"])
-    other_sizes = _split_run(tiny, tmp_path, "c", ["dense_ae"], sizes={"n_train_forward": 1},
-                             seeds={**tiny["json"]["meta"]["seeds"], "models": 5})
-    cases = [([str(first)], "at least two"),
-             ([str(first), str(again)], "dense_ae with seed 0 is also in"),
-             ([str(first), str(other_sizes)], "sizes differs"),
-             ([str(first), str(tmp_path / "nowhere")], "no such benchmark directory"),
-             ([str(first), str(tmp_path)], "not a benchmark directory")]
+    other_sizes = _split_run(
+        tiny,
+        tmp_path,
+        "c",
+        ["dense_ae"],
+        sizes={"n_train_forward": 1},
+        seeds={**tiny["json"]["meta"]["seeds"], "models": 5},
+    )
+    cases = [
+        ([str(first)], "at least two"),
+        ([str(first), str(again)], "dense_ae with seed 0 is also in"),
+        ([str(first), str(other_sizes)], "sizes differs"),
+        ([str(first), str(tmp_path / "nowhere")], "no such benchmark directory"),
+        ([str(first), str(tmp_path)], "not a benchmark directory"),
+    ]
     for runs, message in cases:
         assert main(["benchmark", "--seed-summary", *runs, "--out", str(tmp_path / "out")]) == 2
         assert message in capsys.readouterr().err
-    assert main(["benchmark", "--seed-summary", str(first), str(again), "--merge", str(first), str(again),
-                 "--out", str(tmp_path / "out")]) == 2
+    assert (
+        main(
+            [
+                "benchmark",
+                "--seed-summary",
+                str(first),
+                str(again),
+                "--merge",
+                str(first),
+                str(again),
+                "--out",
+                str(tmp_path / "out"),
+            ]
+        )
+        == 2
+    )
     assert "separate steps" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
 
@@ -318,8 +405,11 @@ def test_presets_and_published_numbers_come_typed_from_the_package_data():
     for value in leaves(MODEL_OPTIONS):
         assert isinstance(value, (bool, int, float, type(None))) or not value.replace(".", "").isdigit(), value
     assert [row["top_auc"] for row in PUBLISHED_REFERENCE] == [0.824, 0.911, 0.8962, 0.8917, 0.8669, 0.8539]
-    assert [(row["r30"], row["reverse_auc"]) for row in PUBLISHED_REFERENCE[:3]] == [(18.0, 0.362), (83.0, 0.448),
-                                                                                    (None, None)]
+    assert [(row["r30"], row["reverse_auc"]) for row in PUBLISHED_REFERENCE[:3]] == [
+        (18.0, 0.362),
+        (83.0, 0.448),
+        (None, None),
+    ]
     assert len(PUBLISHED_CAVEATS) == 5 and "AUC 0.869" in PUBLISHED_CAVEATS[3]
 
 
@@ -335,10 +425,14 @@ def test_a_number_written_as_text_in_the_presets_is_refused():
 def test_markdown_tables_keep_cells_as_formatted():
     from jetae.experiments.tables import markdown_table
 
-    lines = markdown_table(("model", "AUC", "n"), [["a|b", "0.870 ± 0.010", "1,234"], ["pca", "n/a", "7"]],
-                           right=(1, 2))
-    assert table_rows("\n".join(lines)) == [["model", "AUC", "n"], ["a/b", "0.870 ± 0.010", "1,234"],
-                                            ["pca", "n/a", "7"]]
+    lines = markdown_table(
+        ("model", "AUC", "n"), [["a|b", "0.870 ± 0.010", "1,234"], ["pca", "n/a", "7"]], right=(1, 2)
+    )
+    assert table_rows("\n".join(lines)) == [
+        ["model", "AUC", "n"],
+        ["a/b", "0.870 ± 0.010", "1,234"],
+        ["pca", "n/a", "7"],
+    ]
     separator = [cell.strip() for cell in lines[1].strip("|").split("|")]
     assert separator[0].startswith(":") and separator[1].endswith(":") and separator[2].endswith(":")
 

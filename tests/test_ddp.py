@@ -14,8 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from jetae.jets import Jets
 from jetae.io.toptag import write_jets
+from jetae.jets import Jets
 from jetae.models import load_model
 
 
@@ -25,8 +25,15 @@ def toy_jets(n: int, seed: int = 0, n_constituents: int = 30, pt: float = 500.0)
     eta = rng.uniform(-1, 1, (n, 1)) + rng.normal(0, 0.05, (n, n_constituents))
     phi = rng.uniform(-np.pi, np.pi, (n, 1)) + rng.normal(0, 0.05, (n, n_constituents))
     constituent_pt = pt * np.sort(rng.dirichlet(np.full(n_constituents, 0.5), n), axis=1)[:, ::-1]
-    p4 = np.stack([constituent_pt * np.cosh(eta), constituent_pt * np.cos(phi), constituent_pt * np.sin(phi),
-                   constituent_pt * np.sinh(eta)], axis=-1)
+    p4 = np.stack(
+        [
+            constituent_pt * np.cosh(eta),
+            constituent_pt * np.cos(phi),
+            constituent_pt * np.sin(phi),
+            constituent_pt * np.sinh(eta),
+        ],
+        axis=-1,
+    )
     return Jets.from_constituents(p4)
 
 
@@ -36,9 +43,29 @@ def test_ddp_on_two_cpu_processes_writes_one_model(tmp_path):
     out = tmp_path / "runs" / "ddp"
     script = Path(sys.executable).with_name("jetae")
     assert script.exists(), "the jetae console script is installed next to the interpreter"
-    command = [str(script), "train", "dense_ae", "--train", str(train_file), "--out", str(out), "--devices", "2",
-               "--device", "cpu", "--epochs", "3", "--set", "hidden=[16]", "--set", "latent_dim=4",
-               "--set", "representation.n_constituents=10", "--set", "batch_size=32"]
+    command = [
+        str(script),
+        "train",
+        "dense_ae",
+        "--train",
+        str(train_file),
+        "--out",
+        str(out),
+        "--devices",
+        "2",
+        "--device",
+        "cpu",
+        "--epochs",
+        "3",
+        "--set",
+        "hidden=[16]",
+        "--set",
+        "latent_dim=4",
+        "--set",
+        "representation.n_constituents=10",
+        "--set",
+        "batch_size=32",
+    ]
     env = dict(os.environ, OMP_NUM_THREADS="1")
     env.pop("LOCAL_RANK", None)
     result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=400, cwd=tmp_path)

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from jetae.jets import Jets
 from jetae.evaluation.metrics import distance_correlation as numpy_distance_correlation
 from jetae.features.kinematics import jet_mass
+from jetae.jets import Jets
 from jetae.models import create_model
 from jetae.train.disco import distance_correlation
 
@@ -20,8 +20,11 @@ dcor = pytest.importorskip("dcor")
 def test_matches_dcor_distance_correlation_sqr(n, relation):
     rng = np.random.default_rng(n)
     x = rng.normal(size=n)
-    y = {"independent": rng.normal(size=n), "noisy_quadratic": x**2 + 0.3 * rng.normal(size=n),
-         "heavy_tailed": rng.standard_cauchy(size=n) + x}[relation]
+    y = {
+        "independent": rng.normal(size=n),
+        "noisy_quadratic": x**2 + 0.3 * rng.normal(size=n),
+        "heavy_tailed": rng.standard_cauchy(size=n) + x,
+    }[relation]
     expected = dcor.distance_correlation_sqr(x, y)
     # float64 inputs are computed in float64: dcor's value to rounding
     value = distance_correlation(torch.tensor(x), torch.tensor(y))
@@ -32,7 +35,8 @@ def test_matches_dcor_distance_correlation_sqr(n, relation):
     assert value.dtype == torch.float32 and value.item() == pytest.approx(expected, rel=1e-4, abs=1e-6)
     ranks = torch.tensor(np.argsort(np.argsort(x)))
     assert distance_correlation(ranks, torch.tensor(y)).item() == pytest.approx(
-        dcor.distance_correlation_sqr(np.argsort(np.argsort(x)).astype(float), y), rel=1e-10, abs=1e-13)
+        dcor.distance_correlation_sqr(np.argsort(np.argsort(x)).astype(float), y), rel=1e-10, abs=1e-13
+    )
     # The evaluation metric uses the same definition.
     assert numpy_distance_correlation(x, y, max_samples=None) == pytest.approx(expected, rel=1e-9, abs=1e-12)
 
@@ -59,7 +63,9 @@ def test_gradient_matches_finite_differences():
     for index in (0, 7, 23):
         shift = torch.zeros_like(x)
         shift[index] = step
-        numeric = (distance_correlation(x.detach() + shift, y) - distance_correlation(x.detach() - shift, y)) / (2 * step)
+        numeric = (distance_correlation(x.detach() + shift, y) - distance_correlation(x.detach() - shift, y)) / (
+            2 * step
+        )
         assert gradient[index].item() == pytest.approx(numeric.item(), rel=0.05, abs=2e-4)
 
 
@@ -90,10 +96,22 @@ def mass_correlated_jets(n: int, seed: int) -> Jets:
 def test_disco_training_lowers_the_score_mass_correlation():
     train, test = mass_correlated_jets(1000, 0), mass_correlated_jets(500, 1)
     # DisCo acts on the tagging score returned by the VAE's training loss: here the KL score.
-    options = {"hidden": [32], "latent_dim": 2, "epochs": 6, "batch_size": 250, "patience": 0, "device": "cpu",
-               "progress": False, "tag_score": "kl",
-               "representation": {"kind": "constituents", "n_constituents": 16,
-                                  "features": ["delta_eta", "delta_phi", "pt_rel"], "flatten": True}}
+    options = {
+        "hidden": [32],
+        "latent_dim": 2,
+        "epochs": 6,
+        "batch_size": 250,
+        "patience": 0,
+        "device": "cpu",
+        "progress": False,
+        "tag_score": "kl",
+        "representation": {
+            "kind": "constituents",
+            "n_constituents": 16,
+            "features": ["delta_eta", "delta_phi", "pt_rel"],
+            "flatten": True,
+        },
+    }
     mass = jet_mass(test.constituents)
     correlation = {}
     for disco_lambda in (0.0, 20.0):

@@ -14,11 +14,11 @@ import pytest
 from safetensors.numpy import load_file, save_file
 
 from jetae.cli.main import main
-from jetae.io.toptag import read_jets, write_jets
 from jetae.errors import JetaeError
+from jetae.io.scores import read_scores
+from jetae.io.toptag import read_jets, write_jets
 from jetae.models import create_model, load_model
 from jetae.models.base import CONFIG_FILE, WEIGHTS_FILE
-from jetae.io.scores import read_scores
 from test_models import SMALL_DENSE, auc, off_plane_points, plane_points
 from toys import prong_jets as toy_jets
 
@@ -35,8 +35,10 @@ def test_ensemble_score_is_the_mean_of_its_members_trained_alone(ensemble):
     scores = detector.anomaly_score(outliers)
     assert scores.shape == (200,) and np.isfinite(scores).all()
     assert auc(detector.anomaly_score(inliers), scores) > 0.85
-    alone = [create_model("dense_ae", dict(SMALL_DENSE, seed=seed)).fit(plane_points(400, 1)).anomaly_score(outliers)
-             for seed in (3, 4)]
+    alone = [
+        create_model("dense_ae", dict(SMALL_DENSE, seed=seed)).fit(plane_points(400, 1)).anomaly_score(outliers)
+        for seed in (3, 4)
+    ]
     np.testing.assert_allclose(detector.member_scores(outliers), np.stack(alone), rtol=1e-6)
     np.testing.assert_allclose(scores, np.mean(alone, axis=0), rtol=1e-6)
     assert not np.allclose(alone[0], alone[1])  # the seeds really differ
@@ -66,16 +68,29 @@ def test_ensemble_save_load_round_trip(ensemble, tmp_path):
     assert str(damaged / WEIGHTS_FILE) in str(error.value)
 
 
-@pytest.mark.parametrize("options, message", [
-    ({"model": "ensemble"}, "cannot itself be 'ensemble'"),
-    ({"model": "autoencoder"}, "unknown model 'autoencoder'"),
-    ({"members": 0}, "members must be >= 1"),
-    ({"options": {"seed": 1}}, "options.seed is set by the ensemble"),
-    ({"model": "dense_ae", "options": {"latent_dimension": 3}}, "'dense_ae' members: unknown option(s) latent_dimension"),
-    ({"model": "dense_ae", "representation": {"kind": "image"}, "options": {"representation": {"kind": "constituents"}},
-      "seed": 0}, None),
-    ({"model": "dense_ae", "representation": {"kind": "image", "n_pixels": 20}}, "set options.representation"),
-])
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        ({"model": "ensemble"}, "cannot itself be 'ensemble'"),
+        ({"model": "autoencoder"}, "unknown model 'autoencoder'"),
+        ({"members": 0}, "members must be >= 1"),
+        ({"options": {"seed": 1}}, "options.seed is set by the ensemble"),
+        (
+            {"model": "dense_ae", "options": {"latent_dimension": 3}},
+            "'dense_ae' members: unknown option(s) latent_dimension",
+        ),
+        (
+            {
+                "model": "dense_ae",
+                "representation": {"kind": "image"},
+                "options": {"representation": {"kind": "constituents"}},
+                "seed": 0,
+            },
+            None,
+        ),
+        ({"model": "dense_ae", "representation": {"kind": "image", "n_pixels": 20}}, "set options.representation"),
+    ],
+)
 def test_bad_ensemble_options_raise_one_clear_error(options, message):
     if message is None:  # the default representation is replaced by the members'
         assert create_model("ensemble", options).config.representation["kind"] == "constituents"
@@ -91,20 +106,63 @@ def test_ensemble_through_the_cli_trains_scores_and_evaluates(tmp_path, capsys):
     write_jets(top, toy_jets(100, 3, seed=3), n_constituents=40)
     run = tmp_path / "run"
     # --epochs, --device and --seed reach the members; member options through options.*
-    assert main(["train", "ensemble", "--train", str(qcd), "--out", str(run), "--epochs", "2", "--device", "cpu",
-                 "--seed", "7", "--set", "model=dense_ae", "--set", "members=2", "--set", "options.hidden=[16]",
-                 "--set", "options.latent_dim=4", "--set", "options.representation.n_constituents=20"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "ensemble",
+                "--train",
+                str(qcd),
+                "--out",
+                str(run),
+                "--epochs",
+                "2",
+                "--device",
+                "cpu",
+                "--seed",
+                "7",
+                "--set",
+                "model=dense_ae",
+                "--set",
+                "members=2",
+                "--set",
+                "options.hidden=[16]",
+                "--set",
+                "options.latent_dim=4",
+                "--set",
+                "options.representation.n_constituents=20",
+            ]
+        )
+        == 0
+    )
     meta = json.loads((run / CONFIG_FILE).read_text())
     assert meta["config"]["options"]["epochs"] == 2 and meta["config"]["seed"] == 7
     assert [(c["config"]["seed"], c["trainer"]["epochs"], c["trainer"]["device"]) for c in meta["member_configs"]] == [
-        (7, 2, "cpu"), (8, 2, "cpu")]
+        (7, 2, "cpu"),
+        (8, 2, "cpu"),
+    ]
     assert "(2 members; best epochs by val_loss:" in capsys.readouterr().out
     assert main(["score", str(run), str(top), "--out", str(tmp_path / "top_scores.h5")]) == 0
     table = read_scores(tmp_path / "top_scores.h5")
     np.testing.assert_array_equal(table["score"], load_model(run).anomaly_score(read_jets(top)))
     capsys.readouterr()
-    assert main(["evaluate", str(run), "--background", str(qcd), "--signal", str(top), "--out",
-                 str(tmp_path / "report"), "--n-bootstrap", "5"]) == 0
+    assert (
+        main(
+            [
+                "evaluate",
+                str(run),
+                "--background",
+                str(qcd),
+                "--signal",
+                str(top),
+                "--out",
+                str(tmp_path / "report"),
+                "--n-bootstrap",
+                "5",
+            ]
+        )
+        == 0
+    )
     metrics = json.loads(next((tmp_path / "report").rglob("metrics.json")).read_text())
     assert "auc" in json.dumps(metrics)
 
@@ -120,14 +178,23 @@ def test_nae_ensemble_members_are_the_single_naes_and_the_report_shows_member_0s
     detector = create_model("ensemble", model="nae", members=2, seed=3, options=options).fit(train)
     single = create_model("nae", options, seed=4).fit(train)
     np.testing.assert_allclose(detector.member_scores(held_out)[1], single.anomaly_score(held_out), rtol=1e-6)
-    assert [(r["member"], r["phase"]) for r in detector.history_] == [(m, p) for m in (0, 1)
-                                                                      for p in ("ae", "ae", "nae")]
+    assert [(r["member"], r["phase"]) for r in detector.history_] == [
+        (m, p) for m in (0, 1) for p in ("ae", "ae", "nae")
+    ]
     added, notes = [], []
-    _energy_model_figures(ModelResult("ensemble", detector, None, {}, ["reconstruction"], {}, {}), held_out,
-                          lambda figure, stem, caption: added.append((stem, caption)), notes, 6, 0)
+    _energy_model_figures(
+        ModelResult("ensemble", detector, None, {}, ["reconstruction"], {}, {}),
+        held_out,
+        lambda figure, stem, caption: added.append((stem, caption)),
+        notes,
+        6,
+        0,
+    )
     assert [stem for stem, _ in added] == ["negatives", "nae_diagnostics"] and notes == []
     assert added[1][1].startswith("First ensemble member")
-    np.testing.assert_array_equal(detector.sample_negatives(3, seed=1), detector.members_[0].sample_negatives(3, seed=1))
+    np.testing.assert_array_equal(
+        detector.sample_negatives(3, seed=1), detector.members_[0].sample_negatives(3, seed=1)
+    )
     assert detector.sampler_description() == detector.members_[0].sampler_description() != ""
     # members that cannot sample: no samples (and no description), so the report has no figure and no note
     dense = create_model("ensemble", model="dense_ae", members=1, options=dict(SMALL_DENSE, epochs=1))
@@ -139,9 +206,13 @@ def test_benchmark_leaves_ensembles_out_by_default_and_gives_members_their_model
     from jetae.experiments.benchmark import MODEL_OPTIONS, BenchmarkConfig, model_options
 
     assert "ensemble" not in BenchmarkConfig().resolved().models
-    config = BenchmarkConfig(models=("ensemble",), epochs=2, device="cpu", seed=5,
-                             model_options={"ensemble": {"model": "nae", "members": 2, "options": {"x_steps": 7}}}
-                             ).resolved()
+    config = BenchmarkConfig(
+        models=("ensemble",),
+        epochs=2,
+        device="cpu",
+        seed=5,
+        model_options={"ensemble": {"model": "nae", "members": 2, "options": {"x_steps": 7}}},
+    ).resolved()
     options = model_options(config, "ensemble")
     assert options["model"] == "nae" and options["members"] == 2 and options["seed"] == 5
     member = options["options"]
@@ -160,10 +231,31 @@ def test_killed_ensemble_run_resumes_without_retraining_finished_members(tmp_pat
 
     qcd, run = tmp_path / "qcd.h5", tmp_path / "run"
     write_jets(qcd, toy_jets(300, 1, seed=1), n_constituents=40)
-    command = _jetae_command() + ["-q", "train", "ensemble", "--train", str(qcd), "--out", str(run), "--epochs", "40",
-                                  "--device", "cpu", "--set", "model=dense_ae", "--set", "members=2",
-                                  "--set", "options.hidden=[16]", "--set", "options.latent_dim=4",
-                                  "--set", "options.patience=0", "--set", "options.representation.n_constituents=20"]
+    command = _jetae_command() + [
+        "-q",
+        "train",
+        "ensemble",
+        "--train",
+        str(qcd),
+        "--out",
+        str(run),
+        "--epochs",
+        "40",
+        "--device",
+        "cpu",
+        "--set",
+        "model=dense_ae",
+        "--set",
+        "members=2",
+        "--set",
+        "options.hidden=[16]",
+        "--set",
+        "options.latent_dim=4",
+        "--set",
+        "options.patience=0",
+        "--set",
+        "options.representation.n_constituents=20",
+    ]
     env = dict(os.environ, OMP_NUM_THREADS="1")
     kill_when_written(command, checkpoint_dir_for(run) / "member1" / LAST_CHECKPOINT, env)  # member 1 started
     assert not run.exists()

@@ -16,20 +16,24 @@ import numpy as np
 import pytest
 
 from jetae.cli.main import main
-from jetae.jets import Jets
-from jetae.io.toptag import read_jets, write_jets
 from jetae.errors import JetaeError
 from jetae.evaluation import metrics as m
 from jetae.evaluation.evaluate import evaluate_model, evaluate_models
 from jetae.evaluation.samples import check_labels
 from jetae.evaluation.tradeoff import tradeoff_series
 from jetae.features.kinematics import jet_mass
+from jetae.io.toptag import read_jets, write_jets
+from jetae.jets import Jets
 from jetae.models import create_model, load_model
 
 N_CONSTITUENTS = 20
 #: A small constituent representation keeps training and the reconstruction plot fast.
-CONSTITUENTS = {"kind": "constituents", "n_constituents": 10, "features": ["delta_eta", "delta_phi", "log_pt"],
-                "flatten": True}
+CONSTITUENTS = {
+    "kind": "constituents",
+    "n_constituents": 10,
+    "features": ["delta_eta", "delta_phi", "log_pt"],
+    "flatten": True,
+}
 SIDECAR = {"command": "jetae generate top --n-jets 300 --seed 7", "seed": 7, "n_jets": 300, "pythia": "8.317"}
 
 
@@ -44,8 +48,9 @@ def synthetic_jets(n: int, signal: bool, seed: int) -> Jets:
         pt = np.sort(rng.uniform(550, 650) * rng.dirichlet(np.full(k, 0.7)))[::-1]
         eta = centres[prong, 0] + rng.normal(0.0, 0.05, k)
         phi = centres[prong, 1] + rng.normal(0.0, 0.05, k)
-        constituents[i, :k] = np.column_stack([pt * np.cosh(eta), pt * np.cos(phi), pt * np.sin(phi),
-                                               pt * np.sinh(eta)])
+        constituents[i, :k] = np.column_stack(
+            [pt * np.cosh(eta), pt * np.cos(phi), pt * np.sin(phi), pt * np.sinh(eta)]
+        )
     return Jets.from_constituents(constituents, is_signal=int(signal), ttv=1)
 
 
@@ -58,8 +63,9 @@ def work(tmp_path_factory) -> Path:
     (root / "top.h5.json").write_text(json.dumps(SIDECAR))
     train = synthetic_jets(600, False, 3)
     create_model("pca", n_components=5, representation={"kind": "image", "n_pixels": 16}).fit(train).save(root / "pca")
-    create_model("dense_ae", epochs=2, hidden=[16], latent_dim=4, progress=False,
-                 representation=CONSTITUENTS).fit(train).save(root / "dense")
+    create_model("dense_ae", epochs=2, hidden=[16], latent_dim=4, progress=False, representation=CONSTITUENTS).fit(
+        train
+    ).save(root / "dense")
     return root
 
 
@@ -69,8 +75,21 @@ def multi_report(work) -> tuple[Path, str]:
     out = work / "report_multi"
     buffer = io.StringIO()
     with contextlib.redirect_stdout(buffer):
-        rc = main(["evaluate", str(work / "pca"), str(work / "dense"), "--background", str(work / "qcd.h5"),
-                   "--signal", str(work / "top.h5"), "--out", str(out), "--n-bootstrap", "20"])
+        rc = main(
+            [
+                "evaluate",
+                str(work / "pca"),
+                str(work / "dense"),
+                "--background",
+                str(work / "qcd.h5"),
+                "--signal",
+                str(work / "top.h5"),
+                "--out",
+                str(out),
+                "--n-bootstrap",
+                "20",
+            ]
+        )
     assert rc == 0
     return out, buffer.getvalue()
 
@@ -126,7 +145,8 @@ def test_single_model_metrics_layout_and_values(work, multi_report):
     from jetae.features.kinematics import jet_mass
 
     assert metrics["mass_sculpting"]["jsd_eff50"] == pytest.approx(
-        m.mass_sculpting_jsd(jet_mass(background.constituents), scores_b, 0.5))
+        m.mass_sculpting_jsd(jet_mass(background.constituents), scores_b, 0.5)
+    )
     # physics sanity: three-prong jets are anomalous to a model trained on one-prong jets
     for label in ("pca", "dense"):
         assert json.loads((out / label / "metrics.json").read_text())["signals"]["top"]["auc"] > 0.7
@@ -159,8 +179,16 @@ def test_several_scores_and_overwrite(work, tmp_path):
     (out / "stale.txt").write_text("old")
     with pytest.raises(JetaeError, match="already exists"):
         evaluate_model(vae, work / "qcd.h5", [work / "top.h5"], out, scores=["reconstruction", "kl"])
-    metrics = evaluate_model(vae, work / "qcd.h5", {"three_prong": work / "top.h5"}, out,
-                             scores=["reconstruction", "kl"], overwrite=True, n_bootstrap=10, n_latent=100)
+    metrics = evaluate_model(
+        vae,
+        work / "qcd.h5",
+        {"three_prong": work / "top.h5"},
+        out,
+        scores=["reconstruction", "kl"],
+        overwrite=True,
+        n_bootstrap=10,
+        n_latent=100,
+    )
     assert not (out / "stale.txt").exists()
     assert metrics == json.loads((out / "metrics.json").read_text())
     assert set(metrics) == {"model", "run_dir", "score", "background", "signals", "mass_sculpting", "scores"}
@@ -190,9 +218,16 @@ def test_disco_scan_gives_a_tradeoff_curve_per_model(work, tmp_path):
         metrics = summary["models"][label]
         return metrics["mass_sculpting"]["inv_jsd_eff50"], metrics["signals"]["top"]["auc"]
 
-    results = [SimpleNamespace(label=label, detector=d, metadata=d.metadata(), score_names=["reconstruction"],
-                               metrics=json.loads((out / label / "metrics.json").read_text()))
-               for label, d in scan.items()]
+    results = [
+        SimpleNamespace(
+            label=label,
+            detector=d,
+            metadata=d.metadata(),
+            score_names=["reconstruction"],
+            metrics=json.loads((out / label / "metrics.json").read_text()),
+        )
+        for label, d in scan.items()
+    ]
     series = tradeoff_series(results, "top")
     assert list(series) == ["dense_ae", "pca"]
     assert [name for _, _, name in series["dense_ae"]] == ["λ=0", "λ=3"]  # sorted by lambda, not given order
@@ -201,8 +236,15 @@ def test_disco_scan_gives_a_tradeoff_curve_per_model(work, tmp_path):
     assert tradeoff_series(results, "no_such_signal") == {}
     # another architecture of the same model is another curve, named after its first run
     wide = create_model("dense_ae", **dict(options, hidden=[32])).fit(train)
-    results.append(SimpleNamespace(label="wide", detector=wide, metadata=wide.metadata(),
-                                   score_names=["reconstruction"], metrics=results[0].metrics))
+    results.append(
+        SimpleNamespace(
+            label="wide",
+            detector=wide,
+            metadata=wide.metadata(),
+            score_names=["reconstruction"],
+            metrics=results[0].metrics,
+        )
+    )
     assert list(tradeoff_series(results, "top")) == ["dense_ae [dense_l3]", "pca", "dense_ae [wide]"]
 
 
@@ -213,11 +255,26 @@ def test_report_renders_in_headless_chromium(work, multi_report, tmp_path):
         pytest.skip("no chromium binary found")
     out, _ = multi_report
     screenshot = tmp_path / "report.png"
-    subprocess.run([browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                    f"--user-data-dir={tmp_path / 'profile'}", f"--screenshot={screenshot}",
-                    "--window-size=1200,3000", (out / "pca" / "report.html").resolve().as_uri()],
-                   check=True, timeout=120, capture_output=True)
+    subprocess.run(
+        [
+            browser,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            f"--user-data-dir={tmp_path / 'profile'}",
+            f"--screenshot={screenshot}",
+            "--window-size=1200,3000",
+            (out / "pca" / "report.html").resolve().as_uri(),
+        ],
+        check=True,
+        timeout=120,
+        capture_output=True,
+    )
     from matplotlib.image import imread
 
     rgb = (imread(screenshot)[..., :3] * 255).round().astype(np.uint32)
@@ -237,16 +294,36 @@ def run_cli(args: list[str], capsys) -> tuple[int, str]:
 
 def test_not_a_model_directory(work, tmp_path, capsys):
     (tmp_path / "empty_run").mkdir()
-    rc, err = run_cli([str(tmp_path / "empty_run"), "--background", str(work / "qcd.h5"), "--signal",
-                       str(work / "top.h5"), "--out", str(tmp_path / "out")], capsys)
+    rc, err = run_cli(
+        [
+            str(tmp_path / "empty_run"),
+            "--background",
+            str(work / "qcd.h5"),
+            "--signal",
+            str(work / "top.h5"),
+            "--out",
+            str(tmp_path / "out"),
+        ],
+        capsys,
+    )
     assert rc == 2 and "not a jetae model directory" in err and str(tmp_path / "empty_run") in err
     assert len(err.strip().splitlines()) == 1
     assert not leftovers(tmp_path, "out")
 
 
 def test_signal_file_given_as_background(work, tmp_path, capsys):
-    rc, err = run_cli([str(work / "pca"), "--background", str(work / "top.h5"), "--signal", str(work / "qcd.h5"),
-                       "--out", str(tmp_path / "out")], capsys)
+    rc, err = run_cli(
+        [
+            str(work / "pca"),
+            "--background",
+            str(work / "top.h5"),
+            "--signal",
+            str(work / "qcd.h5"),
+            "--out",
+            str(tmp_path / "out"),
+        ],
+        capsys,
+    )
     assert rc == 2 and "labelled signal" in err and str(work / "top.h5") in err
     assert not leftovers(tmp_path, "out")
 
@@ -258,9 +335,20 @@ def test_file_without_jets(work, tmp_path, capsys):
 
     empty = tmp_path / "empty.h5"  # the reference columns, zero rows
     pd.DataFrame(np.zeros((0, len(reference_columns(4))), np.float32), columns=reference_columns(4)).to_hdf(
-        empty, key="table", mode="w", format="fixed")
-    rc, err = run_cli([str(work / "pca"), "--background", str(work / "qcd.h5"), "--signal", str(empty),
-                       "--out", str(tmp_path / "out")], capsys)
+        empty, key="table", mode="w", format="fixed"
+    )
+    rc, err = run_cli(
+        [
+            str(work / "pca"),
+            "--background",
+            str(work / "qcd.h5"),
+            "--signal",
+            str(empty),
+            "--out",
+            str(tmp_path / "out"),
+        ],
+        capsys,
+    )
     assert rc == 2 and f"{empty}: contains no jets" in err
     assert not leftovers(tmp_path, "out")
 
@@ -269,9 +357,20 @@ def test_representation_shape_mismatch_names_file_and_model(work, tmp_path, caps
     # a model trained on 8x8 images, while its representation makes 16x16 images from jets
     rng = np.random.default_rng(0)
     create_model("pca", n_components=3, representation={"kind": "image", "n_pixels": 16}).fit(
-        rng.uniform(size=(50, 1, 8, 8)).astype(np.float32)).save(tmp_path / "pca8")
-    rc, err = run_cli([str(tmp_path / "pca8"), "--background", str(work / "qcd.h5"), "--signal",
-                       str(work / "top.h5"), "--out", str(tmp_path / "out")], capsys)
+        rng.uniform(size=(50, 1, 8, 8)).astype(np.float32)
+    ).save(tmp_path / "pca8")
+    rc, err = run_cli(
+        [
+            str(tmp_path / "pca8"),
+            "--background",
+            str(work / "qcd.h5"),
+            "--signal",
+            str(work / "top.h5"),
+            "--out",
+            str(tmp_path / "out"),
+        ],
+        capsys,
+    )
     assert rc == 2
     assert "cannot score the background jets with model 'pca'" in err and str(work / "qcd.h5") in err
     assert "(1, 16, 16)" in err and "(1, 8, 8)" in err
@@ -279,11 +378,35 @@ def test_representation_shape_mismatch_names_file_and_model(work, tmp_path, caps
 
 
 def test_unknown_score_and_bad_options(work, tmp_path, capsys):
-    rc, err = run_cli([str(work / "pca"), "--background", str(work / "qcd.h5"), "--signal", str(work / "top.h5"),
-                       "--out", str(tmp_path / "out"), "--score", "nonsense"], capsys)
+    rc, err = run_cli(
+        [
+            str(work / "pca"),
+            "--background",
+            str(work / "qcd.h5"),
+            "--signal",
+            str(work / "top.h5"),
+            "--out",
+            str(tmp_path / "out"),
+            "--score",
+            "nonsense",
+        ],
+        capsys,
+    )
     assert rc == 2 and "no score 'nonsense'" in err and "reconstruction" in err
-    rc, err = run_cli([str(work / "pca"), "--background", str(work / "qcd.h5"), "--signal", str(work / "top.h5"),
-                       "--out", str(tmp_path / "out"), "--n-max", "0"], capsys)
+    rc, err = run_cli(
+        [
+            str(work / "pca"),
+            "--background",
+            str(work / "qcd.h5"),
+            "--signal",
+            str(work / "top.h5"),
+            "--out",
+            str(tmp_path / "out"),
+            "--n-max",
+            "0",
+        ],
+        capsys,
+    )
     assert rc == 2 and "--n-max" in err
     assert not leftovers(tmp_path, "out")
 
@@ -291,8 +414,10 @@ def test_unknown_score_and_bad_options(work, tmp_path, capsys):
 def test_existing_report_dir_is_refused(work, multi_report, capsys):
     out, _ = multi_report
     before = (out / "metrics.json").read_text()
-    rc, err = run_cli([str(work / "pca"), "--background", str(work / "qcd.h5"), "--signal", str(work / "top.h5"),
-                       "--out", str(out)], capsys)
+    rc, err = run_cli(
+        [str(work / "pca"), "--background", str(work / "qcd.h5"), "--signal", str(work / "top.h5"), "--out", str(out)],
+        capsys,
+    )
     assert rc == 2 and "--overwrite" in err
     assert (out / "metrics.json").read_text() == before
 
@@ -342,8 +467,15 @@ def test_tag_direction_trains_scores_and_summarises_like_the_metrics(work):
     mass = jet_mass(background.constituents)
     assert result.mass_sculpting == m.mass_sculpting(mass, known, seed=3)
     # An already fitted detector, another way of scoring, no sculpting.
-    again = tag_direction(detector, background, {"top": signal}, sculpting=False, n_bootstrap=10, seed=3,
-                          score_fn=lambda jets, score: -detector.anomaly_score(jets, score))
+    again = tag_direction(
+        detector,
+        background,
+        {"top": signal},
+        sculpting=False,
+        n_bootstrap=10,
+        seed=3,
+        score_fn=lambda jets, score: -detector.anomaly_score(jets, score),
+    )
     assert again.n_train is None and again.mass_sculpting is None
     assert again.signals["top"]["auc"] == pytest.approx(1.0 - result.signals["top"]["auc"])
 
@@ -354,9 +486,14 @@ def test_tag_direction_refuses_non_finite_scores_and_a_signal_called_background(
     background, signal = read_jets(work / "qcd.h5"), read_jets(work / "top.h5")
     detector = load_model(work / "pca")
     with pytest.raises(JetaeError, match="non-finite .* scores for 1 of 200 signal 'top' jets"):
-        tag_direction(detector, background, {"top": signal},
-                      score_fn=lambda jets, score: np.where(np.arange(len(jets)) == 7, np.nan, 1.0)
-                      if len(jets) == 200 else np.ones(len(jets)))
+        tag_direction(
+            detector,
+            background,
+            {"top": signal},
+            score_fn=lambda jets, score: (
+                np.where(np.arange(len(jets)) == 7, np.nan, 1.0) if len(jets) == 200 else np.ones(len(jets))
+            ),
+        )
     with pytest.raises(JetaeError, match="may not be called 'background'"):
         tag_direction(detector, background, {"background": signal})
     with pytest.raises(JetaeError, match="has no score 'nonsense'"):

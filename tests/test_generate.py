@@ -27,8 +27,8 @@ from jetae.features.kinematics import (
     rapidity_fastjet,
 )
 from jetae.generation import clustering
-from jetae.generation import regional as regional_module
 from jetae.generation import pythia as gen_pythia
+from jetae.generation import regional as regional_module
 from jetae.generation.clustering import JetWindow
 from jetae.generation.generate import generate_jets, generate_to_file
 from jetae.generation.jet_finding import find_jets
@@ -124,8 +124,10 @@ def test_worker_count_does_not_change_the_jets(qcd_jets):
 
 def test_dask_cluster_gives_the_same_jets(qcd_jets):
     distributed = pytest.importorskip("distributed")
-    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
-                                  dashboard_address=None) as cluster, distributed.Client(cluster) as client:
+    with (
+        distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None) as cluster,
+        distributed.Client(cluster) as client,
+    ):
         on_dask = generate_jets("qcd", 60, seed=13, scheduler=client, shard_size=30)
     assert np.array_equal(on_dask.constituents, qcd_jets.constituents)
 
@@ -156,8 +158,11 @@ def test_resume_after_a_kill_remakes_only_missing_shards(tmp_path):
     out = tmp_path / "q.h5"
     args = ["qcd", "--n", "60", "--out", str(out), "--seed", "5", "--workers", "1", "--shard-size", "10"]
     work = work_dir_for(out)
-    process = subprocess.Popen([sys.executable, "-m", "jetae.cli.main", "-q", "generate", *args, "--no-progress"],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "jetae.cli.main", "-q", "generate", *args, "--no-progress"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         deadline = time.time() + 60
         while len(list(work.glob("shard-*.npz"))) < 2 and time.time() < deadline and process.poll() is None:
@@ -172,8 +177,9 @@ def test_resume_after_a_kill_remakes_only_missing_shards(tmp_path):
     provenance = json.loads(sidecar_for(out).read_text())
     assert provenance["shards_reused"] == len(finished) - 1
     assert not work.exists()
-    assert np.array_equal(read_jets(out).constituents,
-                          generate_jets("qcd", 60, seed=5, workers=1, shard_size=10).constituents)
+    assert np.array_equal(
+        read_jets(out).constituents, generate_jets("qcd", 60, seed=5, workers=1, shard_size=10).constituents
+    )
 
 
 def test_resume_refuses_other_arguments_unless_restart(tmp_path):
@@ -291,8 +297,9 @@ def _assert_same(regional, full) -> None:
     assert np.array_equal(regional.window_event, full.window_event)
 
 
-@pytest.mark.parametrize("name, seed, radius", [("qcd", 31, RADIUS), ("top", 32, RADIUS), ("w", 33, RADIUS),
-                                                ("qcd", 31, 1.0)])
+@pytest.mark.parametrize(
+    "name, seed, radius", [("qcd", 31, RADIUS), ("top", 32, RADIUS), ("w", 33, RADIUS), ("qcd", 31, 1.0)]
+)
 def test_regional_clustering_gives_the_same_jets_as_full_clustering(name, seed, radius):
     # 200 events each (10^4 per process in bench/bench_generate.py-style checks, see docs)
     spec, visible, batches = _events(name, seed)
@@ -351,7 +358,8 @@ def test_regional_clustering_keeps_window_jets_next_to_a_harder_skeleton_jet():
             full = clustering.in_window(jet_p4, window)
             assert len(full) == 1, name
             pt_, y = np.hypot(p4[:, 1], p4[:, 2]), rapidity_fastjet(p4[:, 0], p4[:, 3])
-            r_p4, _, r_offsets, r_index = regional_module.regional_jets(p4, pt_, y, np.zeros(len(p4), np.int64),
-                                                                        1, window, None, None)
+            r_p4, _, r_offsets, r_index = regional_module.regional_jets(
+                p4, pt_, y, np.zeros(len(p4), np.int64), 1, window, None, None
+            )
             assert np.array_equal(r_p4, jet_p4[full]), name
-            assert np.array_equal(r_index[r_offsets[0]:r_offsets[1]], index[offsets[full[0]]:offsets[full[0] + 1]])
+            assert np.array_equal(r_index[r_offsets[0] : r_offsets[1]], index[offsets[full[0]] : offsets[full[0] + 1]])

@@ -15,17 +15,21 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from toys import prong_jets
 
 from jetae.cli.main import main
-from jetae.io.toptag import write_jets
 from jetae.evaluation import metrics as m
 from jetae.evaluation.evaluate import evaluate_model
+from jetae.io.toptag import write_jets
 from jetae.models import create_model
+from toys import prong_jets
 
 N_CONSTITUENTS = 20
-CONSTITUENTS = {"kind": "constituents", "n_constituents": 10, "features": ["delta_eta", "delta_phi", "log_pt"],
-                "flatten": True}
+CONSTITUENTS = {
+    "kind": "constituents",
+    "n_constituents": 10,
+    "features": ["delta_eta", "delta_phi", "log_pt"],
+    "flatten": True,
+}
 
 
 def toy(n: int, prongs: int, seed: int):
@@ -41,7 +45,8 @@ def work(tmp_path_factory) -> Path:
     write_jets(root / "qcd1.h5", toy(1, 1, 5), n_constituents=N_CONSTITUENTS)
     write_jets(root / "top1.h5", toy(1, 3, 6), n_constituents=N_CONSTITUENTS)
     create_model("dense_ae", epochs=1, hidden=[8], latent_dim=2, progress=False, representation=CONSTITUENTS).fit(
-        toy(200, 1, 3)).save(root / "run")
+        toy(200, 1, 3)
+    ).save(root / "run")
     # A valid model directory whose weights are all NaN (same tensor names and shapes).
     from safetensors.numpy import load_file, save_file
 
@@ -126,8 +131,10 @@ def test_score_output_that_cannot_be_written_is_refused_before_any_work(work, tm
     # the jet file does not exist either: the output is checked first, before the inputs are read
     blocker = tmp_path / "blocker"
     blocker.write_text("a file")
-    assert main(["score", str(work / "run"), str(tmp_path / "missing.h5"), "--out",
-                 str(blocker / "sub" / "scores.h5")]) == 2
+    assert (
+        main(["score", str(work / "run"), str(tmp_path / "missing.h5"), "--out", str(blocker / "sub" / "scores.h5")])
+        == 2
+    )
     line = one_error_line(capsys, "score")
     assert "cannot create the output" in line and str(blocker / "sub" / "scores.h5") in line
     assert blocker.read_text() == "a file"
@@ -154,8 +161,18 @@ def test_evaluate_output_that_cannot_be_written_is_refused_before_any_work(work,
     blocker = tmp_path / "blocker"
     blocker.write_text("a file")
     # the background file is missing too: the output is checked first
-    rc, _, err = evaluate_cli([str(work / "run"), "--background", str(tmp_path / "missing.h5"), "--signal",
-                               str(work / "top.h5"), "--out", str(blocker / "report")], capsys)
+    rc, _, err = evaluate_cli(
+        [
+            str(work / "run"),
+            "--background",
+            str(tmp_path / "missing.h5"),
+            "--signal",
+            str(work / "top.h5"),
+            "--out",
+            str(blocker / "report"),
+        ],
+        capsys,
+    )
     assert rc == 2 and "cannot create the output" in err and str(blocker / "report") in err
     assert len(err.strip().splitlines()) == 1
 
@@ -165,17 +182,41 @@ def test_evaluate_refuses_a_report_directory_holding_its_inputs(work, tmp_path, 
     data.mkdir()
     shutil.copy(work / "qcd.h5", data / "qcd.h5")
     shutil.copytree(work / "run", tmp_path / "run")
-    for inputs, out in (([str(tmp_path / "run")], data), ([str(tmp_path / "run")], tmp_path),
-                        ([str(tmp_path / "run")], tmp_path / "run")):
-        rc, _, err = evaluate_cli([*inputs, "--background", str(data / "qcd.h5"), "--signal", str(work / "top.h5"),
-                                   "--out", str(out), "--overwrite"], capsys)
+    for inputs, out in (
+        ([str(tmp_path / "run")], data),
+        ([str(tmp_path / "run")], tmp_path),
+        ([str(tmp_path / "run")], tmp_path / "run"),
+    ):
+        rc, _, err = evaluate_cli(
+            [
+                *inputs,
+                "--background",
+                str(data / "qcd.h5"),
+                "--signal",
+                str(work / "top.h5"),
+                "--out",
+                str(out),
+                "--overwrite",
+            ],
+            capsys,
+        )
         assert rc == 2 and "input" in err, err
     assert (data / "qcd.h5").exists() and (tmp_path / "run" / "weights.safetensors").exists()
 
 
 def test_evaluate_refuses_non_finite_scores_in_one_line(work, tmp_path, capsys):
-    rc, _, err = evaluate_cli([str(work / "nan_run"), "--background", str(work / "qcd.h5"), "--signal",
-                               str(work / "top.h5"), "--out", str(tmp_path / "report")], capsys)
+    rc, _, err = evaluate_cli(
+        [
+            str(work / "nan_run"),
+            "--background",
+            str(work / "qcd.h5"),
+            "--signal",
+            str(work / "top.h5"),
+            "--out",
+            str(tmp_path / "report"),
+        ],
+        capsys,
+    )
     assert rc == 2 and len(err.strip().splitlines()) == 1
     assert "300 of 300 background jets" in err and "'reconstruction'" in err and str(work / "qcd.h5") in err
     assert leftovers(tmp_path, "report") == []
@@ -185,8 +226,20 @@ def test_evaluate_refuses_non_finite_scores_in_one_line(work, tmp_path, capsys):
 def test_evaluate_one_jet_background_has_no_figures_and_no_traceback(work, tmp_path, capsys, caplog):
     out = tmp_path / "report"
     with caplog.at_level(logging.WARNING):
-        rc, stdout, _ = evaluate_cli([str(work / "run"), "--background", str(work / "qcd1.h5"), "--signal",
-                                      str(work / "top.h5"), "--out", str(out), "--n-bootstrap", "5"], capsys)
+        rc, stdout, _ = evaluate_cli(
+            [
+                str(work / "run"),
+                "--background",
+                str(work / "qcd1.h5"),
+                "--signal",
+                str(work / "top.h5"),
+                "--out",
+                str(out),
+                "--n-bootstrap",
+                "5",
+            ],
+            capsys,
+        )
     assert rc == 0
     metrics = json.loads((out / "metrics.json").read_text())
     top = metrics["signals"]["top"]
@@ -202,13 +255,24 @@ def test_evaluate_one_jet_background_has_no_figures_and_no_traceback(work, tmp_p
 
 def test_evaluate_one_jet_signal_gets_no_auc(work, tmp_path, capsys):
     out = tmp_path / "report"
-    rc, stdout, _ = evaluate_cli([str(work / "run"), "--background", str(work / "qcd.h5"), "--signal",
-                                  str(work / "top1.h5"), "--out", str(out), "--n-bootstrap", "20"], capsys)
+    rc, stdout, _ = evaluate_cli(
+        [
+            str(work / "run"),
+            "--background",
+            str(work / "qcd.h5"),
+            "--signal",
+            str(work / "top1.h5"),
+            "--out",
+            str(out),
+            "--n-bootstrap",
+            "20",
+        ],
+        capsys,
+    )
     assert rc == 0
     top = json.loads((out / "metrics.json").read_text())["signals"]["top1"]
     assert top["auc"] is None and top["auc_err"] is None and top["r30"] is None
-    assert top["auc_reason"] == f"needs >= {m.MIN_JETS_PER_CLASS} jets of each class, have 300 background and " \
-                                "1 signal"
+    assert top["auc_reason"] == f"needs >= {m.MIN_JETS_PER_CLASS} jets of each class, have 300 background and 1 signal"
     row = [line for line in stdout.splitlines() if line.startswith("dense_ae ")][0]
     assert "±" not in row and row.split()[3] == "n/a"
     page = (out / "report.html").read_text()
@@ -219,14 +283,25 @@ def test_evaluate_one_jet_signal_gets_no_auc(work, tmp_path, capsys):
 
 def test_evaluate_300_background_jets_do_not_resolve_eps_s_at_1e3(work, tmp_path, capsys):
     out = tmp_path / "report"
-    rc, stdout, _ = evaluate_cli([str(work / "run"), "--background", str(work / "qcd.h5"), "--signal",
-                                  str(work / "top.h5"), "--out", str(out), "--n-bootstrap", "20"], capsys)
+    rc, stdout, _ = evaluate_cli(
+        [
+            str(work / "run"),
+            "--background",
+            str(work / "qcd.h5"),
+            "--signal",
+            str(work / "top.h5"),
+            "--out",
+            str(out),
+            "--n-bootstrap",
+            "20",
+        ],
+        capsys,
+    )
     assert rc == 0
     metrics = json.loads((out / "metrics.json").read_text())
     top = metrics["signals"]["top"]
     assert top["eps_s_at_1e-3"] is None
-    assert top["eps_s_at_1e-3_reason"] == ("needs >= 10000 background jets (10 passing at eps_B = 0.001), "
-                                           "have 300")
+    assert top["eps_s_at_1e-3_reason"] == ("needs >= 10000 background jets (10 passing at eps_B = 0.001), have 300")
     assert top["eps_s_at_1e-2"] is None and "needs >= 1000 background jets" in top["eps_s_at_1e-2_reason"]
     assert isinstance(top["auc"], float) and isinstance(top["auc_err"], float)  # 300 / 100 jets resolve the AUC
     assert "auc_reason" not in top
@@ -242,8 +317,19 @@ def test_evaluate_300_background_jets_do_not_resolve_eps_s_at_1e3(work, tmp_path
 def test_comparison_page_without_any_resolvable_point(work, tmp_path, capsys):
     """Two models and a one-jet signal: the AUC-vs-1/JSD plot has no point to draw, and says so."""
     out = tmp_path / "report"
-    rc, _, err = evaluate_cli([str(work / "run"), str(work / "run"), "--background", str(work / "qcd.h5"),
-                               "--signal", str(work / "top1.h5"), "--out", str(out)], capsys)
+    rc, _, err = evaluate_cli(
+        [
+            str(work / "run"),
+            str(work / "run"),
+            "--background",
+            str(work / "qcd.h5"),
+            "--signal",
+            str(work / "top1.h5"),
+            "--out",
+            str(out),
+        ],
+        capsys,
+    )
     assert rc == 0 and "No artists" not in err
     assert (out / "plots" / "tradeoff_top1.png").stat().st_size > 1000
     page = (out / "report.html").read_text()
@@ -254,7 +340,7 @@ def test_comparison_page_without_any_resolvable_point(work, tmp_path, capsys):
 def every_null_has_a_reason(block: dict) -> None:
     for key, value in block.items():
         if key.endswith("_reason"):
-            assert block[key[:-len("_reason")]] is None and value
+            assert block[key[: -len("_reason")]] is None and value
         elif value is None:
             assert block.get(f"{key}_reason"), key
 
@@ -303,8 +389,7 @@ def test_sculpting_figures_need_enough_background_jets():
     assert all(isinstance(full[k], float) for k in ("jsd_eff50", "jsd_eff10", "dcorr"))
     small = m.mass_sculpting(mass[:999], score[:999])
     assert small["jsd_eff10"] is None and small["inv_jsd_eff10"] is None
-    assert small["jsd_eff10_reason"] == ("needs >= 1000 background jets (100 kept by the cut at eps_B = 0.1), "
-                                         "have 999")
+    assert small["jsd_eff10_reason"] == ("needs >= 1000 background jets (100 kept by the cut at eps_B = 0.1), have 999")
     assert isinstance(small["jsd_eff50"], float)
     tiny = m.mass_sculpting(mass[:1], score[:1])  # one jet: no ValueError from the distance correlation
     assert tiny["dcorr"] is None and tiny["dcorr_reason"] == "needs >= 100 background jets, have 1"
@@ -315,8 +400,7 @@ def test_sculpting_figures_need_enough_background_jets():
 
 def test_evaluate_model_warns_below_the_stated_sample_sizes(work, tmp_path, caplog):
     with caplog.at_level(logging.WARNING, logger="jetae.evaluation.samples"):
-        evaluate_model(work / "run", work / "qcd.h5", [work / "top1.h5"], tmp_path / "r", n_bootstrap=0,
-                       n_latent=20)
+        evaluate_model(work / "run", work / "qcd.h5", [work / "top1.h5"], tmp_path / "r", n_bootstrap=0, n_latent=20)
     text = caplog.text
     assert f"300 background jets, fewer than {m.MIN_BACKGROUND_JETS_ALL_FIGURES}" in text
     assert f"1 jets, fewer than {m.MIN_SIGNAL_JETS_ALL_FIGURES}" in text
@@ -326,11 +410,26 @@ def test_evaluate_model_warns_below_the_stated_sample_sizes(work, tmp_path, capl
 def test_benchmark_tables_show_unresolved_figures_as_not_available():
     from jetae.experiments.benchmark import describe_direction, result_rows
 
-    signal = {"auc": None, "auc_reason": "x", "auc_err": None, "auc_err_reason": "x", "r30": None,
-              "r30_reason": "x", "n": 1, "n_background": 1}
+    signal = {
+        "auc": None,
+        "auc_reason": "x",
+        "auc_err": None,
+        "auc_err_reason": "x",
+        "r30": None,
+        "r30_reason": "x",
+        "n": 1,
+        "n_background": 1,
+    }
     sculpting = {"jsd_eff50": None, "jsd_eff50_reason": "x", "jsd_eff10": None, "jsd_eff10_reason": "x"}
-    forward = {"status": "ok", "n_train": 5, "train_seconds": 1.0, "n_scored": 2, "inference_jets_per_s": 2.0,
-               "signals": {"top": signal, "w": signal}, "mass_sculpting": sculpting}
+    forward = {
+        "status": "ok",
+        "n_train": 5,
+        "train_seconds": 1.0,
+        "n_scored": 2,
+        "inference_jets_per_s": 2.0,
+        "signals": {"top": signal, "w": signal},
+        "mass_sculpting": sculpting,
+    }
     reverse = {"status": "ok", "signals": {"qcd": signal}}
     rows = result_rows({"models": {"pca": {"forward": forward, "reverse": reverse}}})
     assert rows[0][1:8] == ["n/a"] * 7

@@ -21,12 +21,12 @@ from safetensors.numpy import load_file, save_file
 
 from jetae.cli.main import main
 from jetae.cli.train import OPTIONS_FILE, checkpoint_dir_for
+from jetae.errors import JetaeError
 from jetae.generation import generate as generate_module  # generate_to_file looks save_shard up here
 from jetae.generation.generate import generate_jets, generate_to_file
-from jetae.io.provenance import sidecar_for
 from jetae.generation.shard_files import work_dir_for
+from jetae.io.provenance import sidecar_for
 from jetae.io.toptag import read_jets, write_jets
-from jetae.errors import JetaeError
 from jetae.models import create_model, load_model
 from jetae.models.base import CONFIG_FILE, WEIGHTS_FILE
 from jetae.models.torch_base import TorchDetector
@@ -34,8 +34,22 @@ from jetae.train.engine import LAST_CHECKPOINT
 from test_models import SMALL_DENSE, plane_points
 from toys import prong_jets as toy_jets
 
-FAST = ["--device", "cpu", "--set", "hidden=[16]", "--set", "latent_dim=4", "--set", "representation.n_constituents=20",
-        "--set", "batch_size=64", "--set", "lr=1e-2", "--set", "patience=0"]
+FAST = [
+    "--device",
+    "cpu",
+    "--set",
+    "hidden=[16]",
+    "--set",
+    "latent_dim=4",
+    "--set",
+    "representation.n_constituents=20",
+    "--set",
+    "batch_size=64",
+    "--set",
+    "lr=1e-2",
+    "--set",
+    "patience=0",
+]
 
 
 @pytest.fixture(scope="module")
@@ -105,13 +119,16 @@ def test_rerun_without_resume_keeps_the_checkpoints_of_an_interrupted_run(files,
 
 
 # ---------------------------------------------------------------- 2. resume only with the same options
-@pytest.mark.parametrize("extra, changes", [
-    (["--set", "lr=0.02"], ["lr: 0.01 -> 0.02"]),
-    (["--epochs", "4", "--set", "hidden=[8]"], ["epochs: 3 -> 4", "hidden: [16] -> [8]"]),
-    (["--n-train", "200"], ["--n-train: null -> 200"]),
-    (["--seed", "1"], ["seed: 0 -> 1"]),
-    (["CONFIG"], ["weight_decay: 0.0 -> 0.001"]),
-])
+@pytest.mark.parametrize(
+    "extra, changes",
+    [
+        (["--set", "lr=0.02"], ["lr: 0.01 -> 0.02"]),
+        (["--epochs", "4", "--set", "hidden=[8]"], ["epochs: 3 -> 4", "hidden: [16] -> [8]"]),
+        (["--n-train", "200"], ["--n-train: null -> 200"]),
+        (["--seed", "1"], ["seed: 0 -> 1"]),
+        (["CONFIG"], ["weight_decay: 0.0 -> 0.001"]),
+    ],
+)
 def test_resume_with_other_options_is_refused_listing_each_difference(files, interrupted, capsys, extra, changes):
     if extra == ["CONFIG"]:
         config = interrupted.parent / "options.yaml"
@@ -133,10 +150,24 @@ def test_resume_with_the_same_options_saves_what_was_trained(files, interrupted,
     assert options["trainer"]["lr"] == 0.01 and options["data"]["train"] == str(files["qcd"].absolute())
     kept = torch.load(checkpoint_dir_for(interrupted) / LAST_CHECKPOINT, weights_only=True)["jetae"]["history"]
     # Another data file is another training: refused as well.
-    assert main(["train", "dense_ae", "--train", str(files["other"]), "--out", str(interrupted), "--epochs", "3",
-                 *FAST, "--resume"]) == 2
-    assert f"--train: \"{files['qcd'].absolute()}\" -> \"{files['other'].absolute()}\"" in one_error_line(capsys,
-                                                                                                           "train")
+    assert (
+        main(
+            [
+                "train",
+                "dense_ae",
+                "--train",
+                str(files["other"]),
+                "--out",
+                str(interrupted),
+                "--epochs",
+                "3",
+                *FAST,
+                "--resume",
+            ]
+        )
+        == 2
+    )
+    assert f'--train: "{files["qcd"].absolute()}" -> "{files["other"].absolute()}"' in one_error_line(capsys, "train")
     # The progress bar and the device (result-neutral trainer options) do not change what is trained:
     # they may differ.
     assert train(files, interrupted, "--set", "progress=false", "--resume") == 0
@@ -197,10 +228,13 @@ def test_crash_before_the_first_checkpoint_leaves_no_folder(files, tmp_path, mon
 
 
 # ---------------------------------------------------------------- 5. unwritable outputs fail before any work
-@pytest.mark.parametrize("model, options", [
-    ("dense_ae", FAST),
-    ("pca", ["--set", "n_components=3", "--set", "representation.n_pixels=16"]),
-])
+@pytest.mark.parametrize(
+    "model, options",
+    [
+        ("dense_ae", FAST),
+        ("pca", ["--set", "n_components=3", "--set", "representation.n_pixels=16"]),
+    ],
+)
 def test_unwritable_output_is_refused_before_any_work(files, tmp_path, capsys, caplog, model, options):
     blocker = tmp_path / "a_file"  # under a regular file nothing can be made, even by root
     blocker.write_text("not a folder")
@@ -221,22 +255,26 @@ def test_checkpoint_folder_in_the_way_is_refused(files, tmp_path, capsys):
 
 
 # ---------------------------------------------------------------- 6. nonsense numbers are usage errors
-@pytest.mark.parametrize("command, option, value, message", [
-    ("train", "--n-train", "0", "must be a positive integer"),
-    ("train", "--n-train", "-5", "must be a positive integer"),
-    ("train", "--n-train", "many", "must be an integer"),
-    ("train", "--epochs", "0", "must be a positive integer"),
-    ("train", "--devices", "0", "must be a positive integer"),
-    ("train", "--num-nodes", "-1", "must be a positive integer"),
-    ("train", "--seed", "-1", "must be an integer from 0 to 4294967295"),
-    ("generate", "--n", "0", "must be a positive integer"),
-    ("generate", "--shard-size", "0", "must be a positive integer"),
-    ("generate", "--max-constituents", "0", "must be a positive integer"),
-    ("generate", "--workers", "-2", "must be a positive integer"),
-    ("generate", "--seed", "-1", "must be a non-negative integer"),
-])
-def test_nonsense_numbers_are_one_usage_error_naming_the_option(files, tmp_path, capsys, command, option, value,
-                                                                message):
+@pytest.mark.parametrize(
+    "command, option, value, message",
+    [
+        ("train", "--n-train", "0", "must be a positive integer"),
+        ("train", "--n-train", "-5", "must be a positive integer"),
+        ("train", "--n-train", "many", "must be an integer"),
+        ("train", "--epochs", "0", "must be a positive integer"),
+        ("train", "--devices", "0", "must be a positive integer"),
+        ("train", "--num-nodes", "-1", "must be a positive integer"),
+        ("train", "--seed", "-1", "must be an integer from 0 to 4294967295"),
+        ("generate", "--n", "0", "must be a positive integer"),
+        ("generate", "--shard-size", "0", "must be a positive integer"),
+        ("generate", "--max-constituents", "0", "must be a positive integer"),
+        ("generate", "--workers", "-2", "must be a positive integer"),
+        ("generate", "--seed", "-1", "must be a non-negative integer"),
+    ],
+)
+def test_nonsense_numbers_are_one_usage_error_naming_the_option(
+    files, tmp_path, capsys, command, option, value, message
+):
     out = tmp_path / "out"
     if command == "train":
         args = ["train", "dense_ae", "--train", str(files["qcd"]), "--out", str(out), *FAST, option, value]
@@ -308,8 +346,9 @@ def test_unreadable_shards_are_made_again_alone_with_a_warning(tmp_path, monkeyp
     for path in damaged.values():
         assert re.search(re.escape(str(path)) + r": (unreadable shard file|shard file does not match)", caplog.text)
     assert provenance["shards_reused"] == 1  # only the intact shard; the damaged ones and the missing one are new
-    assert np.array_equal(read_jets(out).constituents,
-                          generate_jets("qcd", 48, **arguments).constituents)  # bit-identical to one go
+    assert np.array_equal(
+        read_jets(out).constituents, generate_jets("qcd", 48, **arguments).constituents
+    )  # bit-identical to one go
     assert json.loads(sidecar_for(out).read_text())["shards_reused"] == 1 and not work.exists()
 
 
@@ -337,6 +376,7 @@ def _edit_meta(edit):
         meta = json.loads((path / CONFIG_FILE).read_text())
         edit(meta)
         (path / CONFIG_FILE).write_text(json.dumps(meta))
+
     return apply
 
 
@@ -345,6 +385,7 @@ def _edit_weights(edit):
         arrays = load_file(str(path / WEIGHTS_FILE))
         edit(arrays)
         save_file(arrays, str(path / WEIGHTS_FILE))
+
     return apply
 
 
@@ -353,56 +394,127 @@ def _first_network_tensor(arrays: dict) -> str:
 
 
 TAMPERING = {
-    "extra config key": ("dense_ae", _edit_meta(lambda m: m.update(note="mine")), CONFIG_FILE,
-                         r"unexpected key\(s\) note"),
-    "missing config keys": ("dense_ae", _edit_meta(lambda m: [m.pop("seed"), m.pop("versions")]), CONFIG_FILE,
-                            r"missing key\(s\) seed, versions"),
-    "missing config section": ("dense_ae", _edit_meta(lambda m: m.pop("config")), CONFIG_FILE,
-                               "'config' is missing"),
-    "missing option": ("dense_ae", _edit_meta(lambda m: m["trainer"].pop("lr")), CONFIG_FILE,
-                       r"missing option\(s\) lr in 'trainer'"),
-    "missing model option": ("dense_ae", _edit_meta(lambda m: m["config"].pop("hidden")), CONFIG_FILE,
-                             r"missing option\(s\) hidden in 'config'"),
-    "missing trainer section": ("dense_ae", _edit_meta(lambda m: m.pop("trainer")), CONFIG_FILE,
-                                "'trainer' is missing"),
-    "trainer section for a model without one": ("pca", _edit_meta(lambda m: m.update(trainer={"lr": 0.1})),
-                                                CONFIG_FILE, "invalid model config: unknown option"),
-    "seed not of the config": ("dense_ae", _edit_meta(lambda m: m.update(seed=7)), CONFIG_FILE,
-                               "seed not as the config gives"),
-    "extra tensor": ("dense_ae", _edit_weights(lambda a: a.update(backdoor=np.zeros(3, np.float32))), WEIGHTS_FILE,
-                     r"unexpected tensor\(s\) backdoor"),
-    "extra network tensor": ("dense_ae", _edit_weights(lambda a: a.update({"network.extra.weight": np.zeros(2)})),
-                             WEIGHTS_FILE, r"unexpected tensor\(s\) network.extra.weight"),
-    "missing network tensor": ("dense_ae", _edit_weights(lambda a: a.pop(_first_network_tensor(a))), WEIGHTS_FILE,
-                               r"missing tensor\(s\) network\."),
+    "extra config key": (
+        "dense_ae",
+        _edit_meta(lambda m: m.update(note="mine")),
+        CONFIG_FILE,
+        r"unexpected key\(s\) note",
+    ),
+    "missing config keys": (
+        "dense_ae",
+        _edit_meta(lambda m: [m.pop("seed"), m.pop("versions")]),
+        CONFIG_FILE,
+        r"missing key\(s\) seed, versions",
+    ),
+    "missing config section": ("dense_ae", _edit_meta(lambda m: m.pop("config")), CONFIG_FILE, "'config' is missing"),
+    "missing option": (
+        "dense_ae",
+        _edit_meta(lambda m: m["trainer"].pop("lr")),
+        CONFIG_FILE,
+        r"missing option\(s\) lr in 'trainer'",
+    ),
+    "missing model option": (
+        "dense_ae",
+        _edit_meta(lambda m: m["config"].pop("hidden")),
+        CONFIG_FILE,
+        r"missing option\(s\) hidden in 'config'",
+    ),
+    "missing trainer section": (
+        "dense_ae",
+        _edit_meta(lambda m: m.pop("trainer")),
+        CONFIG_FILE,
+        "'trainer' is missing",
+    ),
+    "trainer section for a model without one": (
+        "pca",
+        _edit_meta(lambda m: m.update(trainer={"lr": 0.1})),
+        CONFIG_FILE,
+        "invalid model config: unknown option",
+    ),
+    "seed not of the config": (
+        "dense_ae",
+        _edit_meta(lambda m: m.update(seed=7)),
+        CONFIG_FILE,
+        "seed not as the config gives",
+    ),
+    "extra tensor": (
+        "dense_ae",
+        _edit_weights(lambda a: a.update(backdoor=np.zeros(3, np.float32))),
+        WEIGHTS_FILE,
+        r"unexpected tensor\(s\) backdoor",
+    ),
+    "extra network tensor": (
+        "dense_ae",
+        _edit_weights(lambda a: a.update({"network.extra.weight": np.zeros(2)})),
+        WEIGHTS_FILE,
+        r"unexpected tensor\(s\) network.extra.weight",
+    ),
+    "missing network tensor": (
+        "dense_ae",
+        _edit_weights(lambda a: a.pop(_first_network_tensor(a))),
+        WEIGHTS_FILE,
+        r"missing tensor\(s\) network\.",
+    ),
     "tensor of another dtype": (
-        "dense_ae", _edit_weights(lambda a: a.update({(k := _first_network_tensor(a)): a[k].astype(np.float64)})),
-        WEIGHTS_FILE, r"tensor network\.\S+ is float64, expected float32"),
+        "dense_ae",
+        _edit_weights(lambda a: a.update({(k := _first_network_tensor(a)): a[k].astype(np.float64)})),
+        WEIGHTS_FILE,
+        r"tensor network\.\S+ is float64, expected float32",
+    ),
     "tensor of another shape": (
-        "dense_ae", _edit_weights(lambda a: a.update({(k := _first_network_tensor(a)): a[k][:1]})),
-        WEIGHTS_FILE, r"tensor network\.\S+ has shape"),
+        "dense_ae",
+        _edit_weights(lambda a: a.update({(k := _first_network_tensor(a)): a[k][:1]})),
+        WEIGHTS_FILE,
+        r"tensor network\.\S+ has shape",
+    ),
     "loss weights the config does not have": (
-        "dense_ae", _edit_weights(lambda a: a.update(loss_weights=np.ones(16, np.float32))), WEIGHTS_FILE,
-        r"unexpected tensor\(s\) loss_weights"),
-    "missing loss weights": ("weighted", _edit_weights(lambda a: a.pop("loss_weights")), WEIGHTS_FILE,
-                             "missing tensor loss_weights"),
-    "pca of another dtype": ("pca", _edit_weights(lambda a: a.update(mean=a["mean"].astype(np.float64))),
-                             WEIGHTS_FILE, "tensor mean is float64, expected float32"),
+        "dense_ae",
+        _edit_weights(lambda a: a.update(loss_weights=np.ones(16, np.float32))),
+        WEIGHTS_FILE,
+        r"unexpected tensor\(s\) loss_weights",
+    ),
+    "missing loss weights": (
+        "weighted",
+        _edit_weights(lambda a: a.pop("loss_weights")),
+        WEIGHTS_FILE,
+        "missing tensor loss_weights",
+    ),
+    "pca of another dtype": (
+        "pca",
+        _edit_weights(lambda a: a.update(mean=a["mean"].astype(np.float64))),
+        WEIGHTS_FILE,
+        "tensor mean is float64, expected float32",
+    ),
     "vae latent of another shape": (
-        "vae", _edit_weights(lambda a: a.update({"latent.mean": a["latent.mean"][:1]})), WEIGHTS_FILE,
-        r"tensor latent.mean has shape \(1,\)"),
+        "vae",
+        _edit_weights(lambda a: a.update({"latent.mean": a["latent.mean"][:1]})),
+        WEIGHTS_FILE,
+        r"tensor latent.mean has shape \(1,\)",
+    ),
     "ensemble member with an extra tensor": (
-        "ensemble", _edit_weights(lambda a: a.update({"member1.extra": np.zeros(1, np.float32)})), WEIGHTS_FILE,
-        r"unexpected tensor\(s\) member1.extra"),
+        "ensemble",
+        _edit_weights(lambda a: a.update({"member1.extra": np.zeros(1, np.float32)})),
+        WEIGHTS_FILE,
+        r"unexpected tensor\(s\) member1.extra",
+    ),
     "ensemble member configs edited": (
-        "ensemble", _edit_meta(lambda m: m["member_configs"][0]["trainer"].update(lr=1.0)), CONFIG_FILE,
-        "member_configs not as the config gives"),
+        "ensemble",
+        _edit_meta(lambda m: m["member_configs"][0]["trainer"].update(lr=1.0)),
+        CONFIG_FILE,
+        "member_configs not as the config gives",
+    ),
     "nae bounds of another dtype": (
-        "nae", _edit_weights(lambda a: a.update({"nae.input_bounds": a["nae.input_bounds"].astype(np.float64)})),
-        WEIGHTS_FILE, "tensor nae.input_bounds is float64, expected float32"),
+        "nae",
+        _edit_weights(lambda a: a.update({"nae.input_bounds": a["nae.input_bounds"].astype(np.float64)})),
+        WEIGHTS_FILE,
+        "tensor nae.input_bounds is float64, expected float32",
+    ),
     "scaler of another dtype": (
-        "dense_ae", _edit_weights(lambda a: a.update({"scaler.scale": a["scaler.scale"].astype(np.float64)})),
-        WEIGHTS_FILE, "tensor scaler.scale is float64, expected float32"),
+        "dense_ae",
+        _edit_weights(lambda a: a.update({"scaler.scale": a["scaler.scale"].astype(np.float64)})),
+        WEIGHTS_FILE,
+        "tensor scaler.scale is float64, expected float32",
+    ),
 }
 
 

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from jetae import Jets, JetaeError
+from jetae import JetaeError, Jets
 from jetae.cli.main import main
 from jetae.io import cache as jet_cache
 from jetae.io.cache import read_cached
@@ -189,8 +189,22 @@ def _bad_files(tmp_path, jets, jet_file):
 
 
 BAD_CASES = [
-    "missing", "directory", "text", "zero_bytes", "truncated", "wrong_key", "not_pandas", "missing_px",
-    "missing_last_e", "no_momenta", "missing_label", "nan", "inf", "empty_jet", "nan_label", "zero_rows",
+    "missing",
+    "directory",
+    "text",
+    "zero_bytes",
+    "truncated",
+    "wrong_key",
+    "not_pandas",
+    "missing_px",
+    "missing_last_e",
+    "no_momenta",
+    "missing_label",
+    "nan",
+    "inf",
+    "empty_jet",
+    "nan_label",
+    "zero_rows",
 ]
 
 
@@ -331,9 +345,20 @@ def test_info_survives_a_broken_sidecar(jet_file, capsys):
 
 # ---------------------------------------------------------------- old import paths (issue #17)
 
-SHIMS = ["jetae._atomic", "jetae.data.cache", "jetae.data.check", "jetae.data.gen_jets", "jetae.data.gen_pythia",
-         "jetae.data.gen_shard", "jetae.data.generate", "jetae.data.hdf5_layout", "jetae.data.jets",
-         "jetae.data.processes", "jetae.data.toptag", "jetae.data.validate"]
+SHIMS = [
+    "jetae._atomic",
+    "jetae.data.cache",
+    "jetae.data.check",
+    "jetae.data.gen_jets",
+    "jetae.data.gen_pythia",
+    "jetae.data.gen_shard",
+    "jetae.data.generate",
+    "jetae.data.hdf5_layout",
+    "jetae.data.jets",
+    "jetae.data.processes",
+    "jetae.data.toptag",
+    "jetae.data.validate",
+]
 
 
 @pytest.mark.parametrize("old", SHIMS)
@@ -346,8 +371,11 @@ def test_old_import_paths_re_export_the_new_modules(old):
         value = getattr(module, name)
         home = getattr(value, "__module__", None)
         if home is not None:  # functions and classes live in the new layout, not in the shim
-            assert home.startswith("jetae.") and not home.startswith("jetae.data") and home != "jetae._atomic", \
-                (old, name, home)
+            assert home.startswith("jetae.") and not home.startswith("jetae.data") and home != "jetae._atomic", (
+                old,
+                name,
+                home,
+            )
             assert getattr(importlib.import_module(home), value.__name__) is value, (old, name)
 
 

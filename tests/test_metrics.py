@@ -173,8 +173,9 @@ def test_mass_sculpting_small_for_independent_score_large_for_mass():
 def test_distance_correlation_matches_torch_and_dcor(relation):
     rng = np.random.default_rng(11)
     x = rng.normal(size=600)
-    y = {"independent": rng.normal(size=600), "quadratic": x**2 + 0.3 * rng.normal(size=600),
-         "linear": 2.0 * x - 1.0}[relation]
+    y = {"independent": rng.normal(size=600), "quadratic": x**2 + 0.3 * rng.normal(size=600), "linear": 2.0 * x - 1.0}[
+        relation
+    ]
     ours = m.distance_correlation(x, y)
     theirs = torch_distance_correlation(torch.tensor(x), torch.tensor(y)).item()
     assert ours == pytest.approx(theirs, abs=1e-5)  # the same function (the numpy metric wraps the torch one)

@@ -15,8 +15,8 @@ import torch
 from sklearn.metrics import roc_auc_score
 
 from jetae.cli.main import main
-from jetae.jets import Jets
 from jetae.errors import JetaeError
+from jetae.jets import Jets
 from jetae.models import available_models, create_model, load_model
 from jetae.models.base import CONFIG_FILE, HISTORY_FILE, WEIGHTS_FILE
 from toys import prong_jets as toy_jets
@@ -25,8 +25,9 @@ ALL_MODELS = ("pca", "dense_ae", "conv_ae", "sparse_ae", "denoising_ae", "dropou
 
 # Tiny networks: each fit takes about a second on one CPU core.
 SMALL_DENSE = dict(hidden=[32], latent_dim=2, epochs=10, lr=1e-2, batch_size=64, device="cpu", patience=0)
-SMALL_CONV = dict(stages=[[4], [4]], conv_dense=[16], latent_dim=4, epochs=10, lr=1e-2, batch_size=64, device="cpu",
-                  patience=0)
+SMALL_CONV = dict(
+    stages=[[4], [4]], conv_dense=[16], latent_dim=4, epochs=10, lr=1e-2, batch_size=64, device="cpu", patience=0
+)
 TOY_OPTIONS = {
     "pca": ({"n_components": 2}, "vectors"),
     "dense_ae": (SMALL_DENSE, "vectors"),
@@ -140,14 +141,17 @@ def test_reconstruct_and_encode_give_per_jet_arrays(fitted):
     assert latent.ndim == 2 and len(latent) == 7
 
 
-@pytest.mark.parametrize("name, options", [
-    ("pca", {"representation": SMALL_IMAGE, "n_components": 5}),
-    ("dense_ae", dict(SMALL_DENSE, latent_dim=4, representation={"n_constituents": 20})),
-    ("conv_ae", dict(SMALL_CONV, representation=SMALL_IMAGE)),
-    ("sparse_ae", dict(SMALL_DENSE, latent_dim=32, l1_penalty=1e-2, representation={"n_constituents": 20})),
-    ("denoising_ae", dict(SMALL_CONV, noise_level=0.1, representation=SMALL_IMAGE)),
-    ("dropout_ae", dict(SMALL_CONV, representation=SMALL_IMAGE)),
-])
+@pytest.mark.parametrize(
+    "name, options",
+    [
+        ("pca", {"representation": SMALL_IMAGE, "n_components": 5}),
+        ("dense_ae", dict(SMALL_DENSE, latent_dim=4, representation={"n_constituents": 20})),
+        ("conv_ae", dict(SMALL_CONV, representation=SMALL_IMAGE)),
+        ("sparse_ae", dict(SMALL_DENSE, latent_dim=32, l1_penalty=1e-2, representation={"n_constituents": 20})),
+        ("denoising_ae", dict(SMALL_CONV, noise_level=0.1, representation=SMALL_IMAGE)),
+        ("dropout_ae", dict(SMALL_CONV, representation=SMALL_IMAGE)),
+    ],
+)
 def test_models_fit_jets_through_their_representation(name, options):
     qcd, qcd_test, top = toy_jets(400, 1, seed=1), toy_jets(200, 1, seed=2), toy_jets(200, 3, seed=3)
     detector = create_model(name, options).fit(qcd)
@@ -184,7 +188,8 @@ def test_input_errors_are_clear():
 
 def test_scoring_jets_of_another_representation_names_the_file():
     detector = create_model("dense_ae", SMALL_DENSE, epochs=1, representation={"n_constituents": 10}).fit(
-        toy_jets(60, seed=1))
+        toy_jets(60, seed=1)
+    )
     other = create_model("dense_ae", SMALL_DENSE, representation={"n_constituents": 12})
     detector.config = other.config  # as if the representation were changed after training
     with pytest.raises(JetaeError, match="toy1: inputs have shape"):
@@ -192,19 +197,22 @@ def test_scoring_jets_of_another_representation_names_the_file():
 
 
 # ---------------------------------------------------------------- options
-@pytest.mark.parametrize("options, message", [
-    ({"lr": -1}, "lr must be > 0"),
-    ({"epochs": 0}, "epochs must be >= 1"),
-    ({"epochs": 2.5}, "cannot use 2.5 as int"),
-    ({"hidden": "wide"}, "cannot use 'wide' as list"),
-    ({"learning_rate": 1e-3}, "unknown option.*learning_rate.*valid:.*lr"),
-    ({"loss": "huber"}, "loss must be one of mse, mae"),
-    ({"scaler": "minmax"}, "scaler must be one of none, standard, global"),
-    ({"representation": "image"}, "representation must be a mapping"),
-    ({"representation": {"kind": "graph"}}, "unknown representation kind 'graph'"),
-    ({"representation": {"n_pixels": 16}}, "unknown option.*n_pixels.*representation 'constituents'"),
-    ({"representation": {"n_constituents": -1}}, "n_constituents must be a positive integer"),
-])
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        ({"lr": -1}, "lr must be > 0"),
+        ({"epochs": 0}, "epochs must be >= 1"),
+        ({"epochs": 2.5}, "cannot use 2.5 as int"),
+        ({"hidden": "wide"}, "cannot use 'wide' as list"),
+        ({"learning_rate": 1e-3}, "unknown option.*learning_rate.*valid:.*lr"),
+        ({"loss": "huber"}, "loss must be one of mse, mae"),
+        ({"scaler": "minmax"}, "scaler must be one of none, standard, global"),
+        ({"representation": "image"}, "representation must be a mapping"),
+        ({"representation": {"kind": "graph"}}, "unknown representation kind 'graph'"),
+        ({"representation": {"n_pixels": 16}}, "unknown option.*n_pixels.*representation 'constituents'"),
+        ({"representation": {"n_constituents": -1}}, "n_constituents must be a positive integer"),
+    ],
+)
 def test_bad_options_raise_one_clear_error(options, message):
     with pytest.raises(JetaeError, match=message):
         create_model("dense_ae", options)
@@ -311,14 +319,17 @@ DAMAGE = {
     "missing weights": (lambda p: (p / WEIGHTS_FILE).unlink(), f"no {WEIGHTS_FILE}"),
     "missing config": (lambda p: (p / CONFIG_FILE).unlink(), f"no {CONFIG_FILE}"),
     "weights of another shape": (
-        lambda p: shutil.copy(p.parent / "narrow" / WEIGHTS_FILE, p / WEIGHTS_FILE), "weights do not match"),
+        lambda p: shutil.copy(p.parent / "narrow" / WEIGHTS_FILE, p / WEIGHTS_FILE),
+        "weights do not match",
+    ),
     "scaler of another shape": (
-        lambda p: shutil.copy(p.parent / "fewer_inputs" / WEIGHTS_FILE, p / WEIGHTS_FILE), "weights do not match"),
+        lambda p: shutil.copy(p.parent / "fewer_inputs" / WEIGHTS_FILE, p / WEIGHTS_FILE),
+        "weights do not match",
+    ),
     "unknown model": (_edit_config(model="nonsense"), "unknown model 'nonsense'"),
     "invalid option": (_edit_config(trainer={"lr": -1.0}), "invalid model config.*lr must be > 0"),
     "invalid model option": (_edit_config(config={"latent_dim": 0}), "invalid model config.*latent_dim must be >= 1"),
-    "option in the wrong section": (_edit_config(config={"lr": 0.01}),
-                                    r"unexpected option\(s\) lr in 'config'"),
+    "option in the wrong section": (_edit_config(config={"lr": 0.01}), r"unexpected option\(s\) lr in 'config'"),
     "model of an older jetae": (_edit_config(format="jetae-model/1"), "older jetae.*retrain"),
     "wrong input shape": (_edit_config(input_shape=[20]), "weights do not match"),
 }

@@ -13,11 +13,11 @@ import numpy as np
 import pytest
 import torch
 
-from jetae.jets import Jets
 from jetae.errors import JetaeError
+from jetae.experiments.studies.digits import digits_holdout_study, holdout_split, load_digit_images
+from jetae.jets import Jets
 from jetae.models import create_model, load_model
 from jetae.models.nae import ReplayBuffer, WeightAverage, langevin
-from jetae.experiments.studies.digits import digits_holdout_study, holdout_split, load_digit_images
 
 TINY = {
     "stages": [[4], [4]],
@@ -63,8 +63,15 @@ def test_langevin_descends_a_quadratic_energy_and_respects_bounds():
     def energy(x):
         return (x - centre).square().sum(dim=1)
 
-    end = langevin(start, energy, n_steps=50, step_size=0.05, noise=0.01, bounds=(0.0, 1.0),
-                   generator=torch.Generator().manual_seed(1))
+    end = langevin(
+        start,
+        energy,
+        n_steps=50,
+        step_size=0.05,
+        noise=0.01,
+        bounds=(0.0, 1.0),
+        generator=torch.Generator().manual_seed(1),
+    )
     assert energy(end).mean() < 0.01 * energy(start).mean()
     assert end.min() >= 0.0 and end.max() <= 1.0
     assert not start.requires_grad and torch.equal(start, start.detach())  # start untouched
@@ -78,8 +85,14 @@ def test_langevin_gradient_clip_limits_each_step():
 
 def test_langevin_projection_keeps_latents_on_the_sphere():
     start = torch.nn.functional.normalize(torch.randn(16, 3), dim=1)
-    end = langevin(start, lambda z: z[:, 0], n_steps=20, step_size=0.1, noise=0.05,
-                   project=lambda z: torch.nn.functional.normalize(z, dim=1))
+    end = langevin(
+        start,
+        lambda z: z[:, 0],
+        n_steps=20,
+        step_size=0.1,
+        noise=0.05,
+        project=lambda z: torch.nn.functional.normalize(z, dim=1),
+    )
     assert torch.allclose(end.norm(dim=1), torch.ones(16), atol=1e-5)
     assert end[:, 0].mean() < start[:, 0].mean()  # walked downhill towards z0 = -1
 
@@ -141,22 +154,30 @@ def test_fit_records_both_phases_and_mcmc_diagnostics(fitted):
     assert phases[:1] == ["ae"] and phases[-1] == "nae"
     assert [record["epoch"] for record in fitted.history_] == list(range(len(fitted.history_)))
     last = fitted.history_[-1]
-    for key in ("train_pos_energy", "train_neg_energy", "train_neg_start_energy", "mcmc_seconds",
-                "mcmc_steps_per_second", "val_pos_energy"):
+    for key in (
+        "train_pos_energy",
+        "train_neg_energy",
+        "train_neg_start_energy",
+        "mcmc_seconds",
+        "mcmc_steps_per_second",
+        "val_pos_energy",
+    ):
         assert np.isfinite(last[key]), key
     assert last["mcmc_seconds"] > 0 and last["mcmc_steps_per_second"] > 0
 
 
 def test_noise_initialisation_with_replay_buffer_trains(digits):
-    detector = create_model("nae", TINY, init="uniform", buffer_size=100, replay_fraction=0.5, ae_epochs=1,
-                            epochs=2).fit(digits)
+    detector = create_model(
+        "nae", TINY, init="uniform", buffer_size=100, replay_fraction=0.5, ae_epochs=1, epochs=2
+    ).fit(digits)
     assert detector.history_[-1]["buffer_fill"] == 100.0
     assert np.isfinite(detector.anomaly_score(digits[:10])).all()
 
 
 def test_cosine_schedule_decays_the_nae_learning_rate_per_epoch(digits):
-    detector = create_model("nae", TINY, ae_epochs=1, epochs=3, x_steps=2, z_steps=2, nae_lr_schedule="cosine",
-                            nae_lr_final_factor=0.1).fit(digits)
+    detector = create_model(
+        "nae", TINY, ae_epochs=1, epochs=3, x_steps=2, z_steps=2, nae_lr_schedule="cosine", nae_lr_final_factor=0.1
+    ).fit(digits)
     rates = [record["nae_lr"] for record in detector.history_ if record["phase"] == "nae"]
     assert rates == pytest.approx([1e-3, 0.55e-3, 1e-4])  # nae_lr, halfway, nae_lr * final factor
     constant = create_model("nae", TINY, ae_epochs=1, epochs=2, x_steps=2, z_steps=2).fit(digits)
@@ -197,15 +218,26 @@ def test_interrupted_nae_fit_resumes_to_the_same_weights_schedule_and_average(di
     # The NAE phase's learning-rate schedule, weight average, MCMC generator and replay buffer live in
     # the checkpoint: a fit stopped after 2 of 3 NAE epochs and resumed ends exactly where an
     # uninterrupted one does.
-    options = dict(TINY, ae_epochs=1, epochs=3, x_steps=2, z_steps=2, nae_lr_schedule="cosine",
-                   nae_lr_final_factor=0.1, average_epochs=2, buffer_size=64, seed=4)
+    options = dict(
+        TINY,
+        ae_epochs=1,
+        epochs=3,
+        x_steps=2,
+        z_steps=2,
+        nae_lr_schedule="cosine",
+        nae_lr_final_factor=0.1,
+        average_epochs=2,
+        buffer_size=64,
+        seed=4,
+    )
     uninterrupted = create_model("nae", options).fit(digits[:128])
     create_model("nae", options).fit(digits[:128], checkpoint_dir=tmp_path, max_epochs=2)
     assert (tmp_path / "ae" / "history.json").exists() and (tmp_path / "nae" / "last.ckpt").exists()
     resumed = create_model("nae", options).fit(digits[:128], checkpoint_dir=tmp_path, resume=True)
     timing = ("seconds", "mcmc_seconds", "mcmc_steps_per_second", "mcmc_sample_steps_per_second")
     assert [{k: v for k, v in r.items() if k not in timing} for r in resumed.history_] == [
-        {k: v for k, v in r.items() if k not in timing} for r in uninterrupted.history_]
+        {k: v for k, v in r.items() if k not in timing} for r in uninterrupted.history_
+    ]
     assert [r["nae_lr"] for r in resumed.history_ if r["phase"] == "nae"] == pytest.approx([1e-3, 0.55e-3, 1e-4])
     a, b = _weights(uninterrupted), _weights(resumed)
     assert all(torch.equal(a[k], b[k]) for k in a)
@@ -241,8 +273,15 @@ def test_same_seed_gives_identical_weights_and_chains(digits):
 
 
 def test_bad_options_are_rejected():
-    for bad in ({"init": "magic"}, {"x_steps": -1}, {"replay_fraction": 2.0}, {"x_bounds": "sky"},
-                {"temperature": 0.0}, {"nae_lr_schedule": "step"}, {"nae_lr_final_factor": 0.0}):
+    for bad in (
+        {"init": "magic"},
+        {"x_steps": -1},
+        {"replay_fraction": 2.0},
+        {"x_bounds": "sky"},
+        {"temperature": 0.0},
+        {"nae_lr_schedule": "step"},
+        {"nae_lr_final_factor": 0.0},
+    ):
         with pytest.raises(JetaeError, match="invalid option"):
             create_model("nae", **bad)
 
@@ -284,8 +323,14 @@ def test_trains_on_jets_through_the_image_representation():
     eta, phi = rng.normal(0.0, 0.2, (2, n_jets, n_const))
     constituents = np.stack([pt * np.cosh(eta), pt * np.cos(phi), pt * np.sin(phi), pt * np.sinh(eta)], axis=-1)
     jets = Jets.from_constituents(constituents.astype(np.float32))
-    detector = create_model("nae", TINY, representation={"kind": "image", "n_pixels": 16}, scaler="global",
-                            output_activation="softplus", ae_epochs=1).fit(jets)
+    detector = create_model(
+        "nae",
+        TINY,
+        representation={"kind": "image", "n_pixels": 16},
+        scaler="global",
+        output_activation="softplus",
+        ae_epochs=1,
+    ).fit(jets)
     assert detector.anomaly_score(jets).shape == (n_jets,)
     samples = detector.sample_negatives(3)
     assert samples.shape == (3, 1, 16, 16) and samples.min() >= 0.0
@@ -300,8 +345,12 @@ def test_digits_holdout_split_is_disjoint_and_complete():
 
 
 def test_digits_holdout_study_reports_auc_per_digit():
-    result = digits_holdout_study(models=("conv_ae",), digits=(0, 1), progress=False,
-                                  model_options={"conv_ae": {"epochs": 1, "stages": [[4], [4]], "conv_dense": [16]}})
+    result = digits_holdout_study(
+        models=("conv_ae",),
+        digits=(0, 1),
+        progress=False,
+        model_options={"conv_ae": {"epochs": 1, "stages": [[4], [4]], "conv_dense": [16]}},
+    )
     assert set(result["auc"]["conv_ae"]) == {"0", "1"}
     assert all(0.0 <= value <= 1.0 for value in result["auc"]["conv_ae"].values())
     assert result["worst_digit"]["conv_ae"] in (0, 1)
@@ -322,8 +371,15 @@ def test_report_of_a_fitted_nae_shows_negative_samples_and_training_diagnostics(
     from jetae.evaluation.evaluate import evaluate_model
 
     background, signal = _toy_jets(48, 0.1, 0), _toy_jets(32, 0.3, 1, is_signal=1)
-    detector = create_model("nae", TINY, representation={"kind": "image", "n_pixels": 16}, scaler="global",
-                            output_activation="softplus", ae_epochs=1, epochs=1).fit(background)
+    detector = create_model(
+        "nae",
+        TINY,
+        representation={"kind": "image", "n_pixels": 16},
+        scaler="global",
+        output_activation="softplus",
+        ae_epochs=1,
+        epochs=1,
+    ).fit(background)
     out = tmp_path / "report"
     evaluate_model(detector, background, {"wide": signal}, out, n_bootstrap=2, n_latent=20)
     for stem in ("negatives", "nae_diagnostics"):
@@ -337,8 +393,14 @@ def test_report_of_a_fitted_nae_shows_negative_samples_and_training_diagnostics(
 
     pca = create_model("pca", representation={"kind": "image", "n_pixels": 16}, n_components=2).fit(background)
     added, notes = [], []
-    _energy_model_figures(ModelResult("pca", pca, None, {}, ["reconstruction"], {}, {}), background,
-                          lambda *args: added.append(args), notes, 6, 0)
+    _energy_model_figures(
+        ModelResult("pca", pca, None, {}, ["reconstruction"], {}, {}),
+        background,
+        lambda *args: added.append(args),
+        notes,
+        6,
+        0,
+    )
     assert added == [] and notes == []
 
 

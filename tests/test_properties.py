@@ -29,8 +29,9 @@ from jetae.io.toptag import count_jets, jets_to_frame, read_jets, write_jets
 from toys import prong_jets
 
 N_JETS, N_SLOTS = 12, 6
-SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
-                                                                             HealthCheck.too_slow])
+SETTINGS = settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
+)
 
 
 def base_frame() -> pd.DataFrame:
@@ -47,8 +48,22 @@ def malformed_files(draw) -> tuple[str, pd.DataFrame | None, bytes | None, str]:
     """``(description, frame or None, raw bytes or None, storage format)``."""
     frame = base_frame()
     storage = draw(st.sampled_from(["table", "fixed"]))
-    kind = draw(st.sampled_from(["truncated", "random_bytes", "nan_inf", "unphysical", "missing_column",
-                                 "string_column", "object_column", "empty_table", "extra_column", "negative_energy"]))
+    kind = draw(
+        st.sampled_from(
+            [
+                "truncated",
+                "random_bytes",
+                "nan_inf",
+                "unphysical",
+                "missing_column",
+                "string_column",
+                "object_column",
+                "empty_table",
+                "extra_column",
+                "negative_energy",
+            ]
+        )
+    )
     columns = momentum_columns()
     row = draw(st.integers(0, N_JETS - 1))
     slot = draw(st.integers(0, 1))  # every toy jet has real constituents in slots 0 and 1
@@ -139,8 +154,20 @@ def trained(tmp_path_factory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("trained")
     qcd = write_jets(root / "qcd.h5", prong_jets(80, 1, seed=1, n_constituents=N_SLOTS), n_constituents=N_SLOTS)
     run = root / "run"
-    code, _, err = run_cli(["train", "pca", "--train", str(qcd), "--out", str(run),
-                            "--set", "representation.n_pixels=8", "--set", "n_components=2"])
+    code, _, err = run_cli(
+        [
+            "train",
+            "pca",
+            "--train",
+            str(qcd),
+            "--out",
+            str(run),
+            "--set",
+            "representation.n_pixels=8",
+            "--set",
+            "n_components=2",
+        ]
+    )
     assert code == 0, err
     return {"qcd": qcd, "run": run}
 
@@ -154,8 +181,9 @@ def assert_one_error_line(code: int, err: str, command: str, names: str) -> None
 
 
 @given(example=malformed_files(), cut=st.floats(0.0, 0.99))
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
-                                                                  HealthCheck.too_slow])
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
+)
 def test_commands_on_malformed_files_exit_2_with_one_line_and_nothing_written(trained, example, cut):
     kind = example[0]
     if expected_ok(kind):
@@ -177,7 +205,7 @@ def test_commands_on_malformed_files_exit_2_with_one_line_and_nothing_written(tr
         assert code in (1, 2) and "Traceback" not in err
 
 
-NUMBERS = st.one_of(st.integers(-10**6, 0).map(str), st.sampled_from(["", "x", "1.5", "nan", "inf", "1e3.2", "--"]))
+NUMBERS = st.one_of(st.integers(-(10**6), 0).map(str), st.sampled_from(["", "x", "1.5", "nan", "inf", "1e3.2", "--"]))
 
 
 @given(option=st.sampled_from(["--n-train", "--epochs", "--seed"]), value=NUMBERS)
@@ -192,11 +220,25 @@ def test_bad_numeric_options_of_train_are_one_line(trained, option, value):
         assert not out.exists() and not Path(str(out) + ".partial").exists()
 
 
-@given(setting=st.one_of(
-    st.sampled_from(["lr", "=1", "n_components=", "representation.n_pixels=abc", "representation=3", "no_such_key=1",
-                     "n_components=-2", "representation.n_pixels=0", "n_components=[1", "n_components={a: 1}"]),
-    st.text(min_size=1, max_size=20).filter(lambda text: "=" not in text),
-))
+@given(
+    setting=st.one_of(
+        st.sampled_from(
+            [
+                "lr",
+                "=1",
+                "n_components=",
+                "representation.n_pixels=abc",
+                "representation=3",
+                "no_such_key=1",
+                "n_components=-2",
+                "representation.n_pixels=0",
+                "n_components=[1",
+                "n_components={a: 1}",
+            ]
+        ),
+        st.text(min_size=1, max_size=20).filter(lambda text: "=" not in text),
+    )
+)
 @SETTINGS
 def test_bad_set_options_are_one_line(trained, setting):
     with tempfile.TemporaryDirectory() as directory:
@@ -213,8 +255,20 @@ def test_bad_numeric_options_of_evaluate_are_one_line(trained, option, value):
         return  # no bootstrap is allowed
     with tempfile.TemporaryDirectory() as directory:
         out = Path(directory) / "report"
-        code, _, err = run_cli(["evaluate", str(trained["run"]), "--background", str(trained["qcd"]),
-                                "--signal", str(trained["qcd"]), "--out", str(out), option, value])
+        code, _, err = run_cli(
+            [
+                "evaluate",
+                str(trained["run"]),
+                "--background",
+                str(trained["qcd"]),
+                "--signal",
+                str(trained["qcd"]),
+                "--out",
+                str(out),
+                option,
+                value,
+            ]
+        )
         assert_one_error_line(code, err, "evaluate", option)
         assert not out.exists()
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from jetae import Jets, JetaeError
+from jetae import JetaeError, Jets
 from jetae.features import (
     ConstituentConfig,
     ImageConfig,
@@ -183,9 +183,7 @@ def test_image_rejects_bad_options_and_shapes():
 
 def test_images_of_float32_jets_match_float64():
     constituents, *_ = random_jets()
-    np.testing.assert_allclose(
-        jet_images(constituents.astype(np.float32)), jet_images(constituents), atol=2e-3
-    )
+    np.testing.assert_allclose(jet_images(constituents.astype(np.float32)), jet_images(constituents), atol=2e-3)
 
 
 # ---------------------------------------------------------------- constituents

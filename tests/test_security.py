@@ -79,8 +79,23 @@ def good(tmp_path_factory) -> dict[str, Path]:
     qcd = write_jets(root / "qcd.h5", prong_jets(120, 1, seed=1, n_constituents=20), n_constituents=20)
     top = write_jets(root / "top.h5", prong_jets(60, 3, seed=2, n_constituents=20), n_constituents=20)
     run = root / "run"
-    assert main(["train", "pca", "--train", str(qcd), "--out", str(run), "--set", "representation.n_pixels=8",
-                 "--set", "n_components=2"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "pca",
+                "--train",
+                str(qcd),
+                "--out",
+                str(run),
+                "--set",
+                "representation.n_pixels=8",
+                "--set",
+                "n_components=2",
+            ]
+        )
+        == 0
+    )
     return {"qcd": qcd, "top": top, "run": run}
 
 
@@ -91,10 +106,26 @@ def cli_commands(bad: Path, good: dict[str, Path], out: Path) -> dict[str, list[
         "score": ["score", str(good["run"]), str(bad), "--out", str(out / "scores.h5")],
         "train": ["train", "pca", "--train", str(bad), "--out", str(out / "run")],
         "train --val": ["train", "pca", "--train", str(good["qcd"]), "--val", str(bad), "--out", str(out / "run")],
-        "evaluate --background": ["evaluate", str(good["run"]), "--background", str(bad), "--signal",
-                                  str(good["top"]), "--out", str(out / "report")],
-        "evaluate --signal": ["evaluate", str(good["run"]), "--background", str(good["qcd"]), "--signal", str(bad),
-                              "--out", str(out / "report")],
+        "evaluate --background": [
+            "evaluate",
+            str(good["run"]),
+            "--background",
+            str(bad),
+            "--signal",
+            str(good["top"]),
+            "--out",
+            str(out / "report"),
+        ],
+        "evaluate --signal": [
+            "evaluate",
+            str(good["run"]),
+            "--background",
+            str(good["qcd"]),
+            "--signal",
+            str(bad),
+            "--out",
+            str(out / "report"),
+        ],
     }
 
 
@@ -113,14 +144,18 @@ def test_every_cli_entry_point_refuses_without_running_code(crafted, good, tmp_p
         assert not out.exists() or not any(out.iterdir()), f"`jetae {name}` left output behind"
 
 
-@pytest.mark.parametrize("reader", [
-    lambda path: read_jets(path),
-    lambda path: read_cached(path, n_max=5),
-    lambda path: read_jets(path, on_unphysical="drop"),
-    lambda path: read_cached(path),
-    lambda path: count_jets(path),
-    lambda path: list(iter_jets(path)),
-], ids=["read_jets", "read_cached(n_max)", "read_jets(drop)", "read_cached", "count_jets", "iter_jets"])
+@pytest.mark.parametrize(
+    "reader",
+    [
+        lambda path: read_jets(path),
+        lambda path: read_cached(path, n_max=5),
+        lambda path: read_jets(path, on_unphysical="drop"),
+        lambda path: read_cached(path),
+        lambda path: count_jets(path),
+        lambda path: list(iter_jets(path)),
+    ],
+    ids=["read_jets", "read_cached(n_max)", "read_jets(drop)", "read_cached", "count_jets", "iter_jets"],
+)
 def test_every_api_reader_refuses_without_running_code(crafted, reader, tmp_path, monkeypatch):
     bad, marker = crafted
     monkeypatch.setenv("JETAE_CACHE_DIR", str(tmp_path / "cache"))
@@ -132,6 +167,7 @@ def test_every_api_reader_refuses_without_running_code(crafted, reader, tmp_path
 
 def test_the_reader_never_imports_pickle_machinery(good, monkeypatch):
     """Reading a good file never calls pickle (PyTables would, for its attributes)."""
+
     def refuse(*args, **kwargs):
         raise AssertionError("a jet read tried to unpickle")
 

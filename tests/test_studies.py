@@ -10,15 +10,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from toys import prong_jets
 
 from jetae.cli.main import main
-from jetae.io.toptag import write_jets
 from jetae.errors import JetaeError
 from jetae.experiments.studies.contamination import contamination_study, mix_training_sample
 from jetae.experiments.studies.digits import digits_holdout_study
 from jetae.experiments.studies.reverse import reverse_study
 from jetae.experiments.studies.toy import toy_study
+from jetae.io.toptag import write_jets
+from toys import prong_jets
 
 #: Toy jets along eta = phi = 0 (the study tests do not need random jet axes).
 toy_jets = partial(prong_jets, n_constituents=30, pt=600.0, random_axis=False)
@@ -41,8 +41,16 @@ def files(tmp_path_factory) -> dict[str, Path]:
 
 
 def inputs(files: dict[str, Path]) -> list[str]:
-    return ["--background-train", str(files["qcd_train"]), "--signal-train", str(files["top_train"]),
-            "--background-test", str(files["qcd_test"]), "--signal-test", str(files["top_test"])]
+    return [
+        "--background-train",
+        str(files["qcd_train"]),
+        "--signal-train",
+        str(files["top_train"]),
+        "--background-test",
+        str(files["qcd_test"]),
+        "--signal-test",
+        str(files["top_test"]),
+    ]
 
 
 def error_line(capsys) -> str:
@@ -70,8 +78,22 @@ def test_mixing_keeps_size_and_is_nested():
 
 def test_contamination_cli(files, tmp_path, capsys):
     out = tmp_path / "contamination"
-    rc = main(["study", "contamination", *inputs(files), "--fractions", "0,0.5", "--n-train", "300",
-               "--n-bootstrap", "10", "--out", str(out), *PCA])
+    rc = main(
+        [
+            "study",
+            "contamination",
+            *inputs(files),
+            "--fractions",
+            "0,0.5",
+            "--n-train",
+            "300",
+            "--n-bootstrap",
+            "10",
+            "--out",
+            str(out),
+            *PCA,
+        ]
+    )
     assert rc == 0
     printed = capsys.readouterr().out
     assert "results:" in printed and "pca" in printed
@@ -92,15 +114,18 @@ def test_contamination_cli(files, tmp_path, capsys):
     assert "already exists" in error_line(capsys)
 
 
-@pytest.mark.parametrize("extra, message", [
-    (["--fractions", "0", "1.5"], "signal fractions must be in [0, 1], got 1.5"),
-    (["--fractions", "-0.1"], "signal fractions must be in [0, 1]"),
-    (["--fractions", "x"], "--fractions must be numbers"),
-    (["--model", "no_such_model"], "unknown model 'no_such_model'"),
-    (["--set", "vae:epochs=1"], "model 'vae' is not in this study"),
-    (["--set", "no_such_option=1"], "unknown option(s) no_such_option"),
-    (["--n-train", "300", "--fractions", "0", "0.9"], "needs 270 signal training jets, only 200"),
-])
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--fractions", "0", "1.5"], "signal fractions must be in [0, 1], got 1.5"),
+        (["--fractions", "-0.1"], "signal fractions must be in [0, 1]"),
+        (["--fractions", "x"], "--fractions must be numbers"),
+        (["--model", "no_such_model"], "unknown model 'no_such_model'"),
+        (["--set", "vae:epochs=1"], "model 'vae' is not in this study"),
+        (["--set", "no_such_option=1"], "unknown option(s) no_such_option"),
+        (["--n-train", "300", "--fractions", "0", "0.9"], "needs 270 signal training jets, only 200"),
+    ],
+)
 def test_contamination_bad_input(files, tmp_path, capsys, extra, message):
     out = tmp_path / "bad"
     model = [] if "--model" in extra else ["--model", "pca"]
@@ -117,14 +142,27 @@ def test_missing_file(files, tmp_path, capsys):
     assert "nope.h5" in line and "not found" in line
     assert not (tmp_path / "r").exists()
     with pytest.raises(JetaeError, match="signal fractions must be in"):
-        contamination_study(files["qcd_train"], files["top_train"], files["qcd_test"], files["top_test"],
-                            models=["pca"], fractions=[2.0])
+        contamination_study(
+            files["qcd_train"],
+            files["top_train"],
+            files["qcd_test"],
+            files["top_test"],
+            models=["pca"],
+            fractions=[2.0],
+        )
 
 
 # --------------------------------------------------------------------------- reverse
 def test_reverse_both_directions(files, tmp_path, capsys):
-    result = reverse_study(files["qcd_train"], files["top_train"], files["qcd_test"], files["top_test"],
-                           models=["pca"], model_options=PCA_OPTIONS, n_bootstrap=10)
+    result = reverse_study(
+        files["qcd_train"],
+        files["top_train"],
+        files["qcd_test"],
+        files["top_test"],
+        models=["pca"],
+        model_options=PCA_OPTIONS,
+        n_bootstrap=10,
+    )
     record = result["results"]["pca"]
     assert set(record) == {"forward", "reverse"}
     assert record["forward"]["n_train"] == 300 and record["reverse"]["n_train"] == 200
@@ -133,11 +171,37 @@ def test_reverse_both_directions(files, tmp_path, capsys):
     assert record["forward"]["auc"] > 0.8
     # Through the CLI, two models with per-model options (MODEL: prefix).
     out = tmp_path / "reverse"
-    rc = main(["study", "reverse", *inputs(files), "--out", str(out), "--n-train", "150", "--n-bootstrap", "5",
-               "--model", "pca", "--model", "dense_ae", "--set", "pca:n_components=5",
-               "--set", "pca:representation.n_pixels=16", "--set", "dense_ae:hidden=[16]",
-               "--set", "dense_ae:latent_dim=4", "--set", "dense_ae:representation.n_constituents=10",
-               "--set", "dense_ae:device=cpu", "--epochs", "2"])
+    rc = main(
+        [
+            "study",
+            "reverse",
+            *inputs(files),
+            "--out",
+            str(out),
+            "--n-train",
+            "150",
+            "--n-bootstrap",
+            "5",
+            "--model",
+            "pca",
+            "--model",
+            "dense_ae",
+            "--set",
+            "pca:n_components=5",
+            "--set",
+            "pca:representation.n_pixels=16",
+            "--set",
+            "dense_ae:hidden=[16]",
+            "--set",
+            "dense_ae:latent_dim=4",
+            "--set",
+            "dense_ae:representation.n_constituents=10",
+            "--set",
+            "dense_ae:device=cpu",
+            "--epochs",
+            "2",
+        ]
+    )
     assert rc == 0
     results = json.loads((out / "results.json").read_text())
     assert set(results["results"]) == {"pca", "dense_ae"}
@@ -150,8 +214,9 @@ def test_reverse_both_directions(files, tmp_path, capsys):
 
 # --------------------------------------------------------------------------- digits
 def test_digits_two_held_out(tmp_path, capsys):
-    result = digits_holdout_study(models=["conv_ae"], digits=[0, 1],
-                                  model_options={"conv_ae": {"epochs": 2, "device": "cpu"}})
+    result = digits_holdout_study(
+        models=["conv_ae"], digits=[0, 1], model_options={"conv_ae": {"epochs": 2, "device": "cpu"}}
+    )
     assert set(result["auc"]["conv_ae"]) == {"0", "1"}
     assert all(0.0 <= v <= 1.0 for v in result["auc"]["conv_ae"].values())
     assert result["n_anomalies"]["0"] == 178  # all images of the held-out class
@@ -177,15 +242,33 @@ def test_toy_learns_the_curve(tmp_path):
 
 def test_toy_cli_and_example(tmp_path, capsys, monkeypatch):
     out = tmp_path / "toy"
-    assert main(["study", "toy", "--function", "parabola", "--n-points", "300", "--epochs", "20",
-                 "--grid-size", "30", "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "study",
+                "toy",
+                "--function",
+                "parabola",
+                "--n-points",
+                "300",
+                "--epochs",
+                "20",
+                "--grid-size",
+                "30",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     summary = json.loads((out / "results.json").read_text())
     assert summary["function"] == "parabola" and summary["options"]["latent_dim"] == 1
     assert (out / "toy.png").exists() and (out / "toy.pdf").exists()
     # The example script is a thin wrapper over the same function.
     example_out = tmp_path / "example"
-    monkeypatch.setattr(sys, "argv", ["function_autoencoder.py", "--n-points", "200", "--epochs", "30",
-                                      "--out", str(example_out)])
+    monkeypatch.setattr(
+        sys, "argv", ["function_autoencoder.py", "--n-points", "200", "--epochs", "30", "--out", str(example_out)]
+    )
     with pytest.raises(SystemExit) as exit_info:
         runpy.run_path(str(ROOT / "examples" / "function_autoencoder.py"), run_name="__main__")
     assert exit_info.value.code == 0

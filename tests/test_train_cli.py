@@ -21,14 +21,26 @@ from sklearn.metrics import roc_auc_score
 
 from jetae.cli.main import main
 from jetae.cli.train import checkpoint_dir_for
+from jetae.io.scores import read_scores
 from jetae.io.toptag import write_jets
 from jetae.models import load_model
-from jetae.io.scores import read_scores
 from jetae.train.engine import LAST_CHECKPOINT
 from toys import prong_jets as toy_jets
 
-FAST = ["--device", "cpu", "--set", "hidden=[16]", "--set", "latent_dim=4", "--set", "representation.n_constituents=20",
-        "--set", "batch_size=64", "--set", "lr=1e-2"]
+FAST = [
+    "--device",
+    "cpu",
+    "--set",
+    "hidden=[16]",
+    "--set",
+    "latent_dim=4",
+    "--set",
+    "representation.n_constituents=20",
+    "--set",
+    "batch_size=64",
+    "--set",
+    "lr=1e-2",
+]
 
 
 @pytest.fixture(scope="module")
@@ -74,7 +86,7 @@ def test_train_then_score_end_to_end(files, tmp_path, capsys):
         out = tmp_path / f"{name}_scores.h5"
         assert main(["score", str(run), str(files[name]), "--out", str(out)]) == 0
         tables[name] = read_scores(out)
-    for name, table in tables.items():
+    for table in tables.values():
         assert {"score", "mass", "pt", "is_signal"} <= set(table)
         assert all(len(column) == 200 for column in table.values())
         assert np.all(table["mass"] > 0) and np.all(table["pt"] > 100)
@@ -94,19 +106,38 @@ def test_existing_run_directory_is_refused_unless_overwrite(files, tmp_path, cap
     assert train(files, run) == 2
     assert "already exists; pass --overwrite" in one_error_line(capsys, "train")
     assert (run / "keep.txt").read_text() == "mine"
-    assert main(["train", "pca", "--train", str(files["qcd"]), "--out", str(run), "--overwrite",
-                 "--set", "n_components=3", "--set", "representation.n_pixels=16"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "pca",
+                "--train",
+                str(files["qcd"]),
+                "--out",
+                str(run),
+                "--overwrite",
+                "--set",
+                "n_components=3",
+                "--set",
+                "representation.n_pixels=16",
+            ]
+        )
+        == 0
+    )
     assert not (run / "keep.txt").exists() and load_model(run).name == "pca"
 
 
-@pytest.mark.parametrize("extra, message", [
-    (["--set", "lr=-1"], "lr must be > 0"),
-    (["--set", "nonsense=1"], "unknown option.*nonsense"),
-    (["--set", "lr"], "--set expects key=value"),
-    (["--set", "batch_size=two"], "cannot use 'two' as int"),
-    (["--set", "representation.kind=graph"], "unknown representation kind 'graph'"),
-    (["--config", "/nonexistent/options.yaml"], "config file not found"),
-])
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--set", "lr=-1"], "lr must be > 0"),
+        (["--set", "nonsense=1"], "unknown option.*nonsense"),
+        (["--set", "lr"], "--set expects key=value"),
+        (["--set", "batch_size=two"], "cannot use 'two' as int"),
+        (["--set", "representation.kind=graph"], "unknown representation kind 'graph'"),
+        (["--config", "/nonexistent/options.yaml"], "config file not found"),
+    ],
+)
 def test_bad_options_exit_2_with_one_line_and_no_output(files, tmp_path, capsys, extra, message):
     run = tmp_path / "run"
     assert train(files, run, *extra) == 2
@@ -116,8 +147,23 @@ def test_bad_options_exit_2_with_one_line_and_no_output(files, tmp_path, capsys,
 
 def test_conv_model_on_constituents_is_a_clear_error(files, tmp_path, capsys):
     run = tmp_path / "run"
-    assert main(["train", "conv_ae", "--train", str(files["qcd"]), "--out", str(run), "--device", "cpu",
-                 "--set", "representation.kind=constituents"]) == 2
+    assert (
+        main(
+            [
+                "train",
+                "conv_ae",
+                "--train",
+                str(files["qcd"]),
+                "--out",
+                str(run),
+                "--device",
+                "cpu",
+                "--set",
+                "representation.kind=constituents",
+            ]
+        )
+        == 2
+    )
     assert "convolutional models need image inputs" in one_error_line(capsys, "train")
     assert not run.exists()
 
@@ -172,8 +218,20 @@ def kill_when_written(command: list[str], path: Path, env: dict) -> None:
 def test_killed_run_resumes_to_the_same_final_epoch_count(files, tmp_path):
     run = tmp_path / "run"
     epochs = 60
-    command = _jetae_command() + ["-q", "train", "dense_ae", "--train", str(files["qcd"]), "--out", str(run),
-                                  "--epochs", str(epochs), "--set", "patience=0", *FAST]
+    command = _jetae_command() + [
+        "-q",
+        "train",
+        "dense_ae",
+        "--train",
+        str(files["qcd"]),
+        "--out",
+        str(run),
+        "--epochs",
+        str(epochs),
+        "--set",
+        "patience=0",
+        *FAST,
+    ]
     env = dict(os.environ, OMP_NUM_THREADS="1")
     checkpoint = checkpoint_dir_for(run) / LAST_CHECKPOINT
     kill_when_written(command, checkpoint, env)

@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 import torch
 
-from jetae.jets import Jets
 from jetae.errors import JetaeError
+from jetae.jets import Jets
 from jetae.models import create_model, load_model
 from jetae.models.autoencoders import DenseAE
 from jetae.models.base import HISTORY_FILE
@@ -108,8 +108,10 @@ def test_early_stopping_restores_the_weights_of_the_best_epoch():
     assert len(history) == best_epoch + 3 + 1 < 30  # stopped after `patience` epochs without improvement
     assert [r["diagnostic"] for r in history] == list(range(len(history)))  # epoch_diagnostics recorded
     assert_same_weights(weights_of(detector.network_), detector.snapshots[best_epoch])
-    assert not torch.equal(detector.snapshots[best_epoch]["encoder.net.0.weight"],
-                           detector.snapshots[len(history) - 1]["encoder.net.0.weight"])
+    assert not torch.equal(
+        detector.snapshots[best_epoch]["encoder.net.0.weight"],
+        detector.snapshots[len(history) - 1]["encoder.net.0.weight"],
+    )
 
 
 def test_loss_history_is_saved_with_the_model(tmp_path):
@@ -181,8 +183,11 @@ def test_resume_refuses_a_checkpoint_of_another_network(tmp_path):
 # ---------------------------------------------------------------- divergence
 def test_nan_loss_stops_with_a_clear_error_and_keeps_the_last_good_state(tmp_path):
     detector = DivergesAtEpoch2(SMALL, epochs=10)
-    with pytest.raises(JetaeError, match=r"training diverged: train loss became nan at epoch 2.*"
-                                         r"restored the weights of epoch [01].*last good checkpoint"):
+    with pytest.raises(
+        JetaeError,
+        match=r"training diverged: train loss became nan at epoch 2.*"
+        r"restored the weights of epoch [01].*last good checkpoint",
+    ):
         detector.fit(plane_points(200, 1), checkpoint_dir=tmp_path)
     history = detector.history_
     assert [r["epoch"] for r in history] == [0, 1]
@@ -209,8 +214,9 @@ def _jets(n: int, seed: int) -> Jets:
 
 
 def test_disco_term_is_trained_and_recorded_for_jets():
-    detector = create_model("dense_ae", SMALL, epochs=2, disco_lambda=1.0,
-                            representation={"n_constituents": 10}).fit(_jets(200, 1))
+    detector = create_model("dense_ae", SMALL, epochs=2, disco_lambda=1.0, representation={"n_constituents": 10}).fit(
+        _jets(200, 1)
+    )
     for record in detector.history_:
         assert 0.0 <= record["train_disco"] <= 1.0 and 0.0 <= record["val_disco"] <= 1.0
         assert record["train_loss"] >= record["train_disco"]  # the loss includes lambda * dCor^2

@@ -9,21 +9,30 @@ import pytest
 import torch
 
 from jetae.cli.main import main as jetae_main
-from jetae.jets import Jets
-from jetae.io.toptag import write_jets
 from jetae.errors import JetaeError
 from jetae.evaluation.metrics import auc
+from jetae.io.toptag import write_jets
+from jetae.jets import Jets
 from jetae.models import create_model, load_model
 from jetae.models.vae import VAE_SCORES, VariationalAutoencoder, kl_divergence
 
-TINY = {"hidden": [32, 16], "latent_dim": 4, "epochs": 3, "batch_size": 128, "patience": 0, "device": "cpu",
-        "progress": False}
+TINY = {
+    "hidden": [32, 16],
+    "latent_dim": 4,
+    "epochs": 3,
+    "batch_size": 128,
+    "patience": 0,
+    "device": "cpu",
+    "progress": False,
+}
 #: Jet-axis-relative constituents: learnable by a tiny network in a few epochs (raw four-momenta
 #: carry the random jet direction, which a toy-sized VAE cannot factor out).
-RELATIVE = {"kind": "constituents", "n_constituents": 16, "features": ["delta_eta", "delta_phi", "pt_rel"],
-            "flatten": True}
-
-
+RELATIVE = {
+    "kind": "constituents",
+    "n_constituents": 16,
+    "features": ["delta_eta", "delta_phi", "pt_rel"],
+    "flatten": True,
+}
 
 
 def toy_jets(n: int, n_prongs: int, seed: int, n_constituents: int = 24) -> Jets:
@@ -49,8 +58,12 @@ def toy_jets(n: int, n_prongs: int, seed: int, n_constituents: int = 24) -> Jets
 
 @pytest.fixture(scope="module")
 def samples() -> dict[str, Jets]:
-    return {"qcd": toy_jets(800, 1, 1), "qcd_test": toy_jets(300, 1, 2), "w": toy_jets(400, 2, 3),
-            "top": toy_jets(300, 3, 4)}
+    return {
+        "qcd": toy_jets(800, 1, 1),
+        "qcd_test": toy_jets(300, 1, 2),
+        "w": toy_jets(400, 2, 3),
+        "top": toy_jets(300, 3, 4),
+    }
 
 
 @pytest.fixture(scope="module")
@@ -77,8 +90,15 @@ def test_network_returns_named_outputs_of_the_right_shapes():
 
 
 def test_conv_vae_on_images(samples):
-    options = dict(TINY, architecture="conv", stages=[[4], [4]], conv_dense=[16], epochs=1, scaler="global",
-                   representation={"kind": "image", "n_pixels": 16})  # merged into the default spec
+    options = dict(
+        TINY,
+        architecture="conv",
+        stages=[[4], [4]],
+        conv_dense=[16],
+        epochs=1,
+        scaler="global",
+        representation={"kind": "image", "n_pixels": 16},
+    )  # merged into the default spec
     detector = create_model("vae", options).fit(samples["qcd"][:200])
     network = detector.network_
     assert isinstance(network, VariationalAutoencoder)
@@ -134,8 +154,9 @@ def test_save_load_round_trip_gives_identical_scores(trained_vae, samples, tmp_p
     np.testing.assert_array_equal(loaded.latent_mean_, trained_vae.latent_mean_)
     np.testing.assert_array_equal(loaded.latent_covariance_, trained_vae.latent_covariance_)
     for name in VAE_SCORES:
-        np.testing.assert_array_equal(loaded.anomaly_score(samples["top"], name),
-                                      trained_vae.anomaly_score(samples["top"], name), err_msg=name)
+        np.testing.assert_array_equal(
+            loaded.anomaly_score(samples["top"], name), trained_vae.anomaly_score(samples["top"], name), err_msg=name
+        )
     meta = json.loads((tmp_path / "run" / "config.json").read_text())
     assert meta["score_names"][0] == "elbo" and meta["config"]["beta"] == trained_vae.config.beta
 
@@ -175,7 +196,8 @@ def test_outlier_exposure_pushes_outlier_scores_above_the_background(samples):
     options = dict(TINY, epochs=8, tag_score="kl", representation=RELATIVE)
     plain = create_model("vae", options, seed=0).fit(samples["qcd"])
     exposed = create_model("oe_vae", options, seed=0, oe_lambda=2.0, oe_margin=2.0).fit(
-        samples["qcd"], outliers=samples["w"][:200])
+        samples["qcd"], outliers=samples["w"][:200]
+    )
     # Held-out background vs held-out outliers of the exposed kind.
     auc_plain = auc(plain.anomaly_score(samples["qcd_test"]), plain.anomaly_score(samples["w"][200:]))
     auc_exposed = auc(exposed.anomaly_score(samples["qcd_test"]), exposed.anomaly_score(samples["w"][200:]))
@@ -192,21 +214,80 @@ def test_cli_trains_oe_vae_with_outliers_and_scores(samples, tmp_path, capsys):
     write_jets(tmp_path / "top.h5", samples["top"][:100])
     run = tmp_path / "run"
     sets = ["--set", "hidden=[16]", "--set", "latent_dim=3", "--set", "progress=false"]
-    assert jetae_main(["train", "oe_vae", "--train", str(tmp_path / "qcd.h5"), "--outliers", str(tmp_path / "w.h5"),
-                       "--out", str(run), "--epochs", "1", *sets]) == 0
+    assert (
+        jetae_main(
+            [
+                "train",
+                "oe_vae",
+                "--train",
+                str(tmp_path / "qcd.h5"),
+                "--outliers",
+                str(tmp_path / "w.h5"),
+                "--out",
+                str(run),
+                "--epochs",
+                "1",
+                *sets,
+            ]
+        )
+        == 0
+    )
     meta = json.loads((run / "config.json").read_text())
     assert meta["model"] == "oe_vae" and meta["provenance"]["n_outliers"] == 100
-    assert jetae_main(["score", str(run), str(tmp_path / "top.h5"), "--out", str(tmp_path / "s.h5"),
-                       "--score", "kl", "--score", "mahalanobis"]) == 0
+    assert (
+        jetae_main(
+            [
+                "score",
+                str(run),
+                str(tmp_path / "top.h5"),
+                "--out",
+                str(tmp_path / "s.h5"),
+                "--score",
+                "kl",
+                "--score",
+                "mahalanobis",
+            ]
+        )
+        == 0
+    )
     # A model that does not train on outliers: one clear line, exit 2, no run directory.
     capsys.readouterr()
-    assert jetae_main(["train", "dense_ae", "--train", str(tmp_path / "qcd.h5"), "--outliers",
-                       str(tmp_path / "w.h5"), "--out", str(tmp_path / "ae"), "--epochs", "1"]) == 2
+    assert (
+        jetae_main(
+            [
+                "train",
+                "dense_ae",
+                "--train",
+                str(tmp_path / "qcd.h5"),
+                "--outliers",
+                str(tmp_path / "w.h5"),
+                "--out",
+                str(tmp_path / "ae"),
+                "--epochs",
+                "1",
+            ]
+        )
+        == 2
+    )
     assert "does not train on outliers" in capsys.readouterr().err
     assert not (tmp_path / "ae").exists()
     # oe_vae without --outliers.
-    assert jetae_main(["train", "oe_vae", "--train", str(tmp_path / "qcd.h5"), "--out", str(tmp_path / "oe"),
-                       "--epochs", "1", *sets]) == 2
+    assert (
+        jetae_main(
+            [
+                "train",
+                "oe_vae",
+                "--train",
+                str(tmp_path / "qcd.h5"),
+                "--out",
+                str(tmp_path / "oe"),
+                "--epochs",
+                "1",
+                *sets,
+            ]
+        )
+        == 2
+    )
     assert "--outliers" in capsys.readouterr().err
     assert not (tmp_path / "oe").exists()
 
@@ -245,8 +326,14 @@ def test_bad_vae_options(options, message):
         create_model("vae", options)
 
 
-@pytest.mark.parametrize(("options", "message"), [({"oe_lambda": -1}, "oe_lambda"), ({"oe_margin": -1}, "oe_margin"),
-                                                  ({"tag_score": "mahalanobis"}, "oe_vae needs a tag_score")])
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"oe_lambda": -1}, "oe_lambda"),
+        ({"oe_margin": -1}, "oe_margin"),
+        ({"tag_score": "mahalanobis"}, "oe_vae needs a tag_score"),
+    ],
+)
 def test_bad_oe_vae_options(options, message):
     with pytest.raises(JetaeError, match=message):
         create_model("oe_vae", options)

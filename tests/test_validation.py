@@ -7,7 +7,7 @@ import logging
 import numpy as np
 import pytest
 
-from jetae import Jets, JetaeError
+from jetae import JetaeError, Jets
 from jetae.cli.main import main
 from jetae.io.check import check_sample
 from jetae.io.toptag import iter_jets, jets_to_frame, read_jets, write_jets
@@ -27,8 +27,8 @@ def test_massless_float32_constituents_are_physical():
 
 def test_unphysical_constituents_are_counted_and_refused(tmp_path):
     jets = toy()
-    jets.constituents[3, 0, 0] *= 0.9          # E < |p|
-    jets.constituents[7, 1, 0] = -5.0          # negative energy
+    jets.constituents[3, 0, 0] *= 0.9  # E < |p|
+    jets.constituents[7, 1, 0] = -5.0  # negative energy
     jets.constituents[7, 2, 0] *= 0.5
     path = write_jets(tmp_path / "bad.h5", jets, n_constituents=12)
     with pytest.raises(JetaeError) as error:
@@ -139,5 +139,19 @@ def test_score_and_evaluate_drop_unphysical_jets_only_when_asked(tmp_path, capsy
     assert "unphysical" in capsys.readouterr().err and not scores.exists() and not report.exists()
     assert main(["score", str(run), str(top_file), "--out", str(scores), "--drop-unphysical"]) == 0
     assert "scored 59 jets" in capsys.readouterr().out
-    assert main(["evaluate", str(run), "--background", str(qcd), "--signal", str(top_file), "--out", str(report),
-                 "--drop-unphysical"]) == 0
+    assert (
+        main(
+            [
+                "evaluate",
+                str(run),
+                "--background",
+                str(qcd),
+                "--signal",
+                str(top_file),
+                "--out",
+                str(report),
+                "--drop-unphysical",
+            ]
+        )
+        == 0
+    )

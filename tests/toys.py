@@ -7,8 +7,9 @@ import numpy as np
 from jetae.jets import Jets
 
 
-def prong_jets(n: int, prongs: int = 1, seed: int = 0, n_constituents: int = 40, pt: float = 500.0,
-               random_axis: bool = True) -> Jets:
+def prong_jets(
+    n: int, prongs: int = 1, seed: int = 0, n_constituents: int = 40, pt: float = 500.0, random_axis: bool = True
+) -> Jets:
     """``n`` jets of massless constituents around ``prongs`` axes (1: QCD-like, 3: top-like).
 
     Constituents are pT-ordered, momenta in GeV, jet pT ~ ``pt``. With ``random_axis`` the jet
@@ -26,6 +27,13 @@ def prong_jets(n: int, prongs: int = 1, seed: int = 0, n_constituents: int = 40,
     eta = eta0 + prong[..., 0] + rng.normal(0, 0.04, (n, n_constituents))
     phi = phi0 + prong[..., 1] + rng.normal(0, 0.04, (n, n_constituents))
     constituent_pt = pt * np.sort(rng.dirichlet(np.full(n_constituents, 0.5), n), axis=1)[:, ::-1]
-    p4 = np.stack([constituent_pt * np.cosh(eta), constituent_pt * np.cos(phi), constituent_pt * np.sin(phi),
-                   constituent_pt * np.sinh(eta)], axis=-1)
+    p4 = np.stack(
+        [
+            constituent_pt * np.cosh(eta),
+            constituent_pt * np.cos(phi),
+            constituent_pt * np.sin(phi),
+            constituent_pt * np.sinh(eta),
+        ],
+        axis=-1,
+    )
     return Jets.from_constituents(p4, is_signal=int(prongs > 1), source=f"toy{prongs}")

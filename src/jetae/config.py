@@ -30,14 +30,15 @@ def merge_options(base: dict, update: dict) -> dict:
     """
     merged = dict(base)
     for key, value in update.items():
-        if (isinstance(value, dict) and isinstance(merged.get(key), dict)
-                and value.get("kind", merged[key].get("kind")) == merged[key].get("kind")):
+        if (
+            isinstance(value, dict)
+            and isinstance(merged.get(key), dict)
+            and value.get("kind", merged[key].get("kind")) == merged[key].get("kind")
+        ):
             merged[key] = merge_options(merged[key], value)
         else:
             merged[key] = value
     return merged
-
-
 
 
 def resolve_config(config_cls: type, config: Any = None, overrides: dict[str, Any] | None = None) -> Any:
@@ -135,8 +136,9 @@ def parse_set_options(assignments: list[str] | None) -> dict[str, Any]:
         for depth, part in enumerate(parts[:-1]):
             node = node.setdefault(part, {})
             if not isinstance(node, dict):
-                raise JetaeError(f"--set {item}: {'.'.join(parts[: depth + 1])} is already set to a value, "
-                                 "not a mapping")
+                raise JetaeError(
+                    f"--set {item}: {'.'.join(parts[: depth + 1])} is already set to a value, not a mapping"
+                )
         node[parts[-1]] = value
     return result
 

@@ -43,9 +43,7 @@ class Jets:
     def __post_init__(self) -> None:
         self.constituents = np.asarray(self.constituents, dtype=np.float32)
         if self.constituents.ndim != 3 or self.constituents.shape[2] != 4:
-            raise ValueError(
-                f"constituents must have shape (n_jets, n_constituents, 4), got {self.constituents.shape}"
-            )
+            raise ValueError(f"constituents must have shape (n_jets, n_constituents, 4), got {self.constituents.shape}")
         n = self.constituents.shape[0]
         self.truth = np.asarray(self.truth, dtype=np.float32).reshape(n, 4)
         self.ttv = np.asarray(self.ttv, dtype=np.int64).reshape(n)
@@ -102,10 +100,7 @@ class Jets:
         if not samples:
             raise ValueError("nothing to concatenate")
         width = max(s.n_constituents_max for s in samples)
-        padded = [
-            np.pad(s.constituents, ((0, 0), (0, width - s.n_constituents_max), (0, 0)))
-            for s in samples
-        ]
+        padded = [np.pad(s.constituents, ((0, 0), (0, width - s.n_constituents_max), (0, 0))) for s in samples]
         sources = {s.source for s in samples}
         return Jets(
             constituents=np.concatenate(padded),

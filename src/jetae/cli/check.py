@@ -7,11 +7,12 @@ import argparse
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
-        "check", help="validate jet files (layout, dtypes, finite and physical momenta, padding, labels)",
+        "check",
+        help="validate jet files (layout, dtypes, finite and physical momenta, padding, labels)",
         description="Check each reference-layout FILE with the same code the readers use: layout and dtypes "
-                    "(nothing is unpickled), finite momenta, non-empty jets, physical four-vectors "
-                    "(E >= |p|, E >= 0), integer labels, padding and pT order, counts. Exit 0 when every file "
-                    "would be read as it is, 1 when some file has problems, 2 when a file cannot be read at all.",
+        "(nothing is unpickled), finite momenta, non-empty jets, physical four-vectors "
+        "(E >= |p|, E >= 0), integer labels, padding and pT order, counts. Exit 0 when every file "
+        "would be read as it is, 1 when some file has problems, 2 when a file cannot be read at all.",
     )
     parser.add_argument("files", nargs="+", metavar="FILE", help="HDF5 file(s) in the Top Tagging Reference layout")
     parser.set_defaults(func=run)

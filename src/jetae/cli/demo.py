@@ -8,10 +8,11 @@ from pathlib import Path
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
-        "demo", help="generate jets, train pca / dense_ae / conv_ae, evaluate, write a report",
+        "demo",
+        help="generate jets, train pca / dense_ae / conv_ae, evaluate, write a report",
         description="The main job on a laptop: small QCD training sample and top / W test samples from "
-                    "Pythia 8 + FastJet (cached, so a second run reuses them), three detectors trained on QCD, "
-                    "one report comparing them.",
+        "Pythia 8 + FastJet (cached, so a second run reuses them), three detectors trained on QCD, "
+        "one report comparing them.",
     )
     parser.add_argument("--data-dir", default="data/demo", help="where samples are generated / cached")
     parser.add_argument("--runs-dir", default="runs/demo", help="where trained models go")
@@ -33,8 +34,16 @@ def run(args: argparse.Namespace) -> int:
 
     for name in args.models:
         get_model_spec(name)  # unknown names fail before any work
-    config = DemoConfig(data_dir=args.data_dir, runs_dir=args.runs_dir, report_dir=args.out, n_train=args.n_train,
-                        n_test=args.n_test, epochs=args.epochs, models=tuple(args.models), workers=args.workers)
+    config = DemoConfig(
+        data_dir=args.data_dir,
+        runs_dir=args.runs_dir,
+        report_dir=args.out,
+        n_train=args.n_train,
+        n_test=args.n_test,
+        epochs=args.epochs,
+        models=tuple(args.models),
+        workers=args.workers,
+    )
     metrics = run_demo(config)
     print("\n".join(summary_lines(metrics)))
     print(f"\nreport: {Path(args.out).resolve() / 'report.html'}")

@@ -10,21 +10,32 @@ from jetae.cli._options import add_unphysical_option, unphysical_policy
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
-        "evaluate", help="evaluate trained models: metrics, plots, HTML report",
+        "evaluate",
+        help="evaluate trained models: metrics, plots, HTML report",
         description="Score background and signal jets with one or more trained models and write metrics.json, "
-                    "plots (PNG and PDF) and a self-contained report.html to --out. With several RUN_DIRs, "
-                    "each model gets a sub-report REPORT_DIR/<run name>/ and the top page compares them.",
+        "plots (PNG and PDF) and a self-contained report.html to --out. With several RUN_DIRs, "
+        "each model gets a sub-report REPORT_DIR/<run name>/ and the top page compares them.",
     )
     parser.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="model directory written by `jetae train`")
     parser.add_argument("--background", required=True, metavar="FILE.h5", help="background jets (reference layout)")
-    parser.add_argument("--signal", required=True, action="append", metavar="FILE.h5",
-                        help="signal jets (repeatable; each named by its file stem)")
+    parser.add_argument(
+        "--signal",
+        required=True,
+        action="append",
+        metavar="FILE.h5",
+        help="signal jets (repeatable; each named by its file stem)",
+    )
     parser.add_argument("--out", required=True, metavar="REPORT_DIR", help="report directory to write")
-    parser.add_argument("--score", action="append", metavar="NAME",
-                        help="score(s) to evaluate (repeatable; default: each model's first)")
+    parser.add_argument(
+        "--score",
+        action="append",
+        metavar="NAME",
+        help="score(s) to evaluate (repeatable; default: each model's first)",
+    )
     parser.add_argument("--n-max", type=int, metavar="N", help="use at most N jets of each file")
-    parser.add_argument("--n-bootstrap", type=int, default=100, metavar="N",
-                        help="bootstrap replicas for the AUC error (default: 100)")
+    parser.add_argument(
+        "--n-bootstrap", type=int, default=100, metavar="N", help="bootstrap replicas for the AUC error (default: 100)"
+    )
     parser.add_argument("--seed", type=int, default=0, help="seed for bootstrap and subsampling (default: 0)")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing REPORT_DIR")
     add_unphysical_option(parser)
@@ -59,9 +70,17 @@ def run(args: argparse.Namespace) -> int:
         raise JetaeError(f"--n-bootstrap must be >= 0, got {args.n_bootstrap}")
     command = shlex.join(command_line(args))
     metrics = evaluate_models(
-        args.run_dirs, args.background, args.signal, args.out, scores=args.score,
-        provenance={"command": command, "n_max": args.n_max}, overwrite=args.overwrite, n_max=args.n_max,
-        n_bootstrap=args.n_bootstrap, seed=args.seed, on_unphysical=unphysical_policy(args),
+        args.run_dirs,
+        args.background,
+        args.signal,
+        args.out,
+        scores=args.score,
+        provenance={"command": command, "n_max": args.n_max},
+        overwrite=args.overwrite,
+        n_max=args.n_max,
+        n_bootstrap=args.n_bootstrap,
+        seed=args.seed,
+        on_unphysical=unphysical_policy(args),
     )
     print("\n".join(summary_lines(metrics)))
     print(f"report: {args.out}/{REPORT_FILE}")

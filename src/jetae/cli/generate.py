@@ -28,35 +28,69 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("process", nargs="?", metavar="PROCESS", help="qcd, top or w (omit with --card)")
     parser.add_argument("--n", type=positive_int, required=True, metavar="N", help="number of jets to generate")
     parser.add_argument("--out", required=True, metavar="FILE.h5", help="output HDF5 file")
-    parser.add_argument("--seed", type=non_negative_int, default=0, help="run seed (default 0); same seed, N and shard size "
-                        "give the same jets whatever the worker count")
-    parser.add_argument("--workers", type=positive_int, default=None, metavar="W",
-                        help="local worker processes (default: all available cores)")
-    parser.add_argument("--scheduler", metavar="ADDRESS",
-                        help="run the shards on an existing Dask cluster, e.g. tcp://host:8786")
-    parser.add_argument("--card", metavar="FILE",
-                        help="your own Pythia settings file with a '! jetae: match = PDG_ID' line "
-                             "(see docs/generation.md)")
+    parser.add_argument(
+        "--seed",
+        type=non_negative_int,
+        default=0,
+        help="run seed (default 0); same seed, N and shard size give the same jets whatever the worker count",
+    )
+    parser.add_argument(
+        "--workers",
+        type=positive_int,
+        default=None,
+        metavar="W",
+        help="local worker processes (default: all available cores)",
+    )
+    parser.add_argument(
+        "--scheduler", metavar="ADDRESS", help="run the shards on an existing Dask cluster, e.g. tcp://host:8786"
+    )
+    parser.add_argument(
+        "--card",
+        metavar="FILE",
+        help="your own Pythia settings file with a '! jetae: match = PDG_ID' line (see docs/generation.md)",
+    )
     physics = parser.add_argument_group("physics")
     physics.add_argument("--pt-min", type=float, default=550.0, help="jet pT lower edge in GeV (default 550)")
     physics.add_argument("--pt-max", type=float, default=650.0, help="jet pT upper edge in GeV (default 650)")
     physics.add_argument("--eta-max", type=float, default=2.0, help="jet |eta| limit (default 2)")
     physics.add_argument("--radius", type=float, default=0.8, help="anti-kT radius (default 0.8)")
     physics.add_argument("--sqrts", type=float, default=14000.0, help="collision energy in GeV (default 14000)")
-    physics.add_argument("--mpi", action=argparse.BooleanOptionalAction, default=False,
-                         help="multiple parton interactions (default off, as in the reference dataset)")
-    physics.add_argument("--max-constituents", type=positive_int, default=200,
-                         help="constituents kept per jet, hardest first (default 200)")
-    physics.add_argument("--pthat-min", type=float, default=None, metavar="GEV",
-                         help="PhaseSpace:pTHatMin (default 0.8 x pt-min)")
-    physics.add_argument("--pthat-max", type=float, default=None, metavar="GEV",
-                         help="PhaseSpace:pTHatMax (default 1.25 x pt-max; 0 = no upper limit)")
+    physics.add_argument(
+        "--mpi",
+        action=argparse.BooleanOptionalAction,
+        default=False,
+        help="multiple parton interactions (default off, as in the reference dataset)",
+    )
+    physics.add_argument(
+        "--max-constituents",
+        type=positive_int,
+        default=200,
+        help="constituents kept per jet, hardest first (default 200)",
+    )
+    physics.add_argument(
+        "--pthat-min", type=float, default=None, metavar="GEV", help="PhaseSpace:pTHatMin (default 0.8 x pt-min)"
+    )
+    physics.add_argument(
+        "--pthat-max",
+        type=float,
+        default=None,
+        metavar="GEV",
+        help="PhaseSpace:pTHatMax (default 1.25 x pt-max; 0 = no upper limit)",
+    )
     run = parser.add_argument_group("run control")
-    run.add_argument("--shard-size", type=positive_int, default=None, metavar="JETS",
-                     help="jets per shard (default ceil(N/32) clamped to 500..2000)")
+    run.add_argument(
+        "--shard-size",
+        type=positive_int,
+        default=None,
+        metavar="JETS",
+        help="jets per shard (default ceil(N/32) clamped to 500..2000)",
+    )
     run.add_argument("--overwrite", action="store_true", help="replace FILE if it exists")
-    run.add_argument("--restart", action="store_true",
-                     help="discard the finished shards of an earlier interrupted run instead of resuming")
+    run.add_argument(
+        "--restart",
+        action="store_true",
+        help="discard the finished shards of an earlier interrupted run instead of resuming",
+    )
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.set_defaults(func=run_command)
 
@@ -97,8 +131,12 @@ def run_command(args: argparse.Namespace) -> int:
         ("jets", f"{totals['n_jets']}"),
         ("events", f"{totals['n_events']}"),
         ("jets/event", f"{totals['jets_per_event']:.3f}" if totals["jets_per_event"] else "-"),
-        ("matched", f"{totals['matched_fraction']:.3f} of the jets in the window"
-         if provenance["arguments"]["process"]["match_id"] and totals["matched_fraction"] else "-"),
+        (
+            "matched",
+            f"{totals['matched_fraction']:.3f} of the jets in the window"
+            if provenance["arguments"]["process"]["match_id"] and totals["matched_fraction"]
+            else "-",
+        ),
         ("shards reused", f"{provenance['shards_reused']} of {len(provenance['shards'])}"),
         ("wall time", f"{seconds:.1f} s ({totals['n_jets'] / seconds:.1f} jets/s)" if seconds else "-"),
         ("provenance", str(args.out) + ".json"),

@@ -25,10 +25,11 @@ SPLIT_NAMES = {0: "train", 1: "test", 2: "val"}
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
-        "info", help="summarise jet files",
+        "info",
+        help="summarise jet files",
         description="For each reference-layout FILE: number of jets, signal/background and train/test/val "
-                    "counts, jet pT / mass / multiplicity statistics, and the provenance sidecar "
-                    "(FILE.json) if there is one. Files are streamed in chunks, so any size works.",
+        "counts, jet pT / mass / multiplicity statistics, and the provenance sidecar "
+        "(FILE.json) if there is one. Files are streamed in chunks, so any size works.",
     )
     parser.add_argument("files", nargs="+", metavar="FILE", help="HDF5 file(s) in the Top Tagging Reference layout")
     parser.add_argument("--max-jets", type=int, metavar="N", help="summarise only the first N jets of each file")
@@ -36,8 +37,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
-def summarize_file(path: str | os.PathLike, n_max: int | None = None, chunk_size: int = 100_000,
-                   on_unphysical: str = "error") -> dict[str, Any]:
+def summarize_file(
+    path: str | os.PathLike, n_max: int | None = None, chunk_size: int = 100_000, on_unphysical: str = "error"
+) -> dict[str, Any]:
     """Streamed summary of a reference-layout file.
 
     Returns a dict with ``n_jets``, ``n_signal``, ``n_background``, ``splits``
@@ -71,8 +73,13 @@ def summarize_file(path: str | os.PathLike, n_max: int | None = None, chunk_size
         values = np.concatenate(parts).astype(np.float64)
         q25, q50, q75 = np.quantile(values, [0.25, 0.5, 0.75])
         stats[name] = {
-            "mean": float(values.mean()), "std": float(values.std()), "min": float(values.min()),
-            "25%": float(q25), "50%": float(q50), "75%": float(q75), "max": float(values.max()),
+            "mean": float(values.mean()),
+            "std": float(values.std()),
+            "min": float(values.min()),
+            "25%": float(q25),
+            "50%": float(q50),
+            "75%": float(q75),
+            "max": float(values.max()),
         }
     codes, counts = np.unique(splits, return_counts=True)
     return {

@@ -46,7 +46,15 @@ def setup_logging(verbose: int = 0, quiet: bool = False) -> None:
     level = logging.WARNING if quiet else (logging.DEBUG if verbose else logging.INFO)
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     logging.getLogger("jetae").setLevel(level)
-    for noisy in ("lightning", "lightning.pytorch", "lightning.fabric", "distributed", "matplotlib", "fontTools", "numexpr"):
+    for noisy in (
+        "lightning",
+        "lightning.pytorch",
+        "lightning.fabric",
+        "distributed",
+        "matplotlib",
+        "fontTools",
+        "numexpr",
+    ):
         logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
 
 

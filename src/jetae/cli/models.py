@@ -9,10 +9,14 @@ from jetae.models.registry import available_models, get_model_spec
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("models", help="list available models",
-                                   description="List the registered anomaly detectors.")
-    parser.add_argument("--options", metavar="MODEL",
-                        help="show every option of MODEL with its default (model options, then trainer options)")
+    parser = subparsers.add_parser(
+        "models", help="list available models", description="List the registered anomaly detectors."
+    )
+    parser.add_argument(
+        "--options",
+        metavar="MODEL",
+        help="show every option of MODEL with its default (model options, then trainer options)",
+    )
     parser.set_defaults(func=run)
 
 

@@ -23,54 +23,91 @@ STUDIES = {
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
-        "study", help="run a study: contamination, reverse, digits, toy",
+        "study",
+        help="run a study: contamination, reverse, digits, toy",
         description="Studies that train detectors and compare them. Each writes results.json, config.json "
-                    "(the fully resolved configuration) and its plot (PNG and PDF) to --out.",
+        "(the fully resolved configuration) and its plot (PNG and PDF) to --out.",
     )
     studies = parser.add_subparsers(dest="study", metavar="STUDY", required=True)
 
-    contamination = _add(studies, "contamination",
-                         "Train each --model on N jets of which a fraction f is signal ((1-f)N background + fN "
-                         "signal, seeded), for each f, and evaluate on the clean test set (background test vs "
-                         "signal test). Plots AUC vs f.")
+    contamination = _add(
+        studies,
+        "contamination",
+        "Train each --model on N jets of which a fraction f is signal ((1-f)N background + fN "
+        "signal, seeded), for each f, and evaluate on the clean test set (background test vs "
+        "signal test). Plots AUC vs f.",
+    )
     _jet_inputs(contamination, "size N of every (mixed) training sample (default: all background training jets)")
-    contamination.add_argument("--fractions", nargs="+", default=["0", "0.01", "0.05", "0.1", "0.5"],
-                               metavar="F", help="signal fractions in [0, 1], space or comma separated "
-                                                 "(default: 0 0.01 0.05 0.1 0.5)")
+    contamination.add_argument(
+        "--fractions",
+        nargs="+",
+        default=["0", "0.01", "0.05", "0.1", "0.5"],
+        metavar="F",
+        help="signal fractions in [0, 1], space or comma separated (default: 0 0.01 0.05 0.1 0.5)",
+    )
     _model_options(contamination, default_models=["conv_ae"])
     contamination.set_defaults(func=run_contamination)
 
-    reverse = _add(studies, "reverse",
-                   "Train each --model on the background training jets and tag the signal (forward), and on "
-                   "the signal training jets and tag the background (reverse). Records AUC and R30 both ways.")
+    reverse = _add(
+        studies,
+        "reverse",
+        "Train each --model on the background training jets and tag the signal (forward), and on "
+        "the signal training jets and tag the background (reverse). Records AUC and R30 both ways.",
+    )
     _jet_inputs(reverse, "use the first N jets of each training file (default: all)")
     _model_options(reverse, default_models=["conv_ae"])
     reverse.set_defaults(func=run_reverse)
 
-    digits = _add(studies, "digits",
-                  "scikit-learn's bundled 8x8 digits: for each held-out digit train each --model on the nine "
-                  "other classes and score the held-out one; one AUC per digit and model.")
-    digits.add_argument("--digits", nargs="+", default=[str(d) for d in range(10)], metavar="D",
-                        help="digits to hold out in turn (default: 0-9)")
-    digits.add_argument("--test-fraction", type=float, default=0.25, metavar="F",
-                        help="fraction of the nine inlier classes kept for testing (default: 0.25)")
+    digits = _add(
+        studies,
+        "digits",
+        "scikit-learn's bundled 8x8 digits: for each held-out digit train each --model on the nine "
+        "other classes and score the held-out one; one AUC per digit and model.",
+    )
+    digits.add_argument(
+        "--digits",
+        nargs="+",
+        default=[str(d) for d in range(10)],
+        metavar="D",
+        help="digits to hold out in turn (default: 0-9)",
+    )
+    digits.add_argument(
+        "--test-fraction",
+        type=float,
+        default=0.25,
+        metavar="F",
+        help="fraction of the nine inlier classes kept for testing (default: 0.25)",
+    )
     _model_options(digits, default_models=["conv_ae", "nae"], bootstrap=False)
     digits.set_defaults(func=run_digits)
 
-    toy = _add(studies, "toy",
-               "The function autoencoder (also examples/function_autoencoder.py): points on y = f(x) are input "
-               "and output of a dense AE with a 1-d code. Plots the learned curve over the training points and "
-               "the reconstruction error over the plane.")
+    toy = _add(
+        studies,
+        "toy",
+        "The function autoencoder (also examples/function_autoencoder.py): points on y = f(x) are input "
+        "and output of a dense AE with a 1-d code. Plots the learned curve over the training points and "
+        "the reconstruction error over the plane.",
+    )
     toy.add_argument("--function", default="sin", help="sin, parabola, cubic, tanh or gauss (default: sin)")
     toy.add_argument("--n-points", type=int, default=1000, metavar="N", help="training points (default: 1000)")
     toy.add_argument("--x-range", type=float, nargs=2, metavar=("MIN", "MAX"), help="x range (default: per function)")
     toy.add_argument("--noise", type=float, default=0.0, help="Gaussian noise on y (default: 0)")
     toy.add_argument("--grid-size", type=int, default=120, metavar="N", help="score map points per axis")
-    toy.add_argument("--off-curve-distance", type=float, default=0.5, metavar="DY",
-                     help="vertical shift of the off-curve test points (default: 0.5)")
+    toy.add_argument(
+        "--off-curve-distance",
+        type=float,
+        default=0.5,
+        metavar="DY",
+        help="vertical shift of the off-curve test points (default: 0.5)",
+    )
     toy.add_argument("--model", default="dense_ae", help="model taking (n, 2) arrays (default: dense_ae)")
-    toy.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                     help="override a model option (repeatable), e.g. --set latent_dim=2 --set activation=relu")
+    toy.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a model option (repeatable), e.g. --set latent_dim=2 --set activation=relu",
+    )
     toy.add_argument("--epochs", type=int, help="maximum number of epochs")
     toy.set_defaults(func=run_toy)
 
@@ -86,22 +123,37 @@ def _add(studies: argparse._SubParsersAction, name: str, description: str) -> ar
 
 def _jet_inputs(parser: argparse.ArgumentParser, n_train_help: str) -> None:
     for role in ("background-train", "signal-train", "background-test", "signal-test"):
-        parser.add_argument(f"--{role}", required=True, metavar="FILE.h5",
-                            help=f"{role.replace('-', ' ')} jets (reference layout)")
+        parser.add_argument(
+            f"--{role}", required=True, metavar="FILE.h5", help=f"{role.replace('-', ' ')} jets (reference layout)"
+        )
     parser.add_argument("--n-train", type=int, metavar="N", help=n_train_help)
     parser.add_argument("--n-test", type=int, metavar="N", help="use at most the first N jets of each test file")
 
 
 def _model_options(parser: argparse.ArgumentParser, default_models: list[str], bootstrap: bool = True) -> None:
-    parser.add_argument("--model", action="append", metavar="NAME",
-                        help=f"model to study (repeatable; default: {' '.join(default_models)})")
-    parser.add_argument("--set", action="append", default=[], metavar="[MODEL:]KEY=VALUE",
-                        help="override a model option (repeatable) for every model, or for one with a MODEL: "
-                             "prefix, e.g. --set epochs=10 --set conv_ae:latent_dim=16")
+    parser.add_argument(
+        "--model",
+        action="append",
+        metavar="NAME",
+        help=f"model to study (repeatable; default: {' '.join(default_models)})",
+    )
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="[MODEL:]KEY=VALUE",
+        help="override a model option (repeatable) for every model, or for one with a MODEL: "
+        "prefix, e.g. --set epochs=10 --set conv_ae:latent_dim=16",
+    )
     parser.add_argument("--epochs", type=int, help="maximum number of epochs of every model that has epochs")
     if bootstrap:
-        parser.add_argument("--n-bootstrap", type=int, default=100, metavar="N",
-                            help="bootstrap replicas of the AUC error (default: 100)")
+        parser.add_argument(
+            "--n-bootstrap",
+            type=int,
+            default=100,
+            metavar="N",
+            help="bootstrap replicas of the AUC error (default: 100)",
+        )
     parser.set_defaults(default_models=default_models)
 
 
@@ -137,8 +189,9 @@ def split_numbers(values: Sequence[str], what: str, kind: type = float) -> list[
         raise JetaeError(f"{what} must be numbers, got {' '.join(items)!r}") from None
 
 
-def per_model_options(models: Sequence[str], assignments: Sequence[str], epochs: int | None = None
-                      ) -> dict[str, dict[str, Any]]:
+def per_model_options(
+    models: Sequence[str], assignments: Sequence[str], epochs: int | None = None
+) -> dict[str, dict[str, Any]]:
     """``--set [MODEL:]key=value`` (and ``--epochs``) as ``{model: overrides}``.
 
     An assignment without a prefix applies to every model; ``MODEL:key=value`` to that
@@ -205,9 +258,17 @@ def run_contamination(args: argparse.Namespace) -> int:
     models = _models(args)
     fractions = check_fractions(split_numbers(args.fractions, "--fractions"))
     results = contamination_study(
-        args.background_train, args.signal_train, args.background_test, args.signal_test, models=models,
-        fractions=fractions, n_train=args.n_train, n_test=args.n_test, seed=args.seed,
-        model_options=per_model_options(models, args.set, args.epochs), n_bootstrap=args.n_bootstrap,
+        args.background_train,
+        args.signal_train,
+        args.background_test,
+        args.signal_test,
+        models=models,
+        fractions=fractions,
+        n_train=args.n_train,
+        n_test=args.n_test,
+        seed=args.seed,
+        model_options=per_model_options(models, args.set, args.epochs),
+        n_bootstrap=args.n_bootstrap,
     )
     write_contamination(args.out, results, command_line(args), overwrite=args.overwrite)
     return _finish(summary_lines(results), args.out)
@@ -219,9 +280,16 @@ def run_reverse(args: argparse.Namespace) -> int:
     _check_common(args)
     models = _models(args)
     results = reverse_study(
-        args.background_train, args.signal_train, args.background_test, args.signal_test, models=models,
-        n_train=args.n_train, n_test=args.n_test, seed=args.seed,
-        model_options=per_model_options(models, args.set, args.epochs), n_bootstrap=args.n_bootstrap,
+        args.background_train,
+        args.signal_train,
+        args.background_test,
+        args.signal_test,
+        models=models,
+        n_train=args.n_train,
+        n_test=args.n_test,
+        seed=args.seed,
+        model_options=per_model_options(models, args.set, args.epochs),
+        n_bootstrap=args.n_bootstrap,
     )
     write_reverse(args.out, results, command_line(args), overwrite=args.overwrite)
     return _finish(summary_lines(results), args.out)
@@ -233,8 +301,11 @@ def run_digits(args: argparse.Namespace) -> int:
     _check_common(args)
     models = _models(args)
     result = digits_holdout_study(
-        models=models, digits=split_numbers(args.digits, "--digits", int), test_fraction=args.test_fraction,
-        seed=args.seed, model_options=per_model_options(models, args.set, args.epochs),
+        models=models,
+        digits=split_numbers(args.digits, "--digits", int),
+        test_fraction=args.test_fraction,
+        seed=args.seed,
+        model_options=per_model_options(models, args.set, args.epochs),
     )
     write_digits(args.out, result, command_line(args), overwrite=args.overwrite)
     return _finish(summary_lines(result), args.out)
@@ -246,8 +317,14 @@ def run_toy(args: argparse.Namespace) -> int:
     _check_common(args)
     options = per_model_options([args.model], args.set, args.epochs)[args.model]
     result = toy_study(
-        function=args.function, n_points=args.n_points, x_range=tuple(args.x_range) if args.x_range else None,
-        noise=args.noise, seed=args.seed, model=args.model, model_options=options, grid_size=args.grid_size,
+        function=args.function,
+        n_points=args.n_points,
+        x_range=tuple(args.x_range) if args.x_range else None,
+        noise=args.noise,
+        seed=args.seed,
+        model=args.model,
+        model_options=options,
+        grid_size=args.grid_size,
         off_curve_distance=args.off_curve_distance,
     )
     write_toy(args.out, result, command_line(args), overwrite=args.overwrite)

@@ -12,11 +12,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from jetae.io.atomic import check_writable, write_text_atomic
 from jetae.cli._options import add_unphysical_option, unphysical_policy
 from jetae.cli._types import positive_int, seed_int
 from jetae.config import config_to_dict, load_config_file, merge_options, parse_set_options
 from jetae.errors import JetaeError
+from jetae.io.atomic import check_writable, write_text_atomic
 from jetae.models.registry import create_model, get_model_spec
 from jetae.train.config import result_neutral_options
 
@@ -32,34 +32,49 @@ RESUME_FREE_OPTIONS = result_neutral_options()
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
-        "train", help="train a model on background jets",
+        "train",
+        help="train a model on background jets",
         description="Train MODEL on the jets of --train (background only, unless you study contamination) "
-                    "and save it to --out. Options come from --config (YAML/JSON) and --set key=value.",
+        "and save it to --out. Options come from --config (YAML/JSON) and --set key=value.",
     )
     parser.add_argument("model", help="model name (see `jetae models`)")
     parser.add_argument("--train", required=True, metavar="FILE.h5", help="training jets (reference layout)")
     parser.add_argument("--val", metavar="FILE.h5", help="validation jets (default: a split of --train)")
-    parser.add_argument("--outliers", metavar="FILE.h5",
-                        help="outlier jets for outlier-exposure models (e.g. oe_vae; W jets when testing on top)")
+    parser.add_argument(
+        "--outliers",
+        metavar="FILE.h5",
+        help="outlier jets for outlier-exposure models (e.g. oe_vae; W jets when testing on top)",
+    )
     parser.add_argument("--out", required=True, metavar="RUN_DIR", help="directory to write the model to")
     parser.add_argument("--epochs", type=positive_int, help="maximum number of epochs")
     parser.add_argument("--config", metavar="FILE.yaml", help="YAML/JSON file of model options")
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                        help="override one option (repeatable), e.g. --set lr=1e-3 --set representation.n_pixels=32")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override one option (repeatable), e.g. --set lr=1e-3 --set representation.n_pixels=32",
+    )
     parser.add_argument("--n-train", type=positive_int, metavar="N", help="use only the first N training jets")
     parser.add_argument("--device", help="auto, cpu, cuda or mps")
     parser.add_argument("--devices", type=positive_int, help="devices per node (>1 uses DDP)")
     parser.add_argument("--num-nodes", type=positive_int, help="number of nodes (DDP)")
     parser.add_argument("--seed", type=seed_int, help="random seed")
-    parser.add_argument("--overwrite", action="store_true",
-                        help="replace an existing RUN_DIR and throw away the checkpoints of an interrupted run "
-                             "(RUN_DIR.partial); with --resume, only RUN_DIR is replaced")
-    parser.add_argument("--resume", action="store_true",
-                        help="continue an interrupted run from its last checkpoint (in RUN_DIR.partial). Use the "
-                             "model, options (--config, --set, --epochs, --seed, --devices, --num-nodes) and data "
-                             "(--train, --val, --outliers, --n-train) of the interrupted run: a difference is "
-                             "refused, so that the saved config describes what was trained. Only the trainer "
-                             "options that cannot change the result (--device, --set progress=...) may differ")
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace an existing RUN_DIR and throw away the checkpoints of an interrupted run "
+        "(RUN_DIR.partial); with --resume, only RUN_DIR is replaced",
+    )
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue an interrupted run from its last checkpoint (in RUN_DIR.partial). Use the "
+        "model, options (--config, --set, --epochs, --seed, --devices, --num-nodes) and data "
+        "(--train, --val, --outliers, --n-train) of the interrupted run: a difference is "
+        "refused, so that the saved config describes what was trained. Only the trainer "
+        "options that cannot change the result (--device, --set progress=...) may differ",
+    )
     add_unphysical_option(parser)
     parser.set_defaults(func=run)
 
@@ -69,8 +84,13 @@ def model_options(args: argparse.Namespace) -> dict:
     options = load_config_file(args.config) if args.config else {}
     options = merge_options(options, parse_set_options(args.set))
     fields = get_model_spec(args.model).option_names()
-    for flag, key in (("epochs", "epochs"), ("device", "device"), ("devices", "devices"),
-                      ("num_nodes", "num_nodes"), ("seed", "seed")):
+    for flag, key in (
+        ("epochs", "epochs"),
+        ("device", "device"),
+        ("devices", "devices"),
+        ("num_nodes", "num_nodes"),
+        ("seed", "seed"),
+    ):
         value = getattr(args, flag, None)
         if value is not None:
             # a model made of other models (ensemble) passes training flags on to their options
@@ -107,6 +127,7 @@ def training_record(args: argparse.Namespace, detector) -> dict[str, Any]:
     Written to ``RUN_DIR.partial/options.json`` when a run starts; ``--resume`` compares it with
     the record of the resuming command (:func:`resume_differences`).
     """
+
     def absolute(path: str | None) -> str | None:
         return None if path is None else os.path.abspath(path)
 
@@ -114,9 +135,13 @@ def training_record(args: argparse.Namespace, detector) -> dict[str, Any]:
         "model": args.model,
         "config": config_to_dict(detector.config),
         "trainer": None if detector.trainer_config is None else config_to_dict(detector.trainer_config),
-        "data": {"train": absolute(args.train), "val": absolute(args.val),
-                 "outliers": absolute(getattr(args, "outliers", None)), "n_train": args.n_train,
-                 "unphysical": unphysical_policy(args)},
+        "data": {
+            "train": absolute(args.train),
+            "val": absolute(args.val),
+            "outliers": absolute(getattr(args, "outliers", None)),
+            "n_train": args.n_train,
+            "unphysical": unphysical_policy(args),
+        },
     }
 
 
@@ -126,10 +151,12 @@ def resume_differences(old: dict, new: dict) -> list[str]:
     Trainer options in :data:`RESUME_FREE_OPTIONS` (the model's, or those of an ensemble's members,
     given under ``options``) are left out: they do not change what is trained.
     """
+
     def flatten(record: Any, prefix: tuple[str, ...] = ()) -> dict[tuple[str, ...], Any]:
         if isinstance(record, dict) and record:
-            return {key: value for name, item in record.items()
-                    for key, value in flatten(item, (*prefix, name)).items()}
+            return {
+                key: value for name, item in record.items() for key, value in flatten(item, (*prefix, name)).items()
+            }
         return {prefix: record}
 
     def label(key: tuple[str, ...]) -> str:
@@ -141,7 +168,6 @@ def resume_differences(old: dict, new: dict) -> list[str]:
         if key[-1] not in RESUME_FREE_OPTIONS:
             return False
         return key[:-1] == ("trainer",) or key[:-1] == ("config", "options")  # the model's, or its members'
-
 
     old_flat, new_flat = flatten(old), flatten(new)
     missing = object()
@@ -167,21 +193,29 @@ def check_checkpoint_dir(checkpoints: Path, record: dict, resume: bool, overwrit
         return
     if not resume:
         if not overwrite:
-            raise JetaeError("holds the checkpoints of an interrupted run: pass --resume to continue it, "
-                             "or --overwrite to throw it away and start again", checkpoints)
+            raise JetaeError(
+                "holds the checkpoints of an interrupted run: pass --resume to continue it, "
+                "or --overwrite to throw it away and start again",
+                checkpoints,
+            )
         return
     try:
         saved = json.loads((checkpoints / OPTIONS_FILE).read_text())
         if not isinstance(saved, dict):
             raise ValueError(OPTIONS_FILE)
     except (OSError, ValueError):
-        raise JetaeError(f"cannot resume: no readable {OPTIONS_FILE} says what the interrupted run trained; "
-                         "pass --overwrite (without --resume) to start again", checkpoints) from None
+        raise JetaeError(
+            f"cannot resume: no readable {OPTIONS_FILE} says what the interrupted run trained; "
+            "pass --overwrite (without --resume) to start again",
+            checkpoints,
+        ) from None
     changes = resume_differences(saved, record)
     if changes:
-        raise JetaeError(f"cannot resume with options other than the interrupted run's ({'; '.join(changes)}): "
-                         "rerun with the original options, or pass --overwrite (without --resume) to start again",
-                         checkpoints)
+        raise JetaeError(
+            f"cannot resume with options other than the interrupted run's ({'; '.join(changes)}): "
+            "rerun with the original options, or pass --overwrite (without --resume) to start again",
+            checkpoints,
+        )
 
 
 def start_checkpoint_dir(checkpoints: Path, record: dict, resume: bool) -> None:
@@ -214,15 +248,21 @@ def run(args: argparse.Namespace) -> int:
     fit_options = {}
     if getattr(args, "outliers", None):
         if "outliers" not in detector.fit_options:
-            raise JetaeError(f"model {args.model!r} does not train on outliers; --outliers is for outlier-exposure "
-                             "models such as oe_vae")
+            raise JetaeError(
+                f"model {args.model!r} does not train on outliers; --outliers is for outlier-exposure "
+                "models such as oe_vae"
+            )
         fit_options["outliers"] = read_jets(args.outliers, on_unphysical=unphysical_policy(args))
     train_jets = read_jets(args.train, n_max=args.n_train, on_unphysical=unphysical_policy(args))
     val_jets = read_jets(args.val, on_unphysical=unphysical_policy(args)) if args.val else None
     n_signal = int(train_jets.is_signal.sum())
     if n_signal:
-        log.warning("%s: %d of %d training jets are labelled signal (contamination study?)", args.train,
-                    n_signal, len(train_jets))
+        log.warning(
+            "%s: %d of %d training jets are labelled signal (contamination study?)",
+            args.train,
+            n_signal,
+            len(train_jets),
+        )
     try:
         if main_process:
             start_checkpoint_dir(checkpoints, record, resume=args.resume)

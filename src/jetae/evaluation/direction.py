@@ -18,11 +18,11 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 import numpy as np
 from tqdm.auto import tqdm
 
-from jetae.jets import Jets
 from jetae.errors import JetaeError
 from jetae.evaluation import metrics
-from jetae.features.kinematics import jet_mass
 from jetae.evaluation.score_table import check_finite_scores
+from jetae.features.kinematics import jet_mass
+from jetae.jets import Jets
 
 if TYPE_CHECKING:
     from jetae.models import Detector
@@ -48,13 +48,22 @@ def resolve_scores(detector: "Detector", scores: Sequence[str] | None, where: st
         return [detector.score_names[0]]
     unknown = [s for s in scores if s not in detector.score_names]
     if unknown:
-        raise JetaeError(f"model {detector.name!r} has no score {', '.join(map(repr, unknown))}; available: "
-                         f"{', '.join(detector.score_names)}", where)
+        raise JetaeError(
+            f"model {detector.name!r} has no score {', '.join(map(repr, unknown))}; available: "
+            f"{', '.join(detector.score_names)}",
+            where,
+        )
     return list(dict.fromkeys(scores))
 
 
-def score_jets(detector: "Detector", data: Jets | np.ndarray, score: str, role: str, run_dir: str | None = None,
-               score_fn: ScoreFn | None = None) -> np.ndarray:
+def score_jets(
+    detector: "Detector",
+    data: Jets | np.ndarray,
+    score: str,
+    role: str,
+    run_dir: str | None = None,
+    score_fn: ScoreFn | None = None,
+) -> np.ndarray:
     """``(n,)`` anomaly scores ``score`` of ``data`` (jets or model inputs), in chunks of :data:`SCORE_CHUNK`.
 
     A progress bar shows when there are several chunks. A problem scoring the jets (e.g.
@@ -66,10 +75,11 @@ def score_jets(detector: "Detector", data: Jets | np.ndarray, score: str, role: 
     source = data.source if isinstance(data, Jets) else None
     chunks = []
     starts = range(0, len(data), SCORE_CHUNK)
-    for start in tqdm(starts, desc=f"scoring {role}", unit="chunk", disable=None if len(starts) > 1 else True,
-                      leave=False):
+    for start in tqdm(
+        starts, desc=f"scoring {role}", unit="chunk", disable=None if len(starts) > 1 else True, leave=False
+    ):
         try:
-            chunks.append(np.asarray(score_fn(data[start:start + SCORE_CHUNK], score)))
+            chunks.append(np.asarray(score_fn(data[start : start + SCORE_CHUNK], score)))
         except JetaeError as exc:
             model = f"model {detector.name!r}" + (f" ({run_dir})" if run_dir else "")
             raise JetaeError(f"cannot score the {role} jets with {model}: {exc.message}", exc.path or source) from exc
@@ -184,8 +194,10 @@ def tag_direction(
     samples = {BACKGROUND: background, **signals}
     roles = {name: BACKGROUND if name == BACKGROUND else f"signal {name!r}" for name in samples}
     tick = time.perf_counter()
-    table = {name: {score: score_jets(detector, data, score, roles[name], run_dir, score_fn) for score in names}
-             for name, data in samples.items()}
+    table = {
+        name: {score: score_jets(detector, data, score, roles[name], run_dir, score_fn) for score in names}
+        for name, data in samples.items()
+    }
     inference_seconds = time.perf_counter() - tick
     if sculpting and background_mass is None:
         if not isinstance(background, Jets):
@@ -194,11 +206,22 @@ def tag_direction(
     blocks: dict[str, dict[str, Any]] = {}
     for score in names:
         known = table[BACKGROUND][score]
-        blocks[score] = {"signals": {name: metrics.summarize(known, table[name][score], n_bootstrap=n_bootstrap,
-                                                             seed=seed) for name in signals}}
+        blocks[score] = {
+            "signals": {
+                name: metrics.summarize(known, table[name][score], n_bootstrap=n_bootstrap, seed=seed)
+                for name in signals
+            }
+        }
         if sculpting:
             blocks[score]["mass_sculpting"] = metrics.mass_sculpting(background_mass, known, seed=seed)
-    return DirectionResult(detector=detector, score_names=names, scores=table, blocks=blocks,
-                           background_mass=background_mass if sculpting else None, n_train=n_train,
-                           train_seconds=train_seconds, n_scored=len(names) * sum(len(d) for d in samples.values()),
-                           inference_seconds=inference_seconds)
+    return DirectionResult(
+        detector=detector,
+        score_names=names,
+        scores=table,
+        blocks=blocks,
+        background_mass=background_mass if sculpting else None,
+        n_train=n_train,
+        train_seconds=train_seconds,
+        n_scored=len(names) * sum(len(d) for d in samples.values()),
+        inference_seconds=inference_seconds,
+    )

@@ -52,8 +52,6 @@ import os
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from jetae.io.atomic import atomic_dir, check_not_input, check_writable
-from jetae.jets import Jets
 from jetae.errors import JetaeError
 from jetae.evaluation import plots, report
 from jetae.evaluation.direction import resolve_scores
@@ -64,6 +62,8 @@ from jetae.evaluation.provenance import evaluation_provenance, sidecar_path
 from jetae.evaluation.samples import SampleLike, check_labels, load_inputs, unique_names, warn_small_samples
 from jetae.evaluation.terminal import summary_lines
 from jetae.evaluation.tradeoff import tradeoff_series
+from jetae.io.atomic import atomic_dir, check_not_input, check_writable
+from jetae.jets import Jets
 from jetae.models import Detector, load_model
 
 log = logging.getLogger(__name__)
@@ -71,9 +71,22 @@ log = logging.getLogger(__name__)
 #: Names that lived in this module before it was split (issue #17); other code still imports
 #: them from here. ``_energy_model_figures`` is the old private name (tests/test_nae.py,
 #: tests/test_ensemble.py).
-__all__ = ["METRICS_FILE", "PROVENANCE_FILE", "REPORT_FILE", "PLOTS_DIR", "N_NEGATIVES", "ModelResult",
-           "check_labels", "compute_metrics", "evaluate_model", "evaluate_models", "json_ready", "load_detector",
-           "summary_lines", "tradeoff_series"]
+__all__ = [
+    "METRICS_FILE",
+    "PROVENANCE_FILE",
+    "REPORT_FILE",
+    "PLOTS_DIR",
+    "N_NEGATIVES",
+    "ModelResult",
+    "check_labels",
+    "compute_metrics",
+    "evaluate_model",
+    "evaluate_models",
+    "json_ready",
+    "load_detector",
+    "summary_lines",
+    "tradeoff_series",
+]
 _energy_model_figures = energy_model_figures
 
 METRICS_FILE = "metrics.json"
@@ -127,20 +140,35 @@ def input_paths(models: Sequence[Any], background: Any, signals: Any) -> list[Pa
     return paths
 
 
-def write_model_report(result: ModelResult, background: Jets, signals: Mapping[str, Jets], directory: Path,
-                       provenance: dict, n_examples: int, n_latent: int, seed: int,
-                       n_negatives: int = N_NEGATIVES) -> dict:
+def write_model_report(
+    result: ModelResult,
+    background: Jets,
+    signals: Mapping[str, Jets],
+    directory: Path,
+    provenance: dict,
+    n_examples: int,
+    n_latent: int,
+    seed: int,
+    n_negatives: int = N_NEGATIVES,
+) -> dict:
     """Write one model's report (metrics.json, provenance.json, report.html, plots/) into ``directory``;
     returns its metrics as written."""
     directory.mkdir(parents=True, exist_ok=True)
-    figures, notes = model_figures(result, background, signals, directory / PLOTS_DIR, n_examples, n_latent, seed,
-                                   n_negatives)
+    figures, notes = model_figures(
+        result, background, signals, directory / PLOTS_DIR, n_examples, n_latent, seed, n_negatives
+    )
     for note in notes:
         log.info("%s: %s", result.label, note)
     write_json(directory / METRICS_FILE, result.metrics)
     write_json(directory / PROVENANCE_FILE, provenance)
-    html = report.model_report_html(result.metrics, figures, json_ready(result.metadata), provenance,
-                                    title=f"jetae evaluation: {result.label}", notes=notes)
+    html = report.model_report_html(
+        result.metrics,
+        figures,
+        json_ready(result.metadata),
+        provenance,
+        title=f"jetae evaluation: {result.label}",
+        notes=notes,
+    )
     (directory / REPORT_FILE).write_text(html, encoding="utf-8")
     return json_ready(result.metrics)
 
@@ -205,10 +233,22 @@ def evaluate_model(
         only signal-labelled jets, an unknown score, inputs the model cannot take,
         an existing ``out_dir`` without ``overwrite``. Nothing is written then.
     """
-    return evaluate_models([model], background, signals, out_dir, scores=scores, provenance=provenance,
-                           overwrite=overwrite, n_max=n_max, n_bootstrap=n_bootstrap, seed=seed,
-                           n_examples=n_examples, n_latent=n_latent, n_negatives=n_negatives,
-                           on_unphysical=on_unphysical)
+    return evaluate_models(
+        [model],
+        background,
+        signals,
+        out_dir,
+        scores=scores,
+        provenance=provenance,
+        overwrite=overwrite,
+        n_max=n_max,
+        n_bootstrap=n_bootstrap,
+        seed=seed,
+        n_examples=n_examples,
+        n_latent=n_latent,
+        n_negatives=n_negatives,
+        on_unphysical=on_unphysical,
+    )
 
 
 def evaluate_models(
@@ -245,47 +285,82 @@ def evaluate_models(
     loaded = [load_detector(model) for model in models]  # fail fast on a bad run directory
     for detector, run_dir, _ in loaded:
         resolve_scores(detector, scores, run_dir)
-    background_jets, signal_jets, background_path, signal_paths = load_inputs(
-        background, signals, n_max, on_unphysical)
+    background_jets, signal_jets, background_path, signal_paths = load_inputs(background, signals, n_max, on_unphysical)
     warn_small_samples(background_jets, signal_jets)
     # Sub-report directories must not collide with the files of the comparison page.
     default_labels = [Path(run_dir).resolve().name if run_dir else detector.name for detector, run_dir, _ in loaded]
-    labels = unique_names([file_stem(str(label)) for label in (given_labels or default_labels)],
-                          reserved=(PLOTS_DIR, METRICS_FILE, PROVENANCE_FILE, REPORT_FILE))
+    labels = unique_names(
+        [file_stem(str(label)) for label in (given_labels or default_labels)],
+        reserved=(PLOTS_DIR, METRICS_FILE, PROVENANCE_FILE, REPORT_FILE),
+    )
     results = []
     for label, (detector, run_dir, metadata) in zip(labels, loaded):
-        log.info("evaluating %s (%s) on %d background jets and %s", label, detector.name, len(background_jets),
-                 ", ".join(f"{len(j)} {n}" for n, j in signal_jets.items()))
-        results.append(compute_metrics(detector, background_jets, signal_jets, scores, run_dir, n_bootstrap, seed,
-                                       label=label, metadata=metadata))
-    record = evaluation_provenance(background_jets, signal_jets, background_path, signal_paths, provenance,
-                                   n_bootstrap, seed)
+        log.info(
+            "evaluating %s (%s) on %d background jets and %s",
+            label,
+            detector.name,
+            len(background_jets),
+            ", ".join(f"{len(j)} {n}" for n, j in signal_jets.items()),
+        )
+        results.append(
+            compute_metrics(
+                detector,
+                background_jets,
+                signal_jets,
+                scores,
+                run_dir,
+                n_bootstrap,
+                seed,
+                label=label,
+                metadata=metadata,
+            )
+        )
+    record = evaluation_provenance(
+        background_jets, signal_jets, background_path, signal_paths, provenance, n_bootstrap, seed
+    )
     try:
         with atomic_dir(out_dir, overwrite=overwrite) as tmp:
             if len(results) == 1:
-                return write_model_report(results[0], background_jets, signal_jets, tmp, record, n_examples,
-                                          n_latent, seed, n_negatives)
+                return write_model_report(
+                    results[0], background_jets, signal_jets, tmp, record, n_examples, n_latent, seed, n_negatives
+                )
             per_model = {}
             for result in results:
-                per_model[result.label] = write_model_report(result, background_jets, signal_jets,
-                                                             tmp / result.label, record, n_examples, n_latent, seed,
-                                                             n_negatives)
+                per_model[result.label] = write_model_report(
+                    result,
+                    background_jets,
+                    signal_jets,
+                    tmp / result.label,
+                    record,
+                    n_examples,
+                    n_latent,
+                    seed,
+                    n_negatives,
+                )
             combined = {f"{r.label}: {curve}": values for r in results for curve, values in r.roc.items()}
             roc_png = plots.save_figure(plots.plot_roc(combined, title="all models"), tmp / PLOTS_DIR, "roc")["png"]
             tradeoff_pngs = []
             for signal in signal_jets:
                 figure = plots.plot_tradeoff(tradeoff_series(results, signal), signal)
                 png = plots.save_figure(figure, tmp / PLOTS_DIR, f"tradeoff_{file_stem(signal)}")["png"]
-                tradeoff_pngs.append((f"AUC ({signal}) vs 1/JSD of the background mass at 50% background "
-                                      "efficiency; points of one model ordered by DisCo lambda", png))
+                tradeoff_pngs.append(
+                    (
+                        f"AUC ({signal}) vs 1/JSD of the background mass at 50% background "
+                        "efficiency; points of one model ordered by DisCo lambda",
+                        png,
+                    )
+                )
             summary = {"background": background_jets.source, "signals": list(signal_jets), "models": per_model}
             write_json(tmp / METRICS_FILE, summary)
             write_json(tmp / PROVENANCE_FILE, record)
-            html = report.comparison_report_html({r.label: r.metrics for r in results}, roc_png,
-                                                 {r.label: f"{r.label}/{REPORT_FILE}" for r in results}, record,
-                                                 extra_figures=tradeoff_pngs)
+            html = report.comparison_report_html(
+                {r.label: r.metrics for r in results},
+                roc_png,
+                {r.label: f"{r.label}/{REPORT_FILE}" for r in results},
+                record,
+                extra_figures=tradeoff_pngs,
+            )
             (tmp / REPORT_FILE).write_text(html, encoding="utf-8")
             return json_ready(summary)
     except FileExistsError as exc:  # created by someone else while we were working
-        raise JetaeError("report directory appeared while evaluating; pass --overwrite to replace it",
-                         out_dir) from exc
+        raise JetaeError("report directory appeared while evaluating; pass --overwrite to replace it", out_dir) from exc

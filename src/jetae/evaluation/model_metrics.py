@@ -13,9 +13,9 @@ from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 import numpy as np
 
-from jetae.jets import Jets
 from jetae.evaluation import metrics
 from jetae.evaluation.direction import BACKGROUND, tag_direction
+from jetae.jets import Jets
 
 if TYPE_CHECKING:
     from jetae.models import Detector
@@ -56,11 +56,21 @@ def compute_metrics(
     "mass_sculpting"}`` for the first score, plus ``"scores": {score: {"signals",
     "mass_sculpting"}}`` when several are evaluated (see :mod:`jetae.evaluation.evaluate`).
     """
-    direction = tag_direction(detector, background, signals, scores=scores, sculpting=True,
-                              n_bootstrap=n_bootstrap, seed=seed, run_dir=run_dir)
+    direction = tag_direction(
+        detector,
+        background,
+        signals,
+        scores=scores,
+        sculpting=True,
+        n_bootstrap=n_bootstrap,
+        seed=seed,
+        run_dir=run_dir,
+    )
     names = direction.score_names
-    tables = {name: {f"score_{score}": values for score, values in by_score.items()}
-              for name, by_score in direction.scores.items()}
+    tables = {
+        name: {f"score_{score}": values for score, values in by_score.items()}
+        for name, by_score in direction.scores.items()
+    }
     tables[BACKGROUND]["mass"] = direction.background_mass
     roc: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     for score in names:
@@ -79,6 +89,13 @@ def compute_metrics(
     }
     if len(names) > 1:
         result["scores"] = direction.blocks
-    return ModelResult(label=label or (Path(run_dir).name if run_dir else detector.name), detector=detector,
-                       run_dir=run_dir, metadata=metadata if metadata is not None else detector.metadata(),
-                       score_names=names, tables=tables, metrics=result, roc=roc)
+    return ModelResult(
+        label=label or (Path(run_dir).name if run_dir else detector.name),
+        detector=detector,
+        run_dir=run_dir,
+        metadata=metadata if metadata is not None else detector.metadata(),
+        score_names=names,
+        tables=tables,
+        metrics=result,
+        roc=roc,
+    )

@@ -93,8 +93,9 @@ def _plot_image_reconstructions(examples: Mapping[str, tuple[np.ndarray, np.ndar
     return figure
 
 
-def _plot_constituent_reconstructions(examples: Mapping[str, tuple[np.ndarray, np.ndarray]],
-                                      representation: Mapping) -> Figure:
+def _plot_constituent_reconstructions(
+    examples: Mapping[str, tuple[np.ndarray, np.ndarray]], representation: Mapping
+) -> Figure:
     # One panel per (feature, class), the example jets overlaid: few axes keep rendering fast.
     views = {}
     for label, (inputs, reconstructions) in examples.items():
@@ -102,18 +103,30 @@ def _plot_constituent_reconstructions(examples: Mapping[str, tuple[np.ndarray, n
         view_out, _ = _constituent_view(np.asarray(reconstructions), representation)
         views[label] = (view_in, view_out)
     n_features, n_classes = len(features), len(views)
-    figure, axes = new_figure(n_features, n_classes, size=(4.2 * n_classes + 0.6, 1.7 * n_features + 0.8),
-                              sharex=True)
+    figure, axes = new_figure(n_features, n_classes, size=(4.2 * n_classes + 0.6, 1.7 * n_features + 0.8), sharex=True)
     for c, (label, (view_in, view_out)) in enumerate(views.items()):
         index = np.arange(view_in.shape[1])
         for f in range(n_features):
             ax = axes[f, c]
             for j in range(len(view_in)):
                 colour = COLOURS[(j + 1) % len(COLOURS)]
-                ax.step(index, view_in[j, :, f], where="mid", color=colour, lw=1.3,
-                        label=f"jet {j + 1} input" if f == 0 else None)
-                ax.plot(index, view_out[j, :, f], "o--", color=colour, ms=2.5, lw=0.8,
-                        label=f"jet {j + 1} reconstruction" if f == 0 else None)
+                ax.step(
+                    index,
+                    view_in[j, :, f],
+                    where="mid",
+                    color=colour,
+                    lw=1.3,
+                    label=f"jet {j + 1} input" if f == 0 else None,
+                )
+                ax.plot(
+                    index,
+                    view_out[j, :, f],
+                    "o--",
+                    color=colour,
+                    ms=2.5,
+                    lw=0.8,
+                    label=f"jet {j + 1} reconstruction" if f == 0 else None,
+                )
             ax.tick_params(labelsize=8, which="both")
             ax.minorticks_off()
             if c == 0:
@@ -168,18 +181,26 @@ def plot_latent(codes: Mapping[str, np.ndarray]) -> Figure:
     """
     labels = list(codes)
     sizes = [len(codes[label]) for label in labels]
-    projected = principal_components_2d(np.concatenate([np.asarray(codes[label]).reshape(n, -1)
-                                                        for label, n in zip(labels, sizes)]))
+    projected = principal_components_2d(
+        np.concatenate([np.asarray(codes[label]).reshape(n, -1) for label, n in zip(labels, sizes)])
+    )
     latent_dim = int(np.asarray(codes[labels[0]]).reshape(sizes[0], -1).shape[1])
     with plot_style():
         figure, axes = new_figure()
         ax = axes[0, 0]
         start = 0
         for i, (label, n) in enumerate(zip(labels, sizes)):
-            points = projected[start:start + n]
+            points = projected[start : start + n]
             start += n
-            ax.scatter(points[:, 0], points[:, 1], s=6, alpha=0.5, color=COLOURS[i % len(COLOURS)],
-                       label=f"{label} ({n})", rasterized=True)
+            ax.scatter(
+                points[:, 0],
+                points[:, 1],
+                s=6,
+                alpha=0.5,
+                color=COLOURS[i % len(COLOURS)],
+                label=f"{label} ({n})",
+                rasterized=True,
+            )
         ax.set_xlabel("latent PC 1")
         ax.set_ylabel("latent PC 2" if latent_dim > 1 else "(1-d latent space)")
         ax.set_title(f"Latent space ({latent_dim}-d), PCA projection", fontsize="small")
@@ -300,10 +321,16 @@ def plot_nae_diagnostics(history: Sequence[Mapping]) -> Figure:
         ae_epochs = [e for e, r in zip(epochs, records) if r.get("phase") == "ae"]
         if ae_epochs:
             for a in axes[0]:
-                a.axvspan(min(ae_epochs) - 0.5, max(ae_epochs) + 0.5, color="#dddddd", alpha=0.6, lw=0,
-                          label="AE pretraining" if a is ax else None)
+                a.axvspan(
+                    min(ae_epochs) - 0.5,
+                    max(ae_epochs) + 0.5,
+                    color="#dddddd",
+                    alpha=0.6,
+                    lw=0,
+                    label="AE pretraining" if a is ax else None,
+                )
         all_positive = True
-        for i, (key, (label, style)) in enumerate(NAE_ENERGY_KEYS.items()):
+        for key, (label, style) in NAE_ENERGY_KEYS.items():
             values = np.array([float(r[key]) if r.get(key) is not None else np.nan for r in records])
             if not np.isfinite(values).any():
                 continue
@@ -320,8 +347,9 @@ def plot_nae_diagnostics(history: Sequence[Mapping]) -> Figure:
         ax.legend(fontsize="x-small", loc="best")
         if with_mcmc:
             ax = axes[0, 1]
-            values = np.array([float(r["mcmc_seconds"]) if r.get("mcmc_seconds") is not None else np.nan
-                               for r in records])
+            values = np.array(
+                [float(r["mcmc_seconds"]) if r.get("mcmc_seconds") is not None else np.nan for r in records]
+            )
             ax.plot(epochs, values, marker="o", ms=4, lw=1.8, color=COLOURS[3], label="MCMC wall time")
             seconds = np.array([float(r["seconds"]) if r.get("seconds") is not None else np.nan for r in records])
             if np.isfinite(seconds).any():

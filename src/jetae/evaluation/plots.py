@@ -41,9 +41,18 @@ PNG_DPI = 100
 def _style() -> dict:
     style = dict(mplhep.style.CMS)
     # CMS style is made for 10x10 inch single plots; report figures are smaller.
-    style.update({"font.size": 15, "figure.figsize": (8.0, 6.0), "legend.frameon": False,
-                  "xtick.major.size": 8, "ytick.major.size": 8, "xtick.minor.size": 4, "ytick.minor.size": 4,
-                  "axes.titlesize": "medium"})
+    style.update(
+        {
+            "font.size": 15,
+            "figure.figsize": (8.0, 6.0),
+            "legend.frameon": False,
+            "xtick.major.size": 8,
+            "ytick.major.size": 8,
+            "xtick.minor.size": 4,
+            "ytick.minor.size": 4,
+            "axes.titlesize": "medium",
+        }
+    )
     return style
 
 
@@ -54,8 +63,9 @@ def plot_style() -> Iterator[None]:
         yield
 
 
-def new_figure(n_rows: int = 1, n_cols: int = 1, size: tuple[float, float] | None = None,
-               **kwargs) -> tuple[Figure, np.ndarray]:
+def new_figure(
+    n_rows: int = 1, n_cols: int = 1, size: tuple[float, float] | None = None, **kwargs
+) -> tuple[Figure, np.ndarray]:
     """A figure with an Agg canvas and an ``(n_rows, n_cols)`` array of axes."""
     figure = Figure(figsize=size, layout="constrained")
     FigureCanvasAgg(figure)
@@ -97,8 +107,14 @@ def plot_roc(curves: Mapping[str, tuple[np.ndarray, np.ndarray]], title: str | N
             if rejection.size:
                 max_rejection = max(max_rejection, float(rejection.max()))
             # Background colour (index 0) is skipped; line styles cycle once colours run out.
-            ax.plot(eps_s[finite], rejection, color=COLOURS[1 + i % (len(COLOURS) - 1)],
-                    ls=LINE_STYLES[(i // (len(COLOURS) - 1)) % len(LINE_STYLES)], lw=2, label=label)
+            ax.plot(
+                eps_s[finite],
+                rejection,
+                color=COLOURS[1 + i % (len(COLOURS) - 1)],
+                ls=LINE_STYLES[(i // (len(COLOURS) - 1)) % len(LINE_STYLES)],
+                lw=2,
+                label=label,
+            )
         grid = np.linspace(1e-3, 1.0, 400)
         ax.plot(grid, 1.0 / grid, ls="--", color="grey", lw=1.5, label=r"random ($1/\varepsilon_S$)")
         ax.set_yscale("log")
@@ -160,8 +176,15 @@ def plot_tradeoff(
         if series:
             ax.legend(loc="best", fontsize="x-small")
         else:  # every AUC or JSD is n/a: too few jets
-            ax.text(0.5, 0.5, "no point: the samples resolve no AUC and 1/JSD", transform=ax.transAxes,
-                    ha="center", va="center", color="grey")
+            ax.text(
+                0.5,
+                0.5,
+                "no point: the samples resolve no AUC and 1/JSD",
+                transform=ax.transAxes,
+                ha="center",
+                va="center",
+                color="grey",
+            )
     return figure
 
 
@@ -190,8 +213,16 @@ def plot_score_distributions(scores: Mapping[str, np.ndarray], score_name: str =
         bins, log_x = _score_bins(list(scores.values()))
         for i, (label, values) in enumerate(scores.items()):
             values = np.clip(np.asarray(values, dtype=np.float64), bins[0], bins[-1])
-            ax.hist(values, bins=bins, density=True, histtype="step" if i else "stepfilled",
-                    alpha=1.0 if i else 0.35, lw=2, color=COLOURS[i % len(COLOURS)], label=f"{label} ({values.size})")
+            ax.hist(
+                values,
+                bins=bins,
+                density=True,
+                histtype="step" if i else "stepfilled",
+                alpha=1.0 if i else 0.35,
+                lw=2,
+                color=COLOURS[i % len(COLOURS)],
+                label=f"{label} ({values.size})",
+            )
         if log_x:
             ax.set_xscale("log")
         ax.set_yscale("log")
@@ -222,8 +253,15 @@ def plot_mass_sculpting(
         for i, efficiency in enumerate(efficiencies):
             kept = select_top_fraction(scores_background, efficiency)
             label = "no cut" if efficiency >= 1.0 else rf"$\varepsilon_B$ = {efficiency:g}"
-            ax.hist(clipped[kept], bins=bins, density=True, histtype="step", lw=2, color=greys[i % len(greys)],
-                    label=f"{label} ({int(kept.sum())} jets)")
+            ax.hist(
+                clipped[kept],
+                bins=bins,
+                density=True,
+                histtype="step",
+                lw=2,
+                color=greys[i % len(greys)],
+                label=f"{label} ({int(kept.sum())} jets)",
+            )
         ax.set_xlim(bins[0], bins[-1])
         ax.set_xlabel(r"Jet mass $m_J$ [GeV]")
         ax.set_ylabel("Normalised to unit area")

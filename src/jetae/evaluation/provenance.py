@@ -17,10 +17,10 @@ from typing import Any, Mapping
 import numpy as np
 
 from jetae import __version__
-from jetae.jets import Jets
-from jetae.io.toptag import count_jets
 from jetae.errors import JetaeError
 from jetae.evaluation.jsonify import json_ready
+from jetae.io.toptag import count_jets
+from jetae.jets import Jets
 
 log = logging.getLogger(__name__)
 
@@ -72,9 +72,15 @@ def file_provenance(jets: Jets, path: PathLike | None = None) -> dict[str, Any]:
     return info
 
 
-def evaluation_provenance(background: Jets, signals: Mapping[str, Jets], background_path: PathLike | None,
-                          signal_paths: Mapping[str, PathLike | None], extra: Mapping[str, Any] | None,
-                          n_bootstrap: int, seed: int) -> dict[str, Any]:
+def evaluation_provenance(
+    background: Jets,
+    signals: Mapping[str, Jets],
+    background_path: PathLike | None,
+    signal_paths: Mapping[str, PathLike | None],
+    extra: Mapping[str, Any] | None,
+    n_bootstrap: int,
+    seed: int,
+) -> dict[str, Any]:
     """The ``provenance.json`` of an evaluation: ``{"background", "signals", "evaluation"}``.
 
     ``extra``: ``"background"`` / ``"signals"`` entries replace the file records derived from
@@ -84,8 +90,12 @@ def evaluation_provenance(background: Jets, signals: Mapping[str, Jets], backgro
     provenance: dict[str, Any] = {
         "background": file_provenance(background, background_path),
         "signals": {name: file_provenance(jets, signal_paths.get(name)) for name, jets in signals.items()},
-        "evaluation": {"created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-                       "jetae": __version__, "n_bootstrap": n_bootstrap, "seed": seed},
+        "evaluation": {
+            "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            "jetae": __version__,
+            "n_bootstrap": n_bootstrap,
+            "seed": seed,
+        },
     }
     for key in ("background", "signals"):
         if key in extra:

@@ -80,9 +80,19 @@ def figure_cell(block: Mapping[str, Any], key: str, digits: int = 4, error_key: 
 
 
 #: Figures of the tables and their names in words, for the list of unresolved figures.
-FIGURE_NAMES = {"auc": "AUC", "auc_err": "AUC error", "r30": "R30", "r50": "R50", "eps_s_at_1e-2": "εS at εB=1e-2",
-                "eps_s_at_1e-3": "εS at εB=1e-3", "jsd_eff50": "JSD (εB=50%)", "inv_jsd_eff50": "1/JSD (εB=50%)",
-                "jsd_eff10": "JSD (εB=10%)", "inv_jsd_eff10": "1/JSD (εB=10%)", "dcorr": "dCor²"}
+FIGURE_NAMES = {
+    "auc": "AUC",
+    "auc_err": "AUC error",
+    "r30": "R30",
+    "r50": "R50",
+    "eps_s_at_1e-2": "εS at εB=1e-2",
+    "eps_s_at_1e-3": "εS at εB=1e-3",
+    "jsd_eff50": "JSD (εB=50%)",
+    "inv_jsd_eff50": "1/JSD (εB=50%)",
+    "jsd_eff10": "JSD (εB=10%)",
+    "inv_jsd_eff10": "1/JSD (εB=10%)",
+    "dcorr": "dCor²",
+}
 
 
 def unresolved_figures(metrics: Mapping[str, Any], prefix: str = "") -> list[str]:
@@ -113,9 +123,12 @@ def unresolved_html(lines: Sequence[str]) -> str:
     """The list of unresolved figures under the tables (empty when every figure is resolved)."""
     if not lines:
         return ""
-    return ('<p class="note">n/a: not resolvable with these samples (too few jets for a measurement; the rules '
-            "and their numbers are in <code>jetae.evaluation.metrics</code>):</p><ul>"
-            + "".join(f'<li class="note">{esc(line)}</li>' for line in lines) + "</ul>")
+    return (
+        '<p class="note">n/a: not resolvable with these samples (too few jets for a measurement; the rules '
+        "and their numbers are in <code>jetae.evaluation.metrics</code>):</p><ul>"
+        + "".join(f'<li class="note">{esc(line)}</li>' for line in lines)
+        + "</ul>"
+    )
 
 
 def png_data_uri(path: str | os.PathLike) -> str:
@@ -153,24 +166,34 @@ def figure_html(png: str | os.PathLike, caption: str) -> str:
     """A ``<figure>`` with the PNG embedded and an escaped caption; wide images span the page."""
     width, height = png_size(png)
     klass = ' class="wide"' if width > 1.6 * height else ""
-    return (f'<figure{klass}><img src="{png_data_uri(png)}" alt="{esc(caption)}" width="{width}" height="{height}">'
-            f"<figcaption>{esc(caption)}</figcaption></figure>")
+    return (
+        f'<figure{klass}><img src="{png_data_uri(png)}" alt="{esc(caption)}" width="{width}" height="{height}">'
+        f"<figcaption>{esc(caption)}</figcaption></figure>"
+    )
 
 
 def page(title: str, body: str) -> str:
     """A complete HTML document with the inline stylesheet."""
     return (
-        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
-        f"<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n<title>{esc(title)}</title>\n"
+        '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+        f'<meta name="viewport" content="width=device-width, initial-scale=1">\n<title>{esc(title)}</title>\n'
         f"<style>{CSS}</style>\n</head>\n<body>\n{body}\n</body>\n</html>\n"
     )
 
 
 # --------------------------------------------------------------------------- tables
-PERFORMANCE_HEADER = ("score", "signal", "AUC", "R30 = 1/εB(εS=0.3)", "R50", "εS at εB=1e-2", "εS at εB=1e-3",
-                      "n signal", "n background")
-SCULPTING_HEADER = ("score", "JSD (εB=50%)", "1/JSD (εB=50%)", "JSD (εB=10%)", "1/JSD (εB=10%)",
-                    "dCor² (mass, score)")
+PERFORMANCE_HEADER = (
+    "score",
+    "signal",
+    "AUC",
+    "R30 = 1/εB(εS=0.3)",
+    "R50",
+    "εS at εB=1e-2",
+    "εS at εB=1e-3",
+    "n signal",
+    "n background",
+)
+SCULPTING_HEADER = ("score", "JSD (εB=50%)", "1/JSD (εB=50%)", "JSD (εB=10%)", "1/JSD (εB=10%)", "dCor² (mass, score)")
 
 
 def score_blocks(metrics: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
@@ -185,9 +208,20 @@ def performance_rows(metrics: Mapping[str, Any], prefix: Sequence[str] = ()) -> 
     rows = []
     for score, block in score_blocks(metrics).items():
         for signal, s in block["signals"].items():
-            rows.append([*map(esc, prefix), esc(score), esc(signal), figure_cell(s, "auc", error_key="auc_err"),
-                         figure_cell(s, "r30"), figure_cell(s, "r50"), figure_cell(s, "eps_s_at_1e-2"),
-                         figure_cell(s, "eps_s_at_1e-3"), fmt(s.get("n")), fmt(s.get("n_background"))])
+            rows.append(
+                [
+                    *map(esc, prefix),
+                    esc(score),
+                    esc(signal),
+                    figure_cell(s, "auc", error_key="auc_err"),
+                    figure_cell(s, "r30"),
+                    figure_cell(s, "r50"),
+                    figure_cell(s, "eps_s_at_1e-2"),
+                    figure_cell(s, "eps_s_at_1e-3"),
+                    fmt(s.get("n")),
+                    fmt(s.get("n_background")),
+                ]
+            )
     return rows
 
 
@@ -196,9 +230,13 @@ def sculpting_rows(metrics: Mapping[str, Any], prefix: Sequence[str] = ()) -> li
     rows = []
     for score, block in score_blocks(metrics).items():
         m = block["mass_sculpting"]
-        rows.append([*map(esc, prefix), esc(score), *(figure_cell(m, key) for key in
-                                                      ("jsd_eff50", "inv_jsd_eff50", "jsd_eff10", "inv_jsd_eff10",
-                                                       "dcorr"))])
+        rows.append(
+            [
+                *map(esc, prefix),
+                esc(score),
+                *(figure_cell(m, key) for key in ("jsd_eff50", "inv_jsd_eff50", "jsd_eff10", "inv_jsd_eff10", "dcorr")),
+            ]
+        )
     return rows
 
 
@@ -239,8 +277,9 @@ def generation_summary(record: Mapping[str, Any]) -> list[tuple[str, str]]:
     shards = record.get("shards")
     if isinstance(shards, list) and shards:
         seeds = [shard.get("seed") for shard in shards if isinstance(shard, Mapping) and "seed" in shard]
-        facts["shard seeds"] = ", ".join(map(str, seeds[:8])) + (f" ... ({len(seeds)} shards)" if len(seeds) > 8
-                                                                  else "")
+        facts["shard seeds"] = ", ".join(map(str, seeds[:8])) + (
+            f" ... ({len(seeds)} shards)" if len(seeds) > 8 else ""
+        )
     versions = record.get("versions")
     if isinstance(versions, Mapping):
         facts["versions"] = ", ".join(f"{k} {v}" for k, v in versions.items())
@@ -248,8 +287,11 @@ def generation_summary(record: Mapping[str, Any]) -> list[tuple[str, str]]:
         if value not in (None, "") and not isinstance(value, (Mapping, list)):
             rows.append((label, str(value)))
     shown = {"command", "process", "seed", "n_jets", "n_events", "created", "versions", "shards"}
-    rows += [(k, json.dumps(v) if not isinstance(v, str) else v) for k, v in _scalar_items(record)
-             if k not in shown and v is not None]
+    rows += [
+        (k, json.dumps(v) if not isinstance(v, str) else v)
+        for k, v in _scalar_items(record)
+        if k not in shown and v is not None
+    ]
     return rows
 
 
@@ -265,23 +307,28 @@ def provenance_html(provenance: Mapping[str, Any]) -> str:
     for role, info in files:
         if not info:
             continue
-        rows = [[esc("file"), esc(info.get("path"))],
-                [esc("jets used"), fmt(info.get("n_jets_used"))],
-                [esc("jets in file"), fmt(info.get("n_jets_in_file"))],
-                [esc("labelled signal (is_signal_new = 1)"), fmt(info.get("n_labelled_signal"))]]
+        rows = [
+            [esc("file"), esc(info.get("path"))],
+            [esc("jets used"), fmt(info.get("n_jets_used"))],
+            [esc("jets in file"), fmt(info.get("n_jets_in_file"))],
+            [esc("labelled signal (is_signal_new = 1)"), fmt(info.get("n_labelled_signal"))],
+        ]
         parts.append(f"<h3>{esc(role)}</h3>")
         generation = info.get("generation")
         if isinstance(generation, Mapping):
             rows += [[esc(f"generation: {k}"), esc(v)] for k, v in generation_summary(generation)]
         parts.append(table(("", ""), rows, text_columns=2))
         if isinstance(generation, Mapping):
-            parts.append(f"<details><summary>generation record ({esc(info.get('sidecar'))})</summary>"
-                         f"<pre>{pretty_json(generation)}</pre></details>")
+            parts.append(
+                f"<details><summary>generation record ({esc(info.get('sidecar'))})</summary>"
+                f"<pre>{pretty_json(generation)}</pre></details>"
+            )
         elif info.get("sidecar_error"):
             parts.append(f'<p class="warn">generation record unreadable: {esc(info["sidecar_error"])}</p>')
         else:
-            parts.append('<p class="note">no generation record (no <code>FILE.h5.json</code> sidecar next to '
-                         "the data file).</p>")
+            parts.append(
+                '<p class="note">no generation record (no <code>FILE.h5.json</code> sidecar next to the data file).</p>'
+            )
     evaluation = provenance.get("evaluation")
     if evaluation:
         parts.append("<h3>this evaluation</h3>")
@@ -319,18 +366,21 @@ def model_report_html(
     evaluation = provenance.get("evaluation") or {}
     if evaluation.get("created"):
         subtitle += f" &middot; {esc(evaluation['created'])}"
-    body = [f"<h1>{esc(title)}</h1>", f'<p class="subtitle">{subtitle}</p>',
-            "<h2>Performance</h2>",
-            '<p class="note">Higher score = more anomalous. AUC error: bootstrap standard deviation. '
-            "R30/R50: background rejection 1/εB at 30%/50% signal efficiency. n/a: the samples do not resolve "
-            "the figure (listed with the reason below the tables).</p>",
-            table(PERFORMANCE_HEADER, performance_rows(metrics), text_columns=2),
-            "<h2>Mass sculpting (background)</h2>",
-            '<p class="note">Jensen-Shannon divergence (base 2) between the background jet-mass '
-            "distribution before and after a score cut keeping 50% / 10% of the background; higher 1/JSD = "
-            "less sculpting. dCor²: squared distance correlation of mass and score.</p>",
-            table(SCULPTING_HEADER, sculpting_rows(metrics), text_columns=1),
-            unresolved_html(unresolved_figures(metrics))]
+    body = [
+        f"<h1>{esc(title)}</h1>",
+        f'<p class="subtitle">{subtitle}</p>',
+        "<h2>Performance</h2>",
+        '<p class="note">Higher score = more anomalous. AUC error: bootstrap standard deviation. '
+        "R30/R50: background rejection 1/εB at 30%/50% signal efficiency. n/a: the samples do not resolve "
+        "the figure (listed with the reason below the tables).</p>",
+        table(PERFORMANCE_HEADER, performance_rows(metrics), text_columns=2),
+        "<h2>Mass sculpting (background)</h2>",
+        '<p class="note">Jensen-Shannon divergence (base 2) between the background jet-mass '
+        "distribution before and after a score cut keeping 50% / 10% of the background; higher 1/JSD = "
+        "less sculpting. dCor²: squared distance correlation of mass and score.</p>",
+        table(SCULPTING_HEADER, sculpting_rows(metrics), text_columns=1),
+        unresolved_html(unresolved_figures(metrics)),
+    ]
     if notes:
         body.append("<ul>" + "".join(f'<li class="note">{esc(n)}</li>' for n in notes) + "</ul>")
     body.append("<h2>Plots</h2>")
@@ -361,20 +411,29 @@ def comparison_report_html(
         perf_rows += performance_rows(metrics, prefix=(label,))
         sculpt_rows += sculpting_rows(metrics, prefix=(label,))
         unresolved += unresolved_figures(metrics, prefix=label)
-    link_items = "".join(f'<li><a href="{esc(href)}">{esc(label)}</a> ({esc(models[label].get("model"))}'
-                         f'{", " + esc(models[label].get("run_dir")) if models[label].get("run_dir") else ""})</li>'
-                         for label, href in links.items())
-    body = [f"<h1>{esc(title)}</h1>",
-            f'<p class="subtitle">{len(models)} models &middot; background <code>'
-            f'{esc((provenance.get("background") or {}).get("path"))}</code></p>',
-            "<h2>Models</h2>", f"<ul>{link_items}</ul>",
-            "<h2>Performance</h2>", table(("model", *PERFORMANCE_HEADER), perf_rows, text_columns=3),
-            "<h2>Mass sculpting (background)</h2>", table(("model", *SCULPTING_HEADER), sculpt_rows, text_columns=2),
-            unresolved_html(unresolved),
-            "<h2>ROC curves</h2>", figure_html(roc_png, "ROC curves of all models, scores and signals")]
+    link_items = "".join(
+        f'<li><a href="{esc(href)}">{esc(label)}</a> ({esc(models[label].get("model"))}'
+        f"{', ' + esc(models[label].get('run_dir')) if models[label].get('run_dir') else ''})</li>"
+        for label, href in links.items()
+    )
+    body = [
+        f"<h1>{esc(title)}</h1>",
+        f'<p class="subtitle">{len(models)} models &middot; background <code>'
+        f"{esc((provenance.get('background') or {}).get('path'))}</code></p>",
+        "<h2>Models</h2>",
+        f"<ul>{link_items}</ul>",
+        "<h2>Performance</h2>",
+        table(("model", *PERFORMANCE_HEADER), perf_rows, text_columns=3),
+        "<h2>Mass sculpting (background)</h2>",
+        table(("model", *SCULPTING_HEADER), sculpt_rows, text_columns=2),
+        unresolved_html(unresolved),
+        "<h2>ROC curves</h2>",
+        figure_html(roc_png, "ROC curves of all models, scores and signals"),
+    ]
     if extra_figures:
-        body += ["<h2>Sensitivity vs mass sculpting</h2>",
-                 '<div class="grid">' + "\n".join(figure_html(png, caption) for caption, png in extra_figures)
-                 + "</div>"]
+        body += [
+            "<h2>Sensitivity vs mass sculpting</h2>",
+            '<div class="grid">' + "\n".join(figure_html(png, caption) for caption, png in extra_figures) + "</div>",
+        ]
     body += ["<h2>Data provenance</h2>", provenance_html(provenance)]
     return page(title, "\n".join(body))

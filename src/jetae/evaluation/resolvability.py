@@ -72,10 +72,13 @@ def sculpting_jets_needed(background_efficiency: float) -> int:
 #: is never resolved (eps_S at eps_B = 1e-3 needs 10 000); ``jetae evaluate`` warns.
 MIN_BACKGROUND_JETS_ALL_FIGURES = max(
     [background_jets_needed(e) for e in SIGNAL_EFFICIENCY_WORKING_POINTS.values()]
-    + [sculpting_jets_needed(e) for e in SCULPTING_WORKING_POINTS.values()] + [MIN_JETS_SCULPTING])
+    + [sculpting_jets_needed(e) for e in SCULPTING_WORKING_POINTS.values()]
+    + [MIN_JETS_SCULPTING]
+)
 #: Below this many signal jets some figure is never resolved (R30 needs 34); ``jetae evaluate`` warns.
-MIN_SIGNAL_JETS_ALL_FIGURES = max([signal_jets_needed(e) for e in REJECTION_WORKING_POINTS.values()]
-                                  + [MIN_JETS_PER_CLASS])
+MIN_SIGNAL_JETS_ALL_FIGURES = max(
+    [signal_jets_needed(e) for e in REJECTION_WORKING_POINTS.values()] + [MIN_JETS_PER_CLASS]
+)
 
 
 def not_resolvable_text(value: float | None, spec: str = "", text: str = NOT_AVAILABLE) -> str:
@@ -102,8 +105,7 @@ def put_figure(block: dict, key: str, value: float | None, reason: str | None = 
 def auc_reason(n_background: int, n_signal: int) -> str | None:
     """Why the AUC of these sample sizes is not quoted (None: it is); see :data:`MIN_JETS_PER_CLASS`."""
     if min(n_background, n_signal) < MIN_JETS_PER_CLASS:
-        return (f"needs >= {MIN_JETS_PER_CLASS} jets of each class, have {n_background} background and "
-                f"{n_signal} signal")
+        return f"needs >= {MIN_JETS_PER_CLASS} jets of each class, have {n_background} background and {n_signal} signal"
     return None
 
 
@@ -117,8 +119,9 @@ def signal_efficiency_reason(eps_b: float, n_background: int, n_signal: int) -> 
     return None
 
 
-def rejection_reason(eps_s: float, eps_b: float | None, n_background: int, n_signal: int,
-                     name: str = "R") -> str | None:
+def rejection_reason(
+    eps_s: float, eps_b: float | None, n_background: int, n_signal: int, name: str = "R"
+) -> str | None:
     """Why the rejection at eps_S = ``eps_s`` is not quoted (None: it is).
 
     ``eps_b`` is the background efficiency at that working point (None: not computed yet;
@@ -133,8 +136,10 @@ def rejection_reason(eps_s: float, eps_b: float | None, n_background: int, n_sig
     if passing <= 0.0:
         return f"no background jet passes at eps_S = {eps_s:g}; {name} > {n_background}"
     if passing < MIN_PASSING_JETS - 1e-9:
-        return (f"only {passing:.3g} background jets pass at eps_S = {eps_s:g}, needs >= {MIN_PASSING_JETS} "
-                f"({name} ~ {1.0 / eps_b:.3g} is not resolved)")
+        return (
+            f"only {passing:.3g} background jets pass at eps_S = {eps_s:g}, needs >= {MIN_PASSING_JETS} "
+            f"({name} ~ {1.0 / eps_b:.3g} is not resolved)"
+        )
     return None
 
 
@@ -147,6 +152,8 @@ def sculpting_reason(n_background: int, background_efficiency: float | None = No
         return None
     need = sculpting_jets_needed(background_efficiency)
     if n_background < need:
-        return (f"needs >= {need} background jets ({MIN_JETS_SCULPTING} kept by the cut at "
-                f"eps_B = {background_efficiency:g}), have {n_background}")
+        return (
+            f"needs >= {need} background jets ({MIN_JETS_SCULPTING} kept by the cut at "
+            f"eps_B = {background_efficiency:g}), have {n_background}"
+        )
     return None

@@ -15,10 +15,10 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from jetae.jets import Jets
-from jetae.io.toptag import read_jets
 from jetae.errors import JetaeError
 from jetae.evaluation import resolvability as rules
+from jetae.io.toptag import read_jets
+from jetae.jets import Jets
 
 log = logging.getLogger(__name__)
 
@@ -26,8 +26,9 @@ PathLike = str | os.PathLike
 SampleLike = Jets | PathLike
 
 
-def read_sample(sample: SampleLike, role: str | None = None, n_max: int | None = None, start: int = 0,
-                on_unphysical: str = "error") -> Jets:
+def read_sample(
+    sample: SampleLike, role: str | None = None, n_max: int | None = None, start: int = 0, on_unphysical: str = "error"
+) -> Jets:
     """Jets as given, or read from a reference-layout file: rows ``start`` to ``start + n_max``.
 
     Parameters
@@ -107,19 +108,35 @@ def check_labels(background: Jets, signals: Mapping[str, Jets]) -> None:
     if n_signal_labelled == len(background):
         raise JetaeError(
             f"all {len(background)} jets of the background sample are labelled signal (is_signal_new = 1): "
-            "is this a signal file given as --background?", background.source)
+            "is this a signal file given as --background?",
+            background.source,
+        )
     if n_signal_labelled:
-        log.warning("%s: %d of %d background jets are labelled signal; they are counted as background",
-                    background.source or "background", n_signal_labelled, len(background))
+        log.warning(
+            "%s: %d of %d background jets are labelled signal; they are counted as background",
+            background.source or "background",
+            n_signal_labelled,
+            len(background),
+        )
     for name, jets in signals.items():
         where = jets.source or f"signal {name!r}"
         n_background_labelled = int(np.count_nonzero(jets.is_signal != 1))
         if n_background_labelled == len(jets):
-            log.warning("%s: all %d jets of signal %r are labelled background (is_signal_new = 0); they are "
-                        "evaluated as signal (a background file given as --signal?)", where, len(jets), name)
+            log.warning(
+                "%s: all %d jets of signal %r are labelled background (is_signal_new = 0); they are "
+                "evaluated as signal (a background file given as --signal?)",
+                where,
+                len(jets),
+                name,
+            )
         elif n_background_labelled:
-            log.warning("%s: %d of %d jets of signal %r are labelled background; they are counted as signal",
-                        where, n_background_labelled, len(jets), name)
+            log.warning(
+                "%s: %d of %d jets of signal %r are labelled background; they are counted as signal",
+                where,
+                n_background_labelled,
+                len(jets),
+                name,
+            )
         if jets.source and background.source and Path(jets.source).resolve() == Path(background.source).resolve():
             log.warning("%s: signal %r is the background file itself (expect AUC = 0.5)", where, name)
 
@@ -140,9 +157,12 @@ def named_signals(signals: Mapping[str, SampleLike] | Sequence[SampleLike] | Sam
     return dict(signals)
 
 
-def load_inputs(background: SampleLike, signals: Mapping[str, SampleLike] | Sequence[SampleLike] | SampleLike,
-                n_max: int | None = None, on_unphysical: str = "error"
-                ) -> tuple[Jets, dict[str, Jets], PathLike | None, dict[str, PathLike | None]]:
+def load_inputs(
+    background: SampleLike,
+    signals: Mapping[str, SampleLike] | Sequence[SampleLike] | SampleLike,
+    n_max: int | None = None,
+    on_unphysical: str = "error",
+) -> tuple[Jets, dict[str, Jets], PathLike | None, dict[str, PathLike | None]]:
     """Read the samples of an evaluation: ``(background jets, {signal: jets}, background path, {signal: path})``.
 
     Signals are named by :func:`named_signals`; the labels are checked (:func:`check_labels`).
@@ -151,8 +171,9 @@ def load_inputs(background: SampleLike, signals: Mapping[str, SampleLike] | Sequ
     signals = named_signals(signals)
     background_path = None if isinstance(background, Jets) else background
     background_jets = read_sample(background, n_max=n_max, on_unphysical=on_unphysical)
-    signal_jets = {name: read_sample(sample, n_max=n_max, on_unphysical=on_unphysical)
-                   for name, sample in signals.items()}
+    signal_jets = {
+        name: read_sample(sample, n_max=n_max, on_unphysical=on_unphysical) for name, sample in signals.items()
+    }
     signal_paths = {name: None if isinstance(s, Jets) else s for name, s in signals.items()}
     check_labels(background_jets, signal_jets)
     return background_jets, signal_jets, background_path, signal_paths
@@ -168,15 +189,21 @@ def warn_small_samples(background: Jets, signals: Mapping[str, Jets]) -> list[st
     """
     warnings = []
     if len(background) < rules.MIN_BACKGROUND_JETS_ALL_FIGURES:
-        warnings.append(f"{background.source or 'background'}: {len(background)} background jets, fewer than "
-                        f"{rules.MIN_BACKGROUND_JETS_ALL_FIGURES} (>= {rules.MIN_BACKGROUND_JETS_ALL_FIGURES} "
-                        "resolve every figure; eps_S at eps_B = 1e-3 needs that many)")
+        warnings.append(
+            f"{background.source or 'background'}: {len(background)} background jets, fewer than "
+            f"{rules.MIN_BACKGROUND_JETS_ALL_FIGURES} (>= {rules.MIN_BACKGROUND_JETS_ALL_FIGURES} "
+            "resolve every figure; eps_S at eps_B = 1e-3 needs that many)"
+        )
     for name, jets in signals.items():
         if len(jets) < rules.MIN_SIGNAL_JETS_ALL_FIGURES:
-            warnings.append(f"{jets.source or name}: signal {name!r} has {len(jets)} jets, fewer than "
-                            f"{rules.MIN_SIGNAL_JETS_ALL_FIGURES} (>= {rules.MIN_SIGNAL_JETS_ALL_FIGURES} resolve "
-                            f"every figure; R30 needs that many, the AUC {rules.MIN_JETS_PER_CLASS})")
+            warnings.append(
+                f"{jets.source or name}: signal {name!r} has {len(jets)} jets, fewer than "
+                f"{rules.MIN_SIGNAL_JETS_ALL_FIGURES} (>= {rules.MIN_SIGNAL_JETS_ALL_FIGURES} resolve "
+                f"every figure; R30 needs that many, the AUC {rules.MIN_JETS_PER_CLASS})"
+            )
     for warning in warnings:
-        log.warning("%s; figures these jets cannot resolve are null in metrics.json (with a reason) and n/a in "
-                    "the report", warning)
+        log.warning(
+            "%s; figures these jets cannot resolve are null in metrics.json (with a reason) and n/a in the report",
+            warning,
+        )
     return warnings

@@ -35,8 +35,9 @@ def score_table(detector, jets: Jets, scores: list[str] | None = None) -> dict[s
     return table
 
 
-def check_finite_scores(table: dict[str, np.ndarray], model: str, where: str | os.PathLike | None = None,
-                        role: str = "") -> None:
+def check_finite_scores(
+    table: dict[str, np.ndarray], model: str, where: str | os.PathLike | None = None, role: str = ""
+) -> None:
     """Refuse a score table with NaN or infinite scores (a diverged or corrupted model).
 
     ``model`` names the detector, ``where`` the scored file and ``role`` the jets (e.g.
@@ -53,6 +54,9 @@ def check_finite_scores(table: dict[str, np.ndarray], model: str, where: str | o
         bad = int(np.count_nonzero(~np.isfinite(values)))
         if bad:
             jets = f"{role} jets" if role else "jets"
-            raise JetaeError(f"model {model!r} gave non-finite (NaN or inf) {key[len('score_'):]!r} scores for "
-                             f"{bad} of {len(values)} {jets}; the model is broken (diverged training or corrupted "
-                             "weights?)", where)
+            raise JetaeError(
+                f"model {model!r} gave non-finite (NaN or inf) {key[len('score_') :]!r} scores for "
+                f"{bad} of {len(values)} {jets}; the model is broken (diverged training or corrupted "
+                "weights?)",
+                where,
+            )

@@ -36,12 +36,14 @@ class DemoConfig:
     seed: int = 1
     workers: int | None = None
     #: Per-model option overrides (merged into the model config).
-    model_options: dict[str, dict[str, Any]] = field(default_factory=lambda: {
-        "pca": {"n_components": 10},
-        "dense_ae": {"batch_size": 128, "patience": 4},
-        # Small batches: the conv net needs optimizer steps more than epochs on 4000 jets.
-        "conv_ae": {"batch_size": 32, "patience": 4},
-    })
+    model_options: dict[str, dict[str, Any]] = field(
+        default_factory=lambda: {
+            "pca": {"n_components": 10},
+            "dense_ae": {"batch_size": 128, "patience": 4},
+            # Small batches: the conv net needs optimizer steps more than epochs on 4000 jets.
+            "conv_ae": {"batch_size": 32, "patience": 4},
+        }
+    )
 
 
 def demo_samples(config: DemoConfig) -> dict[str, tuple[str, int, int]]:
@@ -77,11 +79,20 @@ def run_demo(config: DemoConfig | None = None) -> dict[str, Any]:
         tick = time.perf_counter()
         detector.fit(train_jets)
         run_dir = Path(config.runs_dir) / name
-        detector.save(run_dir, overwrite=True, extra={"command": "jetae demo", "train_file": str(paths["qcd_train"]),
-                                                      "n_train": len(train_jets)})
+        detector.save(
+            run_dir,
+            overwrite=True,
+            extra={"command": "jetae demo", "train_file": str(paths["qcd_train"]), "n_train": len(train_jets)},
+        )
         log.info("trained %s in %.1f s", name, time.perf_counter() - tick)
         run_dirs.append(run_dir)
-    metrics = evaluate_models(run_dirs, paths["qcd_test"], {"top": paths["top"], "w": paths["w"]},
-                              config.report_dir, overwrite=True, provenance={"command": "jetae demo"})
+    metrics = evaluate_models(
+        run_dirs,
+        paths["qcd_test"],
+        {"top": paths["top"], "w": paths["w"]},
+        config.report_dir,
+        overwrite=True,
+        provenance={"command": "jetae demo"},
+    )
     log.info("demo finished in %.0f s", time.perf_counter() - start)
     return metrics

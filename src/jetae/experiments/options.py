@@ -26,9 +26,12 @@ def has_option(model: str, option: str) -> bool:
     return get_model_spec(model).has_option(option)
 
 
-def model_options_for(models: Sequence[str], model_options: Mapping[str, Mapping[str, Any]] | None,
-                      defaults: Mapping[str, Mapping[str, Any]] | None = None, seed: int = 0,
-                      ) -> dict[str, dict[str, Any]]:
+def model_options_for(
+    models: Sequence[str],
+    model_options: Mapping[str, Mapping[str, Any]] | None,
+    defaults: Mapping[str, Mapping[str, Any]] | None = None,
+    seed: int = 0,
+) -> dict[str, dict[str, Any]]:
     """Per-model overrides: ``defaults[name]``, then ``seed``, then ``model_options[name]``, merged.
 
     Every result is checked by building the model's config now, so a wrong option fails

@@ -10,15 +10,16 @@ import sys
 from pathlib import Path
 from typing import Mapping
 
+from jetae.errors import JetaeError
 from jetae.generation.generate import generate_to_file
 from jetae.io.toptag import count_jets
-from jetae.errors import JetaeError
 
 log = logging.getLogger(__name__)
 
 
-def ensure_sample_files(data_dir: str | Path, samples: Mapping[str, tuple[str, int, int]],
-                        workers: int | None = None) -> dict[str, Path]:
+def ensure_sample_files(
+    data_dir: str | Path, samples: Mapping[str, tuple[str, int, int]], workers: int | None = None
+) -> dict[str, Path]:
     """Generate ``DATA_DIR/<name>.h5`` for each ``{name: (process, n_jets, seed)}`` not cached yet.
 
     A file is reused when it holds exactly ``n_jets`` jets; a missing, unreadable or
@@ -38,9 +39,15 @@ def ensure_sample_files(data_dir: str | Path, samples: Mapping[str, tuple[str, i
                 log.warning("cached %s is unreadable; generating it again", path)
         log.info("generating %d %s jets -> %s", n_jets, process, path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        generate_to_file(path, process, n_jets, seed=seed, workers=workers, overwrite=True,
-                         progress=sys.stderr.isatty(),
-                         command=["jetae", "generate", process, "--n", str(n_jets), "--seed", str(seed),
-                                  "--out", str(path)])
+        generate_to_file(
+            path,
+            process,
+            n_jets,
+            seed=seed,
+            workers=workers,
+            overwrite=True,
+            progress=sys.stderr.isatty(),
+            command=["jetae", "generate", process, "--n", str(n_jets), "--seed", str(seed), "--out", str(path)],
+        )
         paths[name] = path
     return paths

@@ -79,8 +79,12 @@ def _stats(values: Sequence[float | None]) -> dict[str, float | None]:
     if not values or any(v is None for v in values):
         return {"mean": None, "sd": None, "min": None, "max": None}
     array = np.asarray(values, dtype=np.float64)
-    return {"mean": float(array.mean()), "sd": float(array.std(ddof=1)) if len(array) > 1 else None,
-            "min": float(array.min()), "max": float(array.max())}
+    return {
+        "mean": float(array.mean()),
+        "sd": float(array.std(ddof=1)) if len(array) > 1 else None,
+        "min": float(array.min()),
+        "max": float(array.max()),
+    }
 
 
 def summarize_seeds(runs: Sequence[str | os.PathLike]) -> dict[str, Any]:
@@ -100,38 +104,61 @@ def summarize_seeds(runs: Sequence[str | os.PathLike]) -> dict[str, Any]:
         seed = run_seed(payload)
         for name, directions in payload["models"].items():
             if (name, seed) in where:
-                raise JetaeError(f"{name} with seed {seed} is also in {where[name, seed]}; give each model and seed "
-                                 "once", run)
+                raise JetaeError(
+                    f"{name} with seed {seed} is also in {where[name, seed]}; give each model and seed once", run
+                )
             where[name, seed] = str(run)
             results.setdefault(name, {})[seed] = directions
-        run_info.append({"run": str(run), "seed": seed, "models": list(payload["models"]),
-                         "command": payload["meta"].get("command"), "started": payload["meta"].get("started")})
+        run_info.append(
+            {
+                "run": str(run),
+                "seed": seed,
+                "models": list(payload["models"]),
+                "command": payload["meta"].get("command"),
+                "started": payload["meta"].get("started"),
+            }
+        )
     order = [name for name in MODEL_ORDER if name in results] + sorted(set(results) - set(MODEL_ORDER))
     models, failed = {}, []
     for name in order:
         by_seed = results[name]
         seeds = sorted(by_seed)
-        ok = {(seed, direction): (by_seed[seed].get(direction) or {}).get("status") == "ok"
-              for seed in seeds for direction in ("forward", "reverse")}
+        ok = {
+            (seed, direction): (by_seed[seed].get(direction) or {}).get("status") == "ok"
+            for seed in seeds
+            for direction in ("forward", "reverse")
+        }
         failed += [f"{name} seed {seed} {direction}" for (seed, direction), good in ok.items() if not good]
-        values = {key: [_dig(by_seed[seed][direction], keys) if ok[seed, direction] else None for seed in seeds]
-                  for key, (direction, keys, _) in METRICS.items()}
+        values = {
+            key: [_dig(by_seed[seed][direction], keys) if ok[seed, direction] else None for seed in seeds]
+            for key, (direction, keys, _) in METRICS.items()
+        }
         bootstrap = {}
         for key in AUC_METRICS:
             direction, keys, _ = METRICS[key]
             errors = [_dig(by_seed[s].get(direction) or {}, (*keys[:-1], "auc_err")) for s in seeds]
             errors = [e for e in errors if e is not None]
             bootstrap[key] = float(np.mean(errors)) if errors else None
-        models[name] = {"seeds": seeds, "values": values,
-                        "stats": {key: _stats(column) for key, column in values.items()},
-                        "bootstrap_sd": bootstrap}
+        models[name] = {
+            "seeds": seeds,
+            "values": values,
+            "stats": {key: _stats(column) for key, column in values.items()},
+            "bootstrap_sd": bootstrap,
+        }
     first = payloads[0]["meta"]
-    meta = {"preset": first.get("preset"), "seeds": sorted({info["seed"] for info in run_info}),
-            "sizes": first.get("sizes"),
-            "samples": {name: info.get("path") for name, info in first.get("samples", {}).items()},
-            "runs": run_info}
-    return {"meta": meta, "metrics": {key: label for key, (_, _, label) in METRICS.items()},
-            "models": models, "failed": failed}
+    meta = {
+        "preset": first.get("preset"),
+        "seeds": sorted({info["seed"] for info in run_info}),
+        "sizes": first.get("sizes"),
+        "samples": {name: info.get("path") for name, info in first.get("samples", {}).items()},
+        "runs": run_info,
+    }
+    return {
+        "meta": meta,
+        "metrics": {key: label for key, (_, _, label) in METRICS.items()},
+        "models": models,
+        "failed": failed,
+    }
 
 
 def _cell(stats: Mapping[str, float | None], spec: str, spread: str = "sd") -> str:
@@ -146,15 +173,29 @@ def _cell(stats: Mapping[str, float | None], spec: str, spread: str = "sd") -> s
 
 
 #: Number formats of the table columns.
-_FORMATS = {"top_auc": ".3f", "top_r30": ".1f", "w_auc": ".3f", "w_r30": ".1f", "reverse_auc": ".3f",
-            "jsd50": ".3f", "jsd10": ".3f", "train_s": ".0f", "infer_jets_s": ",.0f"}
+_FORMATS = {
+    "top_auc": ".3f",
+    "top_r30": ".1f",
+    "w_auc": ".3f",
+    "w_r30": ".1f",
+    "reverse_auc": ".3f",
+    "jsd50": ".3f",
+    "jsd10": ".3f",
+    "train_s": ".0f",
+    "infer_jets_s": ",.0f",
+}
 
 
 def summary_rows(summary: Mapping[str, Any]) -> list[list[str]]:
     """Rows of the spread table: model, seeds, then ``mean ± sd`` per metric (min-max for speeds)."""
-    return [[name, ", ".join(str(s) for s in block["seeds"]),
-             *(_cell(block["stats"][key], _FORMATS[key], "range" if key in SPEED_METRICS else "sd") for key in METRICS)]
-            for name, block in summary["models"].items()]
+    return [
+        [
+            name,
+            ", ".join(str(s) for s in block["seeds"]),
+            *(_cell(block["stats"][key], _FORMATS[key], "range" if key in SPEED_METRICS else "sd") for key in METRICS),
+        ]
+        for name, block in summary["models"].items()
+    ]
 
 
 def summary_table(summary: Mapping[str, Any]) -> str:
@@ -166,12 +207,18 @@ def summary_table(summary: Mapping[str, Any]) -> str:
 def markdown_summary(summary: Mapping[str, Any]) -> str:
     """``benchmark_seeds.md``: the spread table, every seed's AUCs, the runs."""
     meta = summary["meta"]
-    lines = [f"# jetae benchmark over seeds (preset `{meta['preset']}`)", "",
-             f"Model seeds {', '.join(str(s) for s in meta['seeds'])}; the same samples and sizes in every run "
-             "(checked).", "", summary_table(summary).rstrip("\n"), "",
-             "- mean ± standard deviation over the seeds (n - 1); a single seed: its value. R30 and JSD as in "
-             "`benchmark.md`; train s and infer jets/s: the range of the forward training wall times and "
-             "inference rates (which depend on how busy the machine was).", ""]
+    lines = [
+        f"# jetae benchmark over seeds (preset `{meta['preset']}`)",
+        "",
+        f"Model seeds {', '.join(str(s) for s in meta['seeds'])}; the same samples and sizes in every run (checked).",
+        "",
+        summary_table(summary).rstrip("\n"),
+        "",
+        "- mean ± standard deviation over the seeds (n - 1); a single seed: its value. R30 and JSD as in "
+        "`benchmark.md`; train s and infer jets/s: the range of the forward training wall times and "
+        "inference rates (which depend on how busy the machine was).",
+        "",
+    ]
     header = ("model", "top AUC per seed", "W AUC per seed", "reverse AUC per seed", "bootstrap sd (one run)")
     rows = []
     for name, block in summary["models"].items():
@@ -179,19 +226,39 @@ def markdown_summary(summary: Mapping[str, Any]) -> str:
         boot = [number_cell(block["bootstrap_sd"][key], ".3f", "–") for key in AUC_METRICS]
         rows.append([name, *per_seed, " / ".join(boot)])
     lines += markdown_table(header, rows)
-    lines += ["", "- per seed: in the order of the seeds column above; bootstrap sd: the mean ± of the single "
-                  "runs for top / W / reverse AUC (test-sample statistics only).", "", "Runs:", ""]
-    lines += [f"- seed {info['seed']}: `{info['run']}` ({', '.join(info['models'])})"
-              + (f": `{info['command']}`" if info.get("command") else "") for info in meta["runs"]]
+    lines += [
+        "",
+        "- per seed: in the order of the seeds column above; bootstrap sd: the mean ± of the single "
+        "runs for top / W / reverse AUC (test-sample statistics only).",
+        "",
+        "Runs:",
+        "",
+    ]
+    lines += [
+        f"- seed {info['seed']}: `{info['run']}` ({', '.join(info['models'])})"
+        + (f": `{info['command']}`" if info.get("command") else "")
+        for info in meta["runs"]
+    ]
     if summary["failed"]:
-        lines += ["", "Failed (no mean or spread for the metrics of that direction, shown as –): "
-                  + "; ".join(summary["failed"])]
+        lines += [
+            "",
+            "Failed (no mean or spread for the metrics of that direction, shown as –): " + "; ".join(summary["failed"]),
+        ]
     return "\n".join(lines) + "\n"
 
 
-def write_summary(summary: Mapping[str, Any], out_dir: str | os.PathLike, overwrite: bool = False,
-                  results_copy: str | os.PathLike | None = None) -> None:
+def write_summary(
+    summary: Mapping[str, Any],
+    out_dir: str | os.PathLike,
+    overwrite: bool = False,
+    results_copy: str | os.PathLike | None = None,
+) -> None:
     """Write ``benchmark_seeds.json`` and ``.md`` atomically to ``out_dir`` (and a copy,
     ``benchmark_<preset>_seeds.{json,md}``, if asked)."""
-    write_outputs(out_dir, {JSON_FILE: json.dumps(summary, indent=2) + "\n", MARKDOWN_FILE: markdown_summary(summary)},
-                  overwrite, results_copy, f"benchmark_{summary['meta']['preset']}_seeds")
+    write_outputs(
+        out_dir,
+        {JSON_FILE: json.dumps(summary, indent=2) + "\n", MARKDOWN_FILE: markdown_summary(summary)},
+        overwrite,
+        results_copy,
+        f"benchmark_{summary['meta']['preset']}_seeds",
+    )

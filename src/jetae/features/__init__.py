@@ -13,10 +13,10 @@ from typing import Any, Callable
 
 import numpy as np
 
-from jetae.jets import Jets
 from jetae.errors import JetaeError
 from jetae.features.constituents import ConstituentConfig, constituent_features, flatten
 from jetae.features.images import ImageConfig, jet_images
+from jetae.jets import Jets
 
 
 def _image_inputs(constituents: np.ndarray, options: dict[str, Any]) -> np.ndarray:

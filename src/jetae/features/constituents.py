@@ -27,8 +27,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from jetae.errors import JetaeError
-from jetae.features.images import positive_int
 from jetae.features import kinematics
+from jetae.features.images import positive_int
 from jetae.features.kinematics import padding_mask
 
 log = logging.getLogger(__name__)
@@ -133,9 +133,7 @@ def constituent_features(
         "log_pt": lambda: _log_or_zero(pt, real),
         "log_e": lambda: _log_or_zero(p4[..., 0], real),
         "pt_rel": lambda: np.divide(pt, jet_pt, out=np.zeros_like(pt), where=real & (jet_pt > 0.0)),
-        "e_rel": lambda: np.divide(
-            p4[..., 0], jet[:, :1], out=np.zeros_like(pt), where=real & (jet[:, :1] > 0.0)
-        ),
+        "e_rel": lambda: np.divide(p4[..., 0], jet[:, :1], out=np.zeros_like(pt), where=real & (jet[:, :1] > 0.0)),
         "delta_r": lambda: np.where(real, np.hypot(delta_eta, delta_phi), 0.0),
         "E": lambda: p4[..., 0],
         "px": lambda: p4[..., 1],

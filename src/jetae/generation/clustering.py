@@ -98,11 +98,14 @@ class Clustering:
             columns = [np.ascontiguousarray(p4[:, k], dtype=np.float64) for k in (1, 2, 3, 0)]
 
             def run():
-                self._result = engine(*columns, self.offsets[:-1].copy(), self.offsets[1:].copy(),
-                                      _jet_definition(radius))
+                self._result = engine(
+                    *columns, self.offsets[:-1].copy(), self.offsets[1:].copy(), _jet_definition(radius)
+                )
         else:
-            particles = ak.unflatten(ak.zip({"px": p4[:, 1], "py": p4[:, 2], "pz": p4[:, 3], "E": p4[:, 0]},
-                                            with_name="Momentum4D"), np.asarray(counts))
+            particles = ak.unflatten(
+                ak.zip({"px": p4[:, 1], "py": p4[:, 2], "pz": p4[:, 3], "E": p4[:, 0]}, with_name="Momentum4D"),
+                np.asarray(counts),
+            )
 
             def run():
                 self._sequence = fastjet.ClusterSequence(particles, _jet_definition(radius))
@@ -111,7 +114,7 @@ class Clustering:
             run()
         else:
             show = BANNER["mode"] == "stderr" and log.isEnabledFor(logging.INFO)
-            with (stdout_to_stderr() if show else capture_stdout()):
+            with stdout_to_stderr() if show else capture_stdout():
                 run()
             BANNER["shown"] = True
 
@@ -138,7 +141,7 @@ class Clustering:
         if self._result is not None:
             jet_offsets, local, _ = self._result.to_numpy_with_constituents(float(pt_min))
             jet_offsets = np.asarray(jet_offsets, dtype=np.int64)
-            local = np.asarray(local[jet_offsets[0]:jet_offsets[-1]], dtype=np.int64)
+            local = np.asarray(local[jet_offsets[0] : jet_offsets[-1]], dtype=np.int64)
         elif self._sequence is not None:
             per_jet = ak.flatten(self._sequence.constituent_index(float(pt_min)), axis=1)
             per_jet = per_jet.layout.to_ListOffsetArray64(True)
@@ -150,7 +153,9 @@ class Clustering:
         return jet_offsets, local + np.repeat(self.offsets[jet_event], np.diff(jet_offsets))
 
 
-def cluster(p4: np.ndarray, counts: np.ndarray, window: JetWindow) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def cluster(
+    p4: np.ndarray, counts: np.ndarray, window: JetWindow
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Anti-kT cluster many events at once with FastJet; keep jets with ``pT >= window.pt_min``.
 
     Parameters
@@ -179,8 +184,9 @@ def in_window(jet_p4: np.ndarray, window: JetWindow) -> np.ndarray:
     return np.flatnonzero((jet_pt > window.pt_min) & (jet_pt < window.pt_max) & (np.abs(eta(jet_p4)) < window.eta_max))
 
 
-def pack_constituents(p4: np.ndarray, const_offsets: np.ndarray, const_index: np.ndarray,
-                      jets: np.ndarray, max_constituents: int) -> np.ndarray:
+def pack_constituents(
+    p4: np.ndarray, const_offsets: np.ndarray, const_index: np.ndarray, jets: np.ndarray, max_constituents: int
+) -> np.ndarray:
     """``(len(jets), max_constituents, 4)`` float32 constituents of the selected ``jets``,
     ordered by decreasing pT, truncated and zero padded.
 

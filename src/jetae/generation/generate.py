@@ -276,7 +276,7 @@ def generate_to_file(
         "scheduler": _scheduler_name(scheduler),
         "totals": {**_summary(ordered, spec.is_signal), "wall_seconds": round(time.perf_counter() - started, 2)},
         "layout": "Top Tagging Reference (pandas HDFStore key 'table'); ttv = 0; "
-                  "truth = matched parton (zeros for background)",
+        "truth = matched parton (zeros for background)",
     }
     # the data file and its sidecar appear together, and only when complete
     with atomic_path(out, suffix=".h5") as tmp:
@@ -287,7 +287,13 @@ def generate_to_file(
     log.info("wrote %d jets to %s", provenance["totals"]["n_jets"], out)
     shutil.rmtree(work_dir, ignore_errors=True)
     totals = provenance["totals"]
-    log.info("%s: %d %s jets from %d events (%.3f jets/event) in %.1f s",
-             out, totals["n_jets"], spec.name, totals["n_events"], totals["jets_per_event"] or 0.0,
-             totals["wall_seconds"])
+    log.info(
+        "%s: %d %s jets from %d events (%.3f jets/event) in %.1f s",
+        out,
+        totals["n_jets"],
+        spec.name,
+        totals["n_events"],
+        totals["jets_per_event"] or 0.0,
+        totals["wall_seconds"],
+    )
     return provenance

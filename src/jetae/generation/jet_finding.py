@@ -52,9 +52,15 @@ class BatchJets:
         return len(self.window_event)
 
 
-def find_jets(batch: EventBatch, visible, window: JetWindow, match_id: int | None,
-              timings: dict[str, float] | None = None, regional: bool = True,
-              stats: dict[str, int] | None = None) -> BatchJets:
+def find_jets(
+    batch: EventBatch,
+    visible,
+    window: JetWindow,
+    match_id: int | None,
+    timings: dict[str, float] | None = None,
+    regional: bool = True,
+    stats: dict[str, int] | None = None,
+) -> BatchJets:
     """All jets in the window from a batch of events; for signal, only truth-matched ones.
 
     A signal jet must lie within ``Delta R < window.radius`` of the matched particle (last
@@ -80,7 +86,8 @@ def find_jets(batch: EventBatch, visible, window: JetWindow, match_id: int | Non
         pt_ = pt(p4)
         y = rapidity_fastjet(p4[:, 0], p4[:, 3])
         jet_p4, jet_event, const_offsets, const_index = regional_jets(
-            p4, pt_, y, event, batch.n_events, window, timings, stats)
+            p4, pt_, y, event, batch.n_events, window, timings, stats
+        )
         chosen = np.arange(len(jet_p4))
     else:
         counts = np.bincount(event, minlength=batch.n_events)

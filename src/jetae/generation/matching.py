@@ -107,8 +107,9 @@ def truth_partons(batch: EventBatch, events: np.ndarray, match_id: int) -> Truth
     return TruthPartons(as_int(event_of), as_int(entry_of), as_int(owner), as_int(daughters))
 
 
-def match_jets(batch: EventBatch, jet_p4: np.ndarray, jet_event: np.ndarray, match_id: int,
-               radius: float) -> tuple[np.ndarray, np.ndarray]:
+def match_jets(
+    batch: EventBatch, jet_p4: np.ndarray, jet_event: np.ndarray, match_id: int, radius: float
+) -> tuple[np.ndarray, np.ndarray]:
     """Truth-match jets: ``(matched mask (n,), truth p4 (n, 4))``.
 
     A jet matches a parton of its event when ``Delta R(jet, parton) < radius`` and every
@@ -139,11 +140,15 @@ def match_jets(batch: EventBatch, jet_p4: np.ndarray, jet_event: np.ndarray, mat
     first_daughter = np.cumsum(n_daughters) - n_daughters
     per_pair = n_daughters[pair_parton]
     owner_pair = np.repeat(np.arange(len(pair_jet)), per_pair)
-    daughter = np.repeat(first_daughter[pair_parton], per_pair) + np.arange(per_pair.sum()) \
+    daughter = (
+        np.repeat(first_daughter[pair_parton], per_pair)
+        + np.arange(per_pair.sum())
         - np.repeat(np.cumsum(per_pair) - per_pair, per_pair)
+    )
     daughter_p4 = batch.momenta(partons.daughter_entry[daughter])
-    to_daughter = delta_r_eta_phi(jet_eta[pair_jet[owner_pair]], jet_phi[pair_jet[owner_pair]],
-                                  eta(daughter_p4), phi(daughter_p4))
+    to_daughter = delta_r_eta_phi(
+        jet_eta[pair_jet[owner_pair]], jet_phi[pair_jet[owner_pair]], eta(daughter_p4), phi(daughter_p4)
+    )
     farthest = np.zeros(len(pair_jet))
     np.maximum.at(farthest, owner_pair, to_daughter)
     good = np.flatnonzero((to_parton < radius) & (farthest < radius))

@@ -84,8 +84,11 @@ def make_plan(
     if lo < 0 or (hi > 0 and hi <= lo):
         raise JetaeError(f"need 0 <= pthat-min < pthat-max, got {lo:g} and {hi:g} GeV")
     window_dict = {
-        "pt_min": float(window.pt_min), "pt_max": float(window.pt_max), "eta_max": float(window.eta_max),
-        "radius": float(window.radius), "max_constituents": int(window.max_constituents),
+        "pt_min": float(window.pt_min),
+        "pt_max": float(window.pt_max),
+        "eta_max": float(window.eta_max),
+        "radius": float(window.radius),
+        "max_constituents": int(window.max_constituents),
     }
     arguments = {
         "format": GENERATOR_FORMAT,
@@ -101,8 +104,15 @@ def make_plan(
     }
     tasks = [
         ShardTask(
-            index=i, n_jets=size, seed=shard_seed(int(seed), i), process=spec.to_dict(), window=window_dict,
-            sqrts=float(sqrts), mpi=bool(mpi), pthat_min=float(lo), pthat_max=float(hi),
+            index=i,
+            n_jets=size,
+            seed=shard_seed(int(seed), i),
+            process=spec.to_dict(),
+            window=window_dict,
+            sqrts=float(sqrts),
+            mpi=bool(mpi),
+            pthat_min=float(lo),
+            pthat_max=float(hi),
         )
         for i, size in enumerate(shard_sizes(int(n_jets), int(shard_size)))
     ]

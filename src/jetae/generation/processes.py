@@ -118,8 +118,16 @@ BUILTIN_PROCESSES: dict[str, ProcessSpec] = {
 }
 
 #: Setting prefixes jetae sets itself; a card may not override them.
-RESERVED_SETTINGS = ("beams:", "random:", "partonlevel:mpi", "phasespace:pthatmin", "phasespace:pthatmax",
-                     "next:", "print:", "init:")
+RESERVED_SETTINGS = (
+    "beams:",
+    "random:",
+    "partonlevel:mpi",
+    "phasespace:pthatmin",
+    "phasespace:pthatmax",
+    "next:",
+    "print:",
+    "init:",
+)
 
 _JETAE_LINE = re.compile(r"^[!#]\s*jetae\s*:\s*(?P<key>[A-Za-z_]+)\s*=\s*(?P<value>\S.*?)\s*$")
 
@@ -129,7 +137,9 @@ def get_process(name: str) -> ProcessSpec:
     try:
         return BUILTIN_PROCESSES[name.lower()]
     except KeyError:
-        raise JetaeError(f"unknown process '{name}'; choose one of {', '.join(BUILTIN_PROCESSES)} or give --card FILE") from None
+        raise JetaeError(
+            f"unknown process '{name}'; choose one of {', '.join(BUILTIN_PROCESSES)} or give --card FILE"
+        ) from None
 
 
 def read_card(path: str | os.PathLike) -> ProcessSpec:
@@ -176,11 +186,16 @@ def read_card(path: str | os.PathLike) -> ProcessSpec:
         if any(lowered.startswith(prefix) for prefix in RESERVED_SETTINGS):
             raise JetaeError(
                 f"line {number}: '{setting}' is set by jetae itself (beam energy, seeds, MPI and the pTHat window "
-                "come from the command line: --sqrts, --seed, --mpi, --pt-min/--pt-max)", path)
+                "come from the command line: --sqrts, --seed, --mpi, --pt-min/--pt-max)",
+                path,
+            )
         lines.append((number, setting))
     if "match" not in options:
-        raise JetaeError("no '! jetae: match = PDG_ID' line: say which particle signal jets are matched to "
-                         "(e.g. '! jetae: match = 6' for tops, 'match = 0' for unmatched background)", path)
+        raise JetaeError(
+            "no '! jetae: match = PDG_ID' line: say which particle signal jets are matched to "
+            "(e.g. '! jetae: match = 6' for tops, 'match = 0' for unmatched background)",
+            path,
+        )
     try:
         match_id = abs(int(options["match"]))
     except ValueError:

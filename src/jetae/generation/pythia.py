@@ -99,8 +99,9 @@ def _problems(lines: Sequence[str]) -> str:
     return "; ".join(h for h in hits if h)[:400]
 
 
-def make_pythia(settings: Sequence[str], seed: int, card_path: str | None = None,
-                card_lines: Sequence[tuple[int, str]] = ()):
+def make_pythia(
+    settings: Sequence[str], seed: int, card_path: str | None = None, card_lines: Sequence[tuple[int, str]] = ()
+):
     """A Pythia instance with ``settings`` read and ``init()`` done, seeded with ``seed``.
 
     Pythia runs silently; if it rejects the setup, it is set up once more with its error
@@ -131,8 +132,7 @@ def make_pythia(settings: Sequence[str], seed: int, card_path: str | None = None
     if line is not None:
         number = dict((text, n) for n, text in card_lines).get(line)
         where = f"line {number}: " if number is not None else ""
-        raise JetaeError(f"{where}Pythia rejects the setting '{line}'" + (f" ({detail})" if detail else ""),
-                         card_path)
+        raise JetaeError(f"{where}Pythia rejects the setting '{line}'" + (f" ({detail})" if detail else ""), card_path)
     raise JetaeError("Pythia init() failed with these settings" + (f": {detail}" if detail else ""), card_path)
 
 

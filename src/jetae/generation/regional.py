@@ -67,7 +67,7 @@ def _stencil(radius: float, cell_y: float, cell_phi: float) -> tuple[np.ndarray,
     di, dj = np.meshgrid(np.arange(-k_y, k_y + 1), np.arange(-k_phi, k_phi + 1), indexing="ij")
     gap_y = np.maximum(np.abs(di) - 1, 0) * cell_y
     gap_phi = np.maximum(np.abs(dj) - 1, 0) * cell_phi
-    near = gap_y ** 2 + gap_phi ** 2 < radius ** 2
+    near = gap_y**2 + gap_phi**2 < radius**2
     return di[near], dj[near]
 
 
@@ -83,8 +83,15 @@ class _Regions:
     n_skeleton: int
 
 
-def _select_regions(p4: np.ndarray, pt_: np.ndarray, y: np.ndarray, phi_: np.ndarray, event: np.ndarray,
-                    n_events: int, window: JetWindow) -> _Regions:
+def _select_regions(
+    p4: np.ndarray,
+    pt_: np.ndarray,
+    y: np.ndarray,
+    phi_: np.ndarray,
+    event: np.ndarray,
+    n_events: int,
+    window: JetWindow,
+) -> _Regions:
     """Skeleton clustering, candidate jets and the particles around them (see the module doc).
 
     ``p4`` ``(n, 4)``, ``pt_``, ``y`` and ``phi_`` ``(n,)`` describe the visible final-state
@@ -134,8 +141,16 @@ def _select_regions(p4: np.ndarray, pt_: np.ndarray, y: np.ndarray, phi_: np.nda
     return _Regions(keep=inside[marked[cell]], event=seed_event, y=seed_y, phi=seed_phi, n_skeleton=len(hard))
 
 
-def regional_jets(p4: np.ndarray, pt_: np.ndarray, y: np.ndarray, event: np.ndarray, n_events: int,
-                  window: JetWindow, timings: dict[str, float] | None = None, stats: dict[str, int] | None = None):
+def regional_jets(
+    p4: np.ndarray,
+    pt_: np.ndarray,
+    y: np.ndarray,
+    event: np.ndarray,
+    n_events: int,
+    window: JetWindow,
+    timings: dict[str, float] | None = None,
+    stats: dict[str, int] | None = None,
+):
     """Jets in the window via regional clustering: ``(jet_p4, jet_event, const_offsets, const_index)``
     of the window jets only, as :func:`jetae.generation.clustering.cluster` would give them for the
     full events.
@@ -187,9 +202,14 @@ def regional_jets(p4: np.ndarray, pt_: np.ndarray, y: np.ndarray, event: np.ndar
         timings["regions"] = timings.get("regions", 0.0) + t1 - t0
         timings["cluster"] = timings.get("cluster", 0.0) + clock() - t1
     if stats is not None:
-        for key, value in (("events", n_events), ("events_clustered", int(np.count_nonzero(np.bincount(event[keep], minlength=n_events)))),
-                           ("particles", len(p4)), ("particles_clustered", len(keep)),
-                           ("skeleton_particles", regions.n_skeleton), ("events_in_full", int(wide.sum()))):
+        for key, value in (
+            ("events", n_events),
+            ("events_clustered", int(np.count_nonzero(np.bincount(event[keep], minlength=n_events)))),
+            ("particles", len(p4)),
+            ("particles_clustered", len(keep)),
+            ("skeleton_particles", regions.n_skeleton),
+            ("events_in_full", int(wide.sum())),
+        ):
             stats[key] = stats.get(key, 0) + value
     return jet_p4, jet_event, const_offsets, const_index
 

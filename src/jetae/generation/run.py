@@ -24,8 +24,16 @@ from jetae.generation.shards import ShardResult, ShardTask, run_shard
 
 def progress_bar(total: int, initial: int, description: str, enabled: bool) -> tqdm:
     """A tqdm bar on stderr counting jets (disabled, but still usable, when not ``enabled``)."""
-    return tqdm(total=total, initial=initial, unit="jet", desc=description, file=sys.stderr,
-                disable=not enabled, dynamic_ncols=True, smoothing=0.1)
+    return tqdm(
+        total=total,
+        initial=initial,
+        unit="jet",
+        desc=description,
+        file=sys.stderr,
+        disable=not enabled,
+        dynamic_ncols=True,
+        smoothing=0.1,
+    )
 
 
 def runs_in_process(n_tasks: int, workers: int, scheduler: Any) -> bool:
@@ -77,7 +85,8 @@ def _pool_worker_init() -> None:
 
 def _run_dask(tasks: list[ShardTask], on_result: Callable[[ShardResult], None], scheduler: Any, bar) -> None:
     try:  # dask.distributed takes ~1 s to import: only when a scheduler is given
-        from distributed import Client, as_completed as dask_completed
+        from distributed import Client
+        from distributed import as_completed as dask_completed
     except ImportError as exc:  # pragma: no cover - dask[distributed] is a dependency
         raise JetaeError(f"--scheduler needs dask.distributed: {exc}") from exc
     own_client = not isinstance(scheduler, Client)

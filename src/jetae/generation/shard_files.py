@@ -85,8 +85,9 @@ def load_shard(path: Path, task: ShardTask, max_constituents: int) -> ShardResul
         log.warning("%s: holds shard %d, not shard %d; making it again", path, index, task.index)
         return None
     constituents, truth, seconds = arrays["constituents"], arrays["truth"], float(arrays["seconds"])
-    return ShardResult(index=index, constituents=constituents, truth=truth, n_events=n_events,
-                       n_in_window=n_in_window, seconds=seconds)
+    return ShardResult(
+        index=index, constituents=constituents, truth=truth, n_events=n_events, n_in_window=n_in_window, seconds=seconds
+    )
 
 
 def _differences(old: dict, new: dict, prefix: str = "") -> list[str]:
@@ -123,18 +124,22 @@ def prepare_work_dir(work_dir: Path, arguments: dict, restart: bool) -> None:
             previous = json.loads(manifest.read_text())["arguments"]
         except (OSError, ValueError, KeyError, TypeError):
             raise JetaeError(
-                "work directory without a readable manifest; remove it or add --restart", work_dir) from None
+                "work directory without a readable manifest; remove it or add --restart", work_dir
+            ) from None
         if previous != arguments:
             changes = "; ".join(_differences(previous, arguments)[:4])
             raise JetaeError(
                 f"holds shards of a run with different arguments ({changes}); "
-                "run the same command to resume it, or add --restart to discard it", work_dir)
+                "run the same command to resume it, or add --restart to discard it",
+                work_dir,
+            )
         return
     try:
         work_dir.mkdir(parents=False)
     except OSError as exc:
-        raise JetaeError(f"cannot create the work directory next to the output: {exc.strerror or exc}",
-                         work_dir) from exc
+        raise JetaeError(
+            f"cannot create the work directory next to the output: {exc.strerror or exc}", work_dir
+        ) from exc
     write_text_atomic(manifest, json.dumps({"arguments": arguments}, indent=1))
 
 
@@ -150,6 +155,7 @@ def iter_shard_jets(work_dir: Path, tasks: list[ShardTask], max_constituents: in
         path = shard_path(work_dir, task.index)
         result = load_shard(path, task, max_constituents)
         if result is None:
-            raise JetaeError("a finished shard vanished or was damaged while writing the output; "
-                             "run the same command again", path)
+            raise JetaeError(
+                "a finished shard vanished or was damaged while writing the output; run the same command again", path
+            )
         yield assemble([result], is_signal)

@@ -138,7 +138,8 @@ def run_shard(task: ShardTask | dict, progress: Callable[[int], None] | None = N
             raise JetaeError(
                 f"no {'matched ' if spec.is_signal else ''}jet in the window after {n_events} {spec.name} events; "
                 f"check the jet window ({window.pt_min:g}-{window.pt_max:g} GeV, |eta| < {window.eta_max:g}), "
-                f"the pTHat window ({task.pthat_min:g}-{task.pthat_max:g} GeV) and the process settings")
+                f"the pTHat window ({task.pthat_min:g}-{task.pthat_max:g} GeV) and the process settings"
+            )
         if progress is not None and take:
             progress(take)
     return ShardResult(

@@ -142,6 +142,5 @@ def check_not_input(final: str | os.PathLike, inputs: Iterable[str | os.PathLike
             clash = resolved == target or (exists and _same_file(final, path))
         if clash:
             what = "holds" if kind == "dir" and resolved != target else "is"
-            raise JetaeError(f"the output {what} an input of this command ({path}); choose another output path",
-                             final)
+            raise JetaeError(f"the output {what} an input of this command ({path}); choose another output path", final)
     return final

@@ -90,9 +90,11 @@ def format_check(report: dict[str, Any]) -> str:
     """The printed block of ``jetae check`` for one file."""
     n = report["n_jets"]
     lines = [f"{report['path']}: {'OK' if report['ok'] else 'PROBLEMS'}"]
-    lines.append(f"  layout        Top Tagging Reference, pandas '{report['storage']}' format, "
-                 f"{report['n_slots']} constituent slots, truth columns {'yes' if report['truth'] else 'no'}, "
-                 f"labels {', '.join(report['labels'])}")
+    lines.append(
+        f"  layout        Top Tagging Reference, pandas '{report['storage']}' format, "
+        f"{report['n_slots']} constituent slots, truth columns {'yes' if report['truth'] else 'no'}, "
+        f"labels {', '.join(report['labels'])}"
+    )
     if report["extra_columns"]:
         shown = ", ".join(report["extra_columns"][:6]) + (" ..." if len(report["extra_columns"]) > 6 else "")
         lines.append(f"  extra columns {len(report['extra_columns'])} (ignored by jetae): {shown}")
@@ -100,16 +102,26 @@ def format_check(report: dict[str, Any]) -> str:
     if n == 0:
         lines.append("  problem       the file contains no jets")
     counts = report["label_counts"]
-    lines.append(f"  labels        signal {counts['signal']}, background {counts['background']}"
-                 + (f", other values {counts['other']}" if counts["other"] else ""))
+    lines.append(
+        f"  labels        signal {counts['signal']}, background {counts['background']}"
+        + (f", other values {counts['other']}" if counts["other"] else "")
+    )
     if report["splits"]:
-        lines.append("  splits        " + ", ".join(f"ttv={code}: {count}" for code, count in sorted(report["splits"].items())))
+        lines.append(
+            "  splits        " + ", ".join(f"ttv={code}: {count}" for code, count in sorted(report["splits"].items()))
+        )
     padding = report["padding"]
     lines.append(f"  constituents  {padding['constituents']} in all, at most {padding['max_multiplicity']} per jet")
-    lines.append(f"  padding       {padding['interior_padding']} jet(s) with padding between constituents, "
-                 f"{padding['not_pt_ordered']} not in decreasing pT (both legal)")
-    names = {"non-finite": "NaN or inf momenta", "empty": "jets without constituents",
-             "unphysical": "unphysical constituents (E < 0 or E < |p|)", "labels": "non-integer or NaN labels"}
+    lines.append(
+        f"  padding       {padding['interior_padding']} jet(s) with padding between constituents, "
+        f"{padding['not_pt_ordered']} not in decreasing pT (both legal)"
+    )
+    names = {
+        "non-finite": "NaN or inf momenta",
+        "empty": "jets without constituents",
+        "unphysical": "unphysical constituents (E < 0 or E < |p|)",
+        "labels": "non-integer or NaN labels",
+    }
     if not report["problems"]:
         lines.append("  problems      none: every jet finite, non-empty, physical, with integer labels")
     for kind, entry in report["problems"].items():
@@ -123,4 +135,3 @@ def format_check(report: dict[str, Any]) -> str:
 def check_exit_code(reports: list[dict[str, Any]]) -> int:
     """0 when every file passes, 1 when any has problems (errors that stop reading exit 2)."""
     return 0 if all(report["ok"] for report in reports) else 1
-

@@ -309,9 +309,7 @@ class FrameReader:
                 listed += f"; /{key} is {what}, not a pandas DataFrame"
             elif group is not None:
                 listed += f"; /{key} is an HDF5 group without pandas metadata"
-            raise self.fail(
-                f"no '{key}' key in the file (keys: {listed}); expected the Top Tagging Reference layout"
-            )
+            raise self.fail(f"no '{key}' key in the file (keys: {listed}); expected the Top Tagging Reference layout")
         nodes = self._check_nodes(group)
         pandas_type = _text(group.attrs.get("pandas_type"))
         if pandas_type == "frame_table":
@@ -337,8 +335,10 @@ class FrameReader:
                 full = f"{current.name.rstrip('/')}/{name}"
                 link = current.get(name, getlink=True)
                 if isinstance(link, h5py.ExternalLink):
-                    raise self.fail(f"node {full} is a link to another file ({link.filename}); "
-                                    "jetae reads only data stored in the file itself")
+                    raise self.fail(
+                        f"node {full} is a link to another file ({link.filename}); "
+                        "jetae reads only data stored in the file itself"
+                    )
                 if isinstance(link, h5py.SoftLink):
                     raise self.fail(f"node {full} is a soft link ({link.path}); pandas never writes links")
                 obj = current.get(name)
@@ -355,8 +355,11 @@ class FrameReader:
                         if pseudo == "object" or (obj.dtype.kind == "O" and problem == "variable-length data"):
                             problem = "Python objects (pickled data); jetae never unpickles"
                         raise self.fail(f"node {full} holds {problem} — write the file with numeric columns only")
-                    found.append(NodeInfo(full, "dataset", str(obj.dtype), tuple(obj.shape),
-                                          tuple(n for _, n, _ in _filters(obj))))
+                    found.append(
+                        NodeInfo(
+                            full, "dataset", str(obj.dtype), tuple(obj.shape), tuple(n for _, n, _ in _filters(obj))
+                        )
+                    )
 
         visit(group, 0)
         return found
@@ -370,8 +373,11 @@ class FrameReader:
         text = raw.tobytes() if isinstance(raw, np.ndarray) and raw.dtype.kind == "S" and raw.shape == () else raw
         if not isinstance(text, (bytes, np.bytes_, str)):
             raise self.fail(f"attribute '{name}' of node {obj.name} is not a pickled string ({type(raw).__name__})")
-        return decode_pickle(bytes(text) if not isinstance(text, str) else text, path=self.path,
-                             where=f"attribute '{name}' of node {obj.name}")
+        return decode_pickle(
+            bytes(text) if not isinstance(text, str) else text,
+            path=self.path,
+            where=f"attribute '{name}' of node {obj.name}",
+        )
 
     def _names(self, dataset: h5py.Dataset) -> list:
         """Column names stored in a fixed-format ``axis0`` / ``blockN_items`` array."""
@@ -412,15 +418,18 @@ class FrameReader:
         for i in range(n_blocks):
             items_name, values_name = f"block{i}_items", f"block{i}_values"
             if items_name not in group or values_name not in group:
-                raise self.fail(f"/{self.key} says it has {n_blocks} blocks but {values_name} or {items_name} is missing")
+                raise self.fail(
+                    f"/{self.key} says it has {n_blocks} blocks but {values_name} or {items_name} is missing"
+                )
             items = self._names(group[items_name])
             values = group[values_name]
             shape = self._stored_shape(values)
             rows_first = bool(np.asarray(values.attrs.get("transposed", 0)).item())
             expected = (n_rows, len(items)) if rows_first else (len(items), n_rows)
             if shape != expected:
-                raise self.fail(f"node {values.name} has shape {shape}, expected {expected} "
-                                f"({n_rows} rows, {len(items)} columns)")
+                raise self.fail(
+                    f"node {values.name} has shape {shape}, expected {expected} ({n_rows} rows, {len(items)} columns)"
+                )
             blocks.append(Block(values.name, None, tuple(items), values.dtype, rows_first))
         stored = sorted(map(repr, (c for b in blocks for c in b.columns)))
         if stored != sorted(map(repr, columns)):
@@ -435,11 +444,16 @@ class FrameReader:
             raise self.fail(f"node {table.name} has shape {table.shape}, expected one record per row")
         axes = self._pickled_attr(group, "non_index_axes")
         if (
-            not isinstance(axes, list) or len(axes) != 1 or not isinstance(axes[0], tuple) or len(axes[0]) != 2
+            not isinstance(axes, list)
+            or len(axes) != 1
+            or not isinstance(axes[0], tuple)
+            or len(axes[0]) != 2
             or not isinstance(axes[0][1], list)
         ):
-            raise self.fail(f"attribute 'non_index_axes' of node {group.name} is not [(1, [column names])]: "
-                            f"a pandas object this reader does not know")
+            raise self.fail(
+                f"attribute 'non_index_axes' of node {group.name} is not [(1, [column names])]: "
+                f"a pandas object this reader does not know"
+            )
         columns = list(axes[0][1])
         blocks = []
         for name in table.dtype.names:
@@ -452,20 +466,25 @@ class FrameReader:
             if meta_raw is not None and bytes(np.asarray(meta_raw).tobytes()) != b"N.":
                 meta = self._pickled_attr(table, f"{name}_meta")
                 if meta is not None:
-                    raise self.fail(f"columns {', '.join(map(str, names[:4]))} of node {table.name} are stored as "
-                                    f"{meta!r}; write them as plain numbers")
+                    raise self.fail(
+                        f"columns {', '.join(map(str, names[:4]))} of node {table.name} are stored as "
+                        f"{meta!r}; write them as plain numbers"
+                    )
             base, shape = table.dtype.fields[name][0], ()
             if base.subdtype is not None:
                 base, shape = base.subdtype
             width = int(np.prod(shape)) if shape else 1
             if len(shape) > 1 or width != len(names):
-                raise self.fail(f"field '{name}' of node {table.name} holds {width} values per row but names "
-                                f"{len(names)} columns (inconsistent file)")
+                raise self.fail(
+                    f"field '{name}' of node {table.name} holds {width} values per row but names "
+                    f"{len(names)} columns (inconsistent file)"
+                )
             blocks.append(Block(table.name, name, tuple(names), base, True))
         stored = sorted(map(repr, (c for b in blocks for c in b.columns)))
         if stored != sorted(map(repr, columns)):
-            raise self.fail(f"/{self.key}: the columns of the table fields do not match non_index_axes "
-                            "(inconsistent file)")
+            raise self.fail(
+                f"/{self.key}: the columns of the table fields do not match non_index_axes (inconsistent file)"
+            )
         return FrameLayout("table", int(table.shape[0]), columns, blocks)
 
     def _check_filters(self, layout: FrameLayout) -> None:
@@ -476,8 +495,10 @@ class FrameReader:
                     _load_filter_plugins()
                     if h5py.h5z.filter_avail(code):
                         continue
-                    raise self.fail(f"node {node} is compressed with the '{name}' filter (HDF5 filter {code}), "
-                                    f"which this h5py cannot decode; {_FILTER_HINT}")
+                    raise self.fail(
+                        f"node {node} is compressed with the '{name}' filter (HDF5 filter {code}), "
+                        f"which this h5py cannot decode; {_FILTER_HINT}"
+                    )
 
     # -- reading
     def _plan(self, names: Sequence) -> list[tuple[int, Any, Any]]:
@@ -537,9 +558,7 @@ class FrameReader:
         except JetaeError:
             raise
         except (OSError, ValueError, RuntimeError, KeyError, TypeError) as exc:
-            raise self.fail(
-                f"could not read rows {lo}-{hi} (truncated or damaged file?): {_first_line(exc)}"
-            ) from None
+            raise self.fail(f"could not read rows {lo}-{hi} (truncated or damaged file?): {_first_line(exc)}") from None
         return out
 
 

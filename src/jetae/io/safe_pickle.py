@@ -20,18 +20,59 @@ from jetae.errors import JetaeError
 #: None, bools) or manage the stack and memo. Everything else (GLOBAL, STACK_GLOBAL,
 #: REDUCE, BUILD, INST, OBJ, NEWOBJ, NEWOBJ_EX, EXT1/2/4, PERSID, BINPERSID, sets,
 #: buffers, ...) is refused.
-SAFE_OPCODES = frozenset({
-    "PROTO", "FRAME", "STOP", "MARK", "POP", "POP_MARK", "DUP",
-    "EMPTY_LIST", "LIST", "APPEND", "APPENDS",
-    "EMPTY_TUPLE", "TUPLE", "TUPLE1", "TUPLE2", "TUPLE3",
-    "EMPTY_DICT", "DICT", "SETITEM", "SETITEMS",
-    "STRING", "BINSTRING", "SHORT_BINSTRING", "UNICODE", "BINUNICODE", "SHORT_BINUNICODE", "BINUNICODE8",
-    "BINBYTES", "SHORT_BINBYTES", "BINBYTES8",
-    "INT", "BININT", "BININT1", "BININT2", "LONG", "LONG1", "LONG4",
-    "FLOAT", "BINFLOAT", "NONE", "NEWTRUE", "NEWFALSE",
-    "PUT", "BINPUT", "LONG_BINPUT", "GET", "BINGET", "LONG_BINGET", "MEMOIZE",
-})
-
+SAFE_OPCODES = frozenset(
+    {
+        "PROTO",
+        "FRAME",
+        "STOP",
+        "MARK",
+        "POP",
+        "POP_MARK",
+        "DUP",
+        "EMPTY_LIST",
+        "LIST",
+        "APPEND",
+        "APPENDS",
+        "EMPTY_TUPLE",
+        "TUPLE",
+        "TUPLE1",
+        "TUPLE2",
+        "TUPLE3",
+        "EMPTY_DICT",
+        "DICT",
+        "SETITEM",
+        "SETITEMS",
+        "STRING",
+        "BINSTRING",
+        "SHORT_BINSTRING",
+        "UNICODE",
+        "BINUNICODE",
+        "SHORT_BINUNICODE",
+        "BINUNICODE8",
+        "BINBYTES",
+        "SHORT_BINBYTES",
+        "BINBYTES8",
+        "INT",
+        "BININT",
+        "BININT1",
+        "BININT2",
+        "LONG",
+        "LONG1",
+        "LONG4",
+        "FLOAT",
+        "BINFLOAT",
+        "NONE",
+        "NEWTRUE",
+        "NEWFALSE",
+        "PUT",
+        "BINPUT",
+        "LONG_BINPUT",
+        "GET",
+        "BINGET",
+        "LONG_BINGET",
+        "MEMOIZE",
+    }
+)
 
 
 def decode_pickle(data: bytes | str, *, path: str | os.PathLike | None = None, where: str = "pickle") -> Any:
@@ -155,8 +196,9 @@ def decode_pickle(data: bytes | str, *, path: str | os.PathLike | None = None, w
     except JetaeError:
         raise
     except (ValueError, IndexError, KeyError, TypeError, UnicodeDecodeError) as exc:
-        raise JetaeError(f"{where} is not a readable pickle of plain data ({exc.__class__.__name__}: {exc})",
-                         path) from None
+        raise JetaeError(
+            f"{where} is not a readable pickle of plain data ({exc.__class__.__name__}: {exc})", path
+        ) from None
     raise JetaeError(f"{where} is not a readable pickle of plain data (no STOP opcode)", path)
 
 

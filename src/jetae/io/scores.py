@@ -17,8 +17,9 @@ from jetae.errors import JetaeError
 from jetae.io.atomic import atomic_path
 
 
-def write_scores(path: str | os.PathLike, table: dict[str, np.ndarray], attrs: dict | None = None,
-                 overwrite: bool = True) -> Path:
+def write_scores(
+    path: str | os.PathLike, table: dict[str, np.ndarray], attrs: dict | None = None, overwrite: bool = True
+) -> Path:
     """Write a score table to an HDF5 file atomically (one dataset per column).
 
     With ``overwrite=False`` an existing ``path`` is a :class:`JetaeError` (checked again

@@ -169,13 +169,22 @@ def read_chunk(frame: FrameReader, lo: int, hi: int, on_unphysical: str = "error
     keep = None
     for problem in problems:
         if problem.kind == "unphysical" and on_unphysical == "drop":
-            log.warning("%s: dropped %d jet(s) with %d unphysical constituent(s), e.g. rows %s", frame.path,
-                        int(problem.jets.sum()), problem.n_constituents, problem.rows)
+            log.warning(
+                "%s: dropped %d jet(s) with %d unphysical constituent(s), e.g. rows %s",
+                frame.path,
+                int(problem.jets.sum()),
+                problem.n_constituents,
+                problem.rows,
+            )
             keep = ~problem.jets
             continue
-        hint = " (pass on_unphysical='drop' / --drop-unphysical to drop those jets)" if problem.kind == "unphysical" else ""
+        hint = (
+            " (pass on_unphysical='drop' / --drop-unphysical to drop those jets)"
+            if problem.kind == "unphysical"
+            else ""
+        )
         raise frame.fail(problem.message + hint)
-    truth = values[:, len(momentum_columns):] if truth_columns else np.zeros((n, 4), np.float32)
+    truth = values[:, len(momentum_columns) :] if truth_columns else np.zeros((n, 4), np.float32)
     jets = Jets(
         constituents=momenta,
         truth=truth,

@@ -95,34 +95,46 @@ def find_problems(
     if not finite.all():
         bad = ~finite
         rows = _rows(bad, offset)
-        problems.append(Problem("non-finite", bad, f"NaN or inf momenta in {int(bad.sum())} jet(s), e.g. rows {rows}",
-                                rows=rows))
+        problems.append(
+            Problem("non-finite", bad, f"NaN or inf momenta in {int(bad.sum())} jet(s), e.g. rows {rows}", rows=rows)
+        )
     real = padding_mask(constituents)
     empty = ~real.any(axis=1)
     if empty.any():
         rows = _rows(empty, offset)
-        problems.append(Problem("empty", empty, f"{int(empty.sum())} jet(s) have no constituents, e.g. rows {rows}",
-                                rows=rows))
+        problems.append(
+            Problem("empty", empty, f"{int(empty.sum())} jet(s) have no constituents, e.g. rows {rows}", rows=rows)
+        )
     with np.errstate(invalid="ignore"):
         unphysical = unphysical_constituents(np.where(finite[:, None, None], constituents, 0.0))
     bad_jets = unphysical.any(axis=1)
     if bad_jets.any():
         n_bad = int(unphysical.sum())
         rows = _rows(bad_jets, offset)
-        problems.append(Problem(
-            "unphysical", bad_jets,
-            f"{n_bad} unphysical constituent(s) (negative energy or E < |p|) in {int(bad_jets.sum())} jet(s), "
-            f"e.g. rows {rows}",
-            n_constituents=n_bad, rows=rows,
-        ))
+        problems.append(
+            Problem(
+                "unphysical",
+                bad_jets,
+                f"{n_bad} unphysical constituent(s) (negative energy or E < |p|) in {int(bad_jets.sum())} jet(s), "
+                f"e.g. rows {rows}",
+                n_constituents=n_bad,
+                rows=rows,
+            )
+        )
     for name, values in (labels or {}).items():
         values = np.asarray(values, dtype=np.float64)
         with np.errstate(invalid="ignore"):
             bad = ~np.isfinite(values) | (values != np.round(values))
         if bad.any():
             rows = _rows(bad, offset)
-            problems.append(Problem("labels", bad, f"non-integer or NaN '{name}' in {int(bad.sum())} jet(s), "
-                                    f"e.g. rows {rows}", rows=rows))
+            problems.append(
+                Problem(
+                    "labels",
+                    bad,
+                    f"non-integer or NaN '{name}' in {int(bad.sum())} jet(s), e.g. rows {rows}",
+                    rows=rows,
+                )
+            )
     return problems
 
 

@@ -10,5 +10,4 @@ from __future__ import annotations
 from jetae.models.base import Detector, DetectorConfig, load_model
 from jetae.models.registry import available_models, create_model, get_model_spec, register
 
-__all__ = ["Detector", "DetectorConfig", "available_models", "create_model", "get_model_spec", "load_model",
-           "register"]
+__all__ = ["Detector", "DetectorConfig", "available_models", "create_model", "get_model_spec", "load_model", "register"]

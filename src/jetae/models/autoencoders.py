@@ -63,18 +63,34 @@ class AutoencoderConfig(TorchDetectorConfig):
 def build_encoder(config: AutoencoderConfig, input_shape: tuple[int, ...], out_dim: int) -> nn.Module:
     """Encoder of the configured architecture, mapping inputs to ``(n, out_dim)``."""
     if config.architecture == "conv":
-        return ConvEncoder(input_shape, config.stages, config.conv_dense, out_dim, config.kernel_size,
-                           config.downsample, config.activation)
+        return ConvEncoder(
+            input_shape,
+            config.stages,
+            config.conv_dense,
+            out_dim,
+            config.kernel_size,
+            config.downsample,
+            config.activation,
+        )
     return DenseEncoder(input_shape, config.hidden, out_dim, config.activation)
 
 
 def build_decoder(config: AutoencoderConfig, input_shape: tuple[int, ...]) -> nn.Module:
     """Decoder of the configured architecture, mapping ``(n, latent_dim)`` to ``(n, *input_shape)``."""
     if config.architecture == "conv":
-        return ConvDecoder(config.latent_dim, input_shape, config.stages, config.conv_dense, config.kernel_size,
-                           config.upsample, config.activation, config.output_activation)
-    return DenseDecoder(config.latent_dim, list(reversed(config.hidden)), input_shape, config.activation,
-                        config.output_activation)
+        return ConvDecoder(
+            config.latent_dim,
+            input_shape,
+            config.stages,
+            config.conv_dense,
+            config.kernel_size,
+            config.upsample,
+            config.activation,
+            config.output_activation,
+        )
+    return DenseDecoder(
+        config.latent_dim, list(reversed(config.hidden)), input_shape, config.activation, config.output_activation
+    )
 
 
 class AutoencoderDetector(TorchDetector):
@@ -84,8 +100,12 @@ class AutoencoderDetector(TorchDetector):
 
     def build_network(self, input_shape: tuple[int, ...]) -> nn.Module:
         config = self.config
-        return Autoencoder(build_encoder(config, input_shape, config.latent_dim), build_decoder(config, input_shape),
-                           config.input_dropout, config.latent_dropout)
+        return Autoencoder(
+            build_encoder(config, input_shape, config.latent_dim),
+            build_decoder(config, input_shape),
+            config.input_dropout,
+            config.latent_dropout,
+        )
 
 
 @dataclass
@@ -128,13 +148,18 @@ class SparseAEConfig(AutoencoderConfig):
 class SparseAE(AutoencoderDetector):
     """Overcomplete autoencoder kept from learning the identity by an L1 penalty on its code."""
 
-    def training_loss(self, network: nn.Module, batch: dict[str, torch.Tensor], stage: str,
-                      module: Any = None) -> dict[str, torch.Tensor]:
+    def training_loss(
+        self, network: nn.Module, batch: dict[str, torch.Tensor], stage: str, module: Any = None
+    ) -> dict[str, torch.Tensor]:
         outputs = network(batch["inputs"])
         error = self.reconstruction_error(batch["inputs"], outputs["reconstruction"])
         sparsity = outputs["latent"].abs().mean()
-        return {"loss": error.mean() + self.config.l1_penalty * sparsity, "score": error,
-                "reconstruction": error.mean(), "l1": sparsity}
+        return {
+            "loss": error.mean() + self.config.l1_penalty * sparsity,
+            "score": error,
+            "reconstruction": error.mean(),
+            "l1": sparsity,
+        }
 
 
 NOISE_KINDS = ("gaussian", "masking")
@@ -168,8 +193,9 @@ class DenoisingAE(AutoencoderDetector):
         keep = torch.rand_like(inputs) >= self.config.noise_level
         return inputs * keep
 
-    def training_loss(self, network: nn.Module, batch: dict[str, torch.Tensor], stage: str,
-                      module: Any = None) -> dict[str, torch.Tensor]:
+    def training_loss(
+        self, network: nn.Module, batch: dict[str, torch.Tensor], stage: str, module: Any = None
+    ) -> dict[str, torch.Tensor]:
         clean = batch["inputs"]
         noisy = self.corrupt(clean) if stage == "train" else clean
         error = self.reconstruction_error(clean, network(noisy)["reconstruction"])

@@ -28,10 +28,10 @@ from safetensors import SafetensorError
 from safetensors.numpy import load_file, save_file
 
 from jetae import __version__
-from jetae.io.atomic import atomic_dir
 from jetae.config import config_to_dict, merge_options, resolve_config
-from jetae.jets import Jets
 from jetae.errors import JetaeError
+from jetae.io.atomic import atomic_dir
+from jetae.jets import Jets
 from jetae.models.inputs import JetsOrArray, check_representation, jet_masses, make_inputs
 from jetae.models.persistence import (
     CONFIG_FILE,
@@ -132,8 +132,10 @@ class Detector:
         model_keys, trainer_keys = cls.option_names()
         unknown = sorted(set(values) - set(model_keys) - set(trainer_keys))
         if unknown:
-            raise JetaeError(f"unknown option(s) {', '.join(unknown)} for model {cls.name!r}; "
-                             f"valid: {', '.join(sorted(model_keys + trainer_keys))}")
+            raise JetaeError(
+                f"unknown option(s) {', '.join(unknown)} for model {cls.name!r}; "
+                f"valid: {', '.join(sorted(model_keys + trainer_keys))}"
+            )
         model_config = resolve_config(cls.config_cls, {k: v for k, v in values.items() if k in model_keys})
         if cls.trainer_config_cls is None:
             return model_config, None
@@ -221,9 +223,7 @@ class Detector:
         if score is None:
             return self.score_names[0]
         if score not in self.score_names:
-            raise JetaeError(
-                f"model {self.name!r} has no score {score!r}; available: {', '.join(self.score_names)}"
-            )
+            raise JetaeError(f"model {self.name!r} has no score {score!r}; available: {', '.join(self.score_names)}")
         return score
 
     def _check_fitted(self) -> None:
@@ -279,7 +279,8 @@ class Detector:
             (tmp / CONFIG_FILE).write_text(json.dumps(meta, indent=2, default=json_value) + "\n")
             save_file(arrays, str(tmp / WEIGHTS_FILE))
             (tmp / HISTORY_FILE).write_text(
-                json.dumps(getattr(self, "history_", []), indent=1, default=json_value) + "\n")
+                json.dumps(getattr(self, "history_", []), indent=1, default=json_value) + "\n"
+            )
         log.info("saved %s model to %s", self.name, path)
         return path
 
@@ -307,8 +308,10 @@ class Detector:
         for section in ("config", "trainer"):
             if section == "config" or spec.detector_cls.trainer_config_cls is not None:
                 if not isinstance(meta.get(section), dict):
-                    raise JetaeError(f"not as jetae writes it (tampered?): {section!r} is missing or not a mapping",
-                                     path / CONFIG_FILE)
+                    raise JetaeError(
+                        f"not as jetae writes it (tampered?): {section!r} is missing or not a mapping",
+                        path / CONFIG_FILE,
+                    )
         try:
             # one flat dict: an option in the wrong section is routed to its own here and refused below
             detector = spec.detector_cls({**meta["config"], **(meta.get("trainer") or {})})
@@ -327,8 +330,12 @@ class Detector:
         try:
             detector.input_shape_ = tuple(meta["input_shape"])
             detector.scaler_ = FeatureScaler(detector.config.scaler)
-            detector.scaler_.load_state_arrays({key: pop_array(arrays, f"scaler.{key}", detector.input_shape_,
-                                                               np.float32) for key in ("offset", "scale")})
+            detector.scaler_.load_state_arrays(
+                {
+                    key: pop_array(arrays, f"scaler.{key}", detector.input_shape_, np.float32)
+                    for key in ("offset", "scale")
+                }
+            )
             detector._load_state_arrays(arrays)
             if arrays:
                 raise ValueError(f"unexpected tensor(s) {', '.join(sorted(arrays))}")

@@ -48,8 +48,10 @@ class EnsembleConfig(DetectorConfig):
         if self.members < 1:
             raise JetaeError("invalid option: members must be >= 1")
         if "seed" in self.options:
-            raise JetaeError("invalid option: options.seed is set by the ensemble (member i trains with seed + i); "
-                             "set the ensemble's seed instead")
+            raise JetaeError(
+                "invalid option: options.seed is set by the ensemble (member i trains with seed + i); "
+                "set the ensemble's seed instead"
+            )
         spec = get_model_spec(self.model)
         try:
             member, _ = spec.detector_cls.resolve_options(self.options)
@@ -57,15 +59,19 @@ class EnsembleConfig(DetectorConfig):
             raise JetaeError(f"invalid option for the ensemble's {self.model!r} members: {exc.message}") from None
         # the inputs are the members': the ensemble reports (and checks inputs against) their representation
         if self.representation not in (DetectorConfig().representation, member.representation):
-            raise JetaeError("invalid option: an ensemble's representation is its members' "
-                             "(set options.representation instead)")
+            raise JetaeError(
+                "invalid option: an ensemble's representation is its members' (set options.representation instead)"
+            )
         self.representation = dict(member.representation)
         self.scaler = member.scaler
         super().__post_init__()
 
 
-@register("ensemble", EnsembleConfig, "Seed ensemble of any model: mean score of members trained with seeds "
-                                      "seed, seed+1, ... (tames the seed spread)")
+@register(
+    "ensemble",
+    EnsembleConfig,
+    "Seed ensemble of any model: mean score of members trained with seeds seed, seed+1, ... (tames the seed spread)",
+)
 class EnsembleDetector(Detector):
     """Several seeds of one model; ``anomaly_score`` is the mean of the members' scores.
 
@@ -94,15 +100,26 @@ class EnsembleDetector(Detector):
         """The options of member ``index``: ``options`` with the seed ``seed + index``."""
         return dict(self.config.options, seed=self.config.seed + index)
 
-    def fit(self, train: JetsOrArray, val: JetsOrArray | None = None, checkpoint_dir: str | Path | None = None,
-            resume: bool = False, **fit_params: Any) -> "EnsembleDetector":
+    def fit(
+        self,
+        train: JetsOrArray,
+        val: JetsOrArray | None = None,
+        checkpoint_dir: str | Path | None = None,
+        resume: bool = False,
+        **fit_params: Any,
+    ) -> "EnsembleDetector":
         """Fit every member on the same jets, one after the other. ``checkpoint_dir`` gets one
         sub-directory per member (``member<i>``)."""
         members, history = [], []
         for index in range(self.config.members):
             member = create_model(self.config.model, self.member_options(index))
-            log.info("ensemble: member %d of %d (%s, seed %d)", index + 1, self.config.members, self.config.model,
-                     member.config.seed)
+            log.info(
+                "ensemble: member %d of %d (%s, seed %d)",
+                index + 1,
+                self.config.members,
+                self.config.model,
+                member.config.seed,
+            )
             options = dict(fit_params)
             if checkpoint_dir is not None:
                 options.update(checkpoint_dir=Path(checkpoint_dir) / f"member{index}", resume=resume)
@@ -135,19 +152,23 @@ class EnsembleDetector(Detector):
         meta["member_configs"] = []
         for index in range(self.config.members):
             config, trainer = detector_cls.resolve_options(self.member_options(index))
-            meta["member_configs"].append({"config": config_to_dict(config),
-                                           "trainer": None if trainer is None else config_to_dict(trainer)})
+            meta["member_configs"].append(
+                {"config": config_to_dict(config), "trainer": None if trainer is None else config_to_dict(trainer)}
+            )
         return meta
 
     def _state_arrays(self) -> dict[str, np.ndarray]:
-        return {f"member{i}.{key}": value for i, member in enumerate(self.members_)
-                for key, value in member._state_arrays().items()}
+        return {
+            f"member{i}.{key}": value
+            for i, member in enumerate(self.members_)
+            for key, value in member._state_arrays().items()
+        }
 
     def _load_state_arrays(self, arrays: dict[str, np.ndarray]) -> None:
         members = []
         for index in range(self.config.members):
             prefix = f"member{index}."
-            own = {key[len(prefix):]: arrays.pop(key) for key in list(arrays) if key.startswith(prefix)}
+            own = {key[len(prefix) :]: arrays.pop(key) for key in list(arrays) if key.startswith(prefix)}
             if not own:
                 raise ValueError(f"no weights for ensemble member {index}")
             member = create_model(self.config.model, self.member_options(index))

@@ -6,10 +6,10 @@ from typing import Any
 
 import numpy as np
 
-from jetae.jets import Jets
 from jetae.errors import JetaeError
 from jetae.features import REPRESENTATIONS, make_representation, representation_options
 from jetae.features.kinematics import jet_mass
+from jetae.jets import Jets
 
 #: What ``fit`` and the scoring methods take: jets, or an array of inputs ``(n_samples, ...)``.
 JetsOrArray = Jets | np.ndarray
@@ -25,8 +25,10 @@ def check_representation(spec: Any) -> None:
     options = {k: v for k, v in spec.items() if k != "kind"}
     unknown = sorted(set(options) - set(representation_options(kind)))
     if unknown:
-        raise JetaeError(f"unknown option(s) {', '.join(unknown)} for representation {kind!r}; "
-                         f"valid: {', '.join(representation_options(kind))}")
+        raise JetaeError(
+            f"unknown option(s) {', '.join(unknown)} for representation {kind!r}; "
+            f"valid: {', '.join(representation_options(kind))}"
+        )
     config_cls, extra, _ = REPRESENTATIONS[kind]
     try:
         config_cls(**{k: v for k, v in options.items() if k not in extra})

@@ -56,8 +56,9 @@ def mlp(sizes: Sequence[int], act: str, dropout: float = 0.0, final_activation: 
 class DenseEncoder(nn.Module):
     """Flatten ``(n, *input_shape)`` and map it to ``(n, out_dim)`` through hidden layers."""
 
-    def __init__(self, input_shape: Sequence[int], hidden: Sequence[int], out_dim: int, act: str = "relu",
-                 dropout: float = 0.0):
+    def __init__(
+        self, input_shape: Sequence[int], hidden: Sequence[int], out_dim: int, act: str = "relu", dropout: float = 0.0
+    ):
         super().__init__()
         self.net = mlp([math.prod(input_shape), *hidden, out_dim], act, dropout)
 
@@ -68,8 +69,15 @@ class DenseEncoder(nn.Module):
 class DenseDecoder(nn.Module):
     """Map ``(n, latent_dim)`` back to ``(n, *output_shape)``."""
 
-    def __init__(self, latent_dim: int, hidden: Sequence[int], output_shape: Sequence[int], act: str = "relu",
-                 out_act: str = "none", dropout: float = 0.0):
+    def __init__(
+        self,
+        latent_dim: int,
+        hidden: Sequence[int],
+        output_shape: Sequence[int],
+        act: str = "relu",
+        out_act: str = "none",
+        dropout: float = 0.0,
+    ):
         super().__init__()
         self.output_shape = tuple(output_shape)
         self.net = mlp([latent_dim, *hidden, math.prod(output_shape)], act, dropout)
@@ -99,8 +107,16 @@ class ConvEncoder(nn.Module):
     a 2x2 pool, a 10- and a 5-channel conv, then the dense part.
     """
 
-    def __init__(self, input_shape: Sequence[int], stages: Sequence[Sequence[int]], dense: Sequence[int],
-                 out_dim: int, kernel_size: int = 3, downsample: str = "pool", act: str = "relu"):
+    def __init__(
+        self,
+        input_shape: Sequence[int],
+        stages: Sequence[Sequence[int]],
+        dense: Sequence[int],
+        out_dim: int,
+        kernel_size: int = 3,
+        downsample: str = "pool",
+        act: str = "relu",
+    ):
         super().__init__()
         if downsample not in ("pool", "stride"):
             raise JetaeError(f"unknown downsample {downsample!r}; choose pool or stride")
@@ -132,9 +148,17 @@ class ConvDecoder(nn.Module):
     ``5 -> 10 -> 10``, up-sampling, ``10 -> 10 -> 1`` (the last one without activation).
     """
 
-    def __init__(self, latent_dim: int, output_shape: Sequence[int], stages: Sequence[Sequence[int]],
-                 dense: Sequence[int], kernel_size: int = 3, upsample: str = "upsample", act: str = "relu",
-                 out_act: str = "none"):
+    def __init__(
+        self,
+        latent_dim: int,
+        output_shape: Sequence[int],
+        stages: Sequence[Sequence[int]],
+        dense: Sequence[int],
+        kernel_size: int = 3,
+        upsample: str = "upsample",
+        act: str = "relu",
+        out_act: str = "none",
+    ):
         super().__init__()
         if upsample not in ("upsample", "transpose"):
             raise JetaeError(f"unknown upsample {upsample!r}; choose upsample or transpose")
@@ -143,8 +167,9 @@ class ConvDecoder(nn.Module):
         stage_inputs = [out_channels] + [int(stage[-1]) for stage in stages[:-1]]
         first_channels = int(stages[-1][-1])
         self.feature_shape = (first_channels, height // factor, width // factor)
-        self.dense = mlp([latent_dim, *reversed(list(dense)), math.prod(self.feature_shape)], act,
-                         final_activation=True)
+        self.dense = mlp(
+            [latent_dim, *reversed(list(dense)), math.prod(self.feature_shape)], act, final_activation=True
+        )
         layers: list[nn.Module] = []
         channels = first_channels
         for index in reversed(range(len(stages))):
@@ -174,8 +199,7 @@ class Autoencoder(nn.Module):
     ``forward`` returns ``{"latent": (n, latent_dim), "reconstruction": (n, *input_shape)}``.
     """
 
-    def __init__(self, encoder: nn.Module, decoder: nn.Module, input_dropout: float = 0.0,
-                 latent_dropout: float = 0.0):
+    def __init__(self, encoder: nn.Module, decoder: nn.Module, input_dropout: float = 0.0, latent_dropout: float = 0.0):
         super().__init__()
         self.encoder = encoder
         self.decoder = decoder

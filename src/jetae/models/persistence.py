@@ -32,9 +32,12 @@ def read_metadata(path: str | Path) -> dict[str, Any]:
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise JetaeError(f"damaged model config: {exc}", config_path) from exc
     if isinstance(meta, dict) and meta.get("format") in OLD_MODEL_FORMATS:
-        raise JetaeError(f"written by an older jetae (format {meta['format']!r}: "
-                         f"{OLD_MODEL_FORMATS[meta['format']]}); retrain the model with this version "
-                         f"(format {MODEL_FORMAT!r})", config_path)
+        raise JetaeError(
+            f"written by an older jetae (format {meta['format']!r}: "
+            f"{OLD_MODEL_FORMATS[meta['format']]}); retrain the model with this version "
+            f"(format {MODEL_FORMAT!r})",
+            config_path,
+        )
     if not isinstance(meta, dict) or meta.get("format") != MODEL_FORMAT or "model" not in meta:
         raise JetaeError(f"not a jetae model config (expected format {MODEL_FORMAT!r})", config_path)
     return meta
@@ -76,9 +79,11 @@ def check_metadata(meta: dict[str, Any], expected: dict[str, Any], path: Path) -
     if derived:
         problems.append(f"{', '.join(derived)} not as the config gives")
     shape = meta.get("input_shape")
-    if "input_shape" in meta and not (isinstance(shape, list) and shape
-                                      and all(isinstance(n, int) and not isinstance(n, bool) and n >= 1
-                                              for n in shape)):
+    if "input_shape" in meta and not (
+        isinstance(shape, list)
+        and shape
+        and all(isinstance(n, int) and not isinstance(n, bool) and n >= 1 for n in shape)
+    ):
         problems.append(f"invalid input_shape {shape!r}")
     for key in ("versions", "provenance"):
         if key in meta and not isinstance(meta[key], dict):
@@ -107,6 +112,7 @@ def layout_differences(found: dict[str, Any], expected: dict[str, Any]) -> list[
 
     ``["unexpected tensor(s) a", "missing tensor(s) b", "tensor c has shape (3,), expected (4,)", ...]``
     """
+
     def layout(value: Any) -> tuple[tuple[int, ...], str]:
         return tuple(value.shape), str(value.dtype).removeprefix("torch.")
 

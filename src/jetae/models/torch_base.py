@@ -36,8 +36,14 @@ LOSS_WEIGHTINGS = ("none", "inverse_variance")
 #: History of a finished phase, kept in its checkpoint folder so a resumed fit can skip the phase.
 PHASE_HISTORY_FILE = "history.json"
 
-__all__ = ["LOSS_WEIGHTINGS", "RECONSTRUCTION_LOSSES", "TorchDetector", "TorchDetectorConfig", "TrainingPhase",
-           "split_validation"]
+__all__ = [
+    "LOSS_WEIGHTINGS",
+    "RECONSTRUCTION_LOSSES",
+    "TorchDetector",
+    "TorchDetectorConfig",
+    "TrainingPhase",
+    "split_validation",
+]
 
 
 @dataclass
@@ -96,8 +102,9 @@ class TorchDetector(Detector, Trainable):
         """The ``nn.Module`` for inputs ``(n, *input_shape)``; it returns a dict of named outputs."""
         raise NotImplementedError
 
-    def training_loss(self, network: nn.Module, batch: dict[str, torch.Tensor], stage: str,
-                      module: Any = None) -> dict[str, torch.Tensor]:
+    def training_loss(
+        self, network: nn.Module, batch: dict[str, torch.Tensor], stage: str, module: Any = None
+    ) -> dict[str, torch.Tensor]:
         """Loss terms for one batch: ``loss`` (scalar) and the per-jet ``score`` ``(n,)`` (for DisCo)."""
         outputs = network(batch["inputs"])
         error = self.reconstruction_error(batch["inputs"], outputs["reconstruction"])
@@ -116,8 +123,9 @@ class TorchDetector(Detector, Trainable):
         return per_element.mean(dim=1)
 
     # ---------------------------------------------------------------- the engine's hooks (Trainable)
-    def training_step(self, network: nn.Module, batch: dict[str, torch.Tensor], stage: str,
-                      module: Any) -> dict[str, torch.Tensor]:
+    def training_step(
+        self, network: nn.Module, batch: dict[str, torch.Tensor], stage: str, module: Any
+    ) -> dict[str, torch.Tensor]:
         """:meth:`training_loss` plus ``disco_lambda * dCor^2(score, jet mass)`` (recorded as ``disco``)."""
         parts = self.training_loss(network, batch, stage, module)
         if self.config.disco_lambda > 0:
@@ -148,15 +156,28 @@ class TorchDetector(Detector, Trainable):
         return train, val
 
     # ---------------------------------------------------------------- fit
-    def _fit(self, train_inputs: np.ndarray, val_inputs: np.ndarray | None, train_mass: np.ndarray | None = None,
-             val_mass: np.ndarray | None = None, checkpoint_dir: str | Path | None = None, resume: bool = False,
-             max_epochs: int | None = None, callbacks: list | None = None, **extra: Any) -> None:
+    def _fit(
+        self,
+        train_inputs: np.ndarray,
+        val_inputs: np.ndarray | None,
+        train_mass: np.ndarray | None = None,
+        val_mass: np.ndarray | None = None,
+        checkpoint_dir: str | Path | None = None,
+        resume: bool = False,
+        max_epochs: int | None = None,
+        callbacks: list | None = None,
+        **extra: Any,
+    ) -> None:
         fraction = self.trainer_config.val_fraction
         if val_inputs is None and fraction > 0:
             train_index, val_index = split_validation(len(train_inputs), fraction, self.config.seed)
             if len(val_index) == 0:
-                log.warning("only %d training samples: no validation split (val_fraction=%g); early stopping "
-                            "and the best epoch use the training loss", len(train_inputs), fraction)
+                log.warning(
+                    "only %d training samples: no validation split (val_fraction=%g); early stopping "
+                    "and the best epoch use the training loss",
+                    len(train_inputs),
+                    fraction,
+                )
             else:
                 val_inputs = train_inputs[val_index]
                 val_mass = None if train_mass is None else train_mass[val_index]
@@ -172,8 +193,15 @@ class TorchDetector(Detector, Trainable):
         self._run_phases(train, val, checkpoint_dir, resume, max_epochs, callbacks)
         self.network_.eval()
 
-    def _run_phases(self, train: dict, val: dict | None, checkpoint_dir: str | Path | None, resume: bool,
-                    max_epochs: int | None, callbacks: list | None) -> None:
+    def _run_phases(
+        self,
+        train: dict,
+        val: dict | None,
+        checkpoint_dir: str | Path | None,
+        resume: bool,
+        max_epochs: int | None,
+        callbacks: list | None,
+    ) -> None:
         """Run :meth:`training_phases` through the engine; a resumed fit skips the phases that had finished.
 
         ``max_epochs`` stops every phase after at most that many epochs (to interrupt a fit on purpose).
@@ -199,16 +227,27 @@ class TorchDetector(Detector, Trainable):
             if index > 0:
                 before = {k: v.detach().cpu().clone() for k, v in self.network_.state_dict().items()}
             try:
-                result = fit_network(self, self.network_, train, val, phase.config, seed=self.config.seed,
-                                     name=self.name, keep=phase.keep, max_epochs=max_epochs,
-                                     checkpoint_dir=folders[index], resume=resume and index == first,
-                                     callbacks=callbacks)
+                result = fit_network(
+                    self,
+                    self.network_,
+                    train,
+                    val,
+                    phase.config,
+                    seed=self.config.seed,
+                    name=self.name,
+                    keep=phase.keep,
+                    max_epochs=max_epochs,
+                    checkpoint_dir=folders[index],
+                    resume=resume and index == first,
+                    callbacks=callbacks,
+                )
             except TrainingFailed as exc:
                 self.history_ = history + _tag(exc.history, phase, len(history))
                 if not exc.history and before is not None:
                     self.network_.load_state_dict(before)
-                    raise exc.with_restored(f"restored the weights at the end of the {phases[index - 1].name.upper()}"
-                                            " phase") from exc
+                    raise exc.with_restored(
+                        f"restored the weights at the end of the {phases[index - 1].name.upper()} phase"
+                    ) from exc
                 raise
             history = history + _tag(result.history, phase, len(history))
             self.is_global_zero_ = result.is_global_zero
@@ -227,8 +266,9 @@ class TorchDetector(Detector, Trainable):
         self._loss_weights_tensor = None if self.loss_weights_ is None else torch.from_numpy(self.loss_weights_)
 
     # ---------------------------------------------------------------- scoring
-    def run_network(self, inputs: np.ndarray, function: Callable[[nn.Module, torch.Tensor], torch.Tensor]
-                    ) -> np.ndarray:
+    def run_network(
+        self, inputs: np.ndarray, function: Callable[[nn.Module, torch.Tensor], torch.Tensor]
+    ) -> np.ndarray:
         """``function(network, batch)`` over scaled ``inputs`` ``(n, ...)`` in no-grad batches, on the
         trainer config's device and precision; the concatenated numpy result."""
         config = self.trainer_config
@@ -263,8 +303,9 @@ class TorchDetector(Detector, Trainable):
         problems = layout_differences(network_state, expected)
         if problems:
             raise ValueError("; ".join(problems))
-        self.network_.load_state_dict({k[len("network."):]: torch.from_numpy(v) for k, v in network_state.items()},
-                                      strict=True)
+        self.network_.load_state_dict(
+            {k[len("network.") :]: torch.from_numpy(v) for k, v in network_state.items()}, strict=True
+        )
         self.network_.eval()
 
 

@@ -37,9 +37,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from jetae.jets import Jets
 from jetae.errors import JetaeError
 from jetae.features import REPRESENTATIONS, representation_options
+from jetae.jets import Jets
 from jetae.models.autoencoders import AutoencoderConfig, AutoencoderDetector, build_decoder, build_encoder
 from jetae.models.inputs import JetsOrArray, make_inputs
 from jetae.models.persistence import pop_array
@@ -60,8 +60,12 @@ LOGVAR_RANGE = (-20.0, 20.0)
 def _relative_constituents() -> dict:
     # The reference code feeds raw (E, px, py, pz); on jetae's samples that VAE tags top jets with
     # AUC 0.52 against 0.90 for these jet-axis-relative features (bench/results/vae.json).
-    return {"kind": "constituents", "n_constituents": 20, "features": ["delta_eta", "delta_phi", "pt_rel"],
-            "flatten": True}
+    return {
+        "kind": "constituents",
+        "n_constituents": 20,
+        "features": ["delta_eta", "delta_phi", "pt_rel"],
+        "flatten": True,
+    }
 
 
 def _drop_merged_defaults(representation: dict) -> dict:
@@ -76,8 +80,11 @@ def _drop_merged_defaults(representation: dict) -> dict:
     if kind == default["kind"] or kind not in REPRESENTATIONS:
         return representation
     valid = set(representation_options(kind))
-    return {key: value for key, value in representation.items()
-            if key == "kind" or key in valid or default.get(key, object()) != value}
+    return {
+        key: value
+        for key, value in representation.items()
+        if key == "kind" or key in valid or default.get(key, object()) != value
+    }
 
 
 class VariationalAutoencoder(nn.Module):
@@ -140,8 +147,9 @@ class VAEConfig(AutoencoderConfig):
         if self.beta_warmup_epochs < 0:
             raise JetaeError("invalid option: beta_warmup_epochs must be >= 0")
         if self.tag_score not in VAE_SCORES:
-            raise JetaeError(f"invalid option: tag_score must be one of {', '.join(VAE_SCORES)}, "
-                             f"got {self.tag_score!r}")
+            raise JetaeError(
+                f"invalid option: tag_score must be one of {', '.join(VAE_SCORES)}, got {self.tag_score!r}"
+            )
         if self.disco_lambda > 0 and self.tag_score not in TRAINABLE_SCORES:
             raise JetaeError(
                 f"invalid option: DisCo needs a tag_score that exists during training "
@@ -166,8 +174,11 @@ class VAE(AutoencoderDetector):
     # ---------------------------------------------------------------- network and loss
     def build_network(self, input_shape: tuple[int, ...]) -> nn.Module:
         config = self.config
-        return VariationalAutoencoder(build_encoder(config, input_shape, 2 * config.latent_dim),
-                                      build_decoder(config, input_shape), config.latent_dim)
+        return VariationalAutoencoder(
+            build_encoder(config, input_shape, 2 * config.latent_dim),
+            build_decoder(config, input_shape),
+            config.latent_dim,
+        )
 
     def current_beta(self, stage: str) -> float:
         """beta of this step: warmed up in training, always the full value in validation.
@@ -200,12 +211,20 @@ class VAE(AutoencoderDetector):
         outputs = network(inputs)
         error = self.reconstruction_error(inputs, outputs["reconstruction"])
         kl = kl_divergence(outputs["mu"], outputs["logvar"])
-        score = self.score_from_code(network, inputs, outputs["mu"], outputs["logvar"], self.config.tag_score,
-                                     outputs["reconstruction"])
+        score = self.score_from_code(
+            network, inputs, outputs["mu"], outputs["logvar"], self.config.tag_score, outputs["reconstruction"]
+        )
         return {"loss": error + self.current_beta(stage) * kl, "reconstruction": error, "kl": kl, "score": score}
 
-    def score_from_code(self, network: nn.Module, inputs: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor,
-                        score: str, reconstruction: torch.Tensor | None = None) -> torch.Tensor:
+    def score_from_code(
+        self,
+        network: nn.Module,
+        inputs: torch.Tensor,
+        mu: torch.Tensor,
+        logvar: torch.Tensor,
+        score: str,
+        reconstruction: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         """``(n,)`` score ``score`` of ``inputs`` from their posterior ``(mu, logvar)``, differentiable.
 
         The reconstruction-based scores use ``reconstruction`` if given, else decode ``z = mu``.
@@ -226,17 +245,21 @@ class VAE(AutoencoderDetector):
         error = self.reconstruction_error(inputs, reconstruction)
         return error if score == "reconstruction" else error + self.config.beta * kl_divergence(mu, logvar)
 
-    def training_loss(self, network: nn.Module, batch: dict[str, torch.Tensor], stage: str,
-                      module: Any = None) -> dict[str, torch.Tensor]:
+    def training_loss(
+        self, network: nn.Module, batch: dict[str, torch.Tensor], stage: str, module: Any = None
+    ) -> dict[str, torch.Tensor]:
         terms = self.vae_terms(network, batch["inputs"], stage)
-        return {"loss": terms["loss"].mean(), "score": terms["score"], "reconstruction": terms["reconstruction"].mean(),
-                "kl": terms["kl"].mean()}
+        return {
+            "loss": terms["loss"].mean(),
+            "score": terms["score"],
+            "reconstruction": terms["reconstruction"].mean(),
+            "kl": terms["kl"].mean(),
+        }
 
     # ---------------------------------------------------------------- scores
     def score_batch(self, network: nn.Module, inputs: torch.Tensor, score: str) -> torch.Tensor:
         outputs = network(inputs)
-        return self.score_from_code(network, inputs, outputs["mu"], outputs["logvar"], score,
-                                    outputs["reconstruction"])
+        return self.score_from_code(network, inputs, outputs["mu"], outputs["logvar"], score, outputs["reconstruction"])
 
     # ---------------------------------------------------------------- fit
     def _fit(self, train_inputs: np.ndarray, val_inputs: np.ndarray | None, **kwargs: Any) -> None:
@@ -315,8 +338,9 @@ class OEVAE(VAE):
     #: Extra keyword arguments ``fit`` understands (the CLI's ``--outliers`` checks this).
     fit_options = ("outliers",)
 
-    def prepare_training_data(self, train: dict, val: dict | None, outliers: JetsOrArray | None = None,
-                              **extra: Any) -> tuple[dict, dict | None]:
+    def prepare_training_data(
+        self, train: dict, val: dict | None, outliers: JetsOrArray | None = None, **extra: Any
+    ) -> tuple[dict, dict | None]:
         train, val = super().prepare_training_data(train, val, **extra)
         if outliers is None:
             raise JetaeError(
@@ -331,8 +355,13 @@ class OEVAE(VAE):
             # A fixed pairing for validation, so the monitored loss is not noisy.
             rng = np.random.default_rng(self.config.seed + 1)
             val = dict(val, outlier_index=rng.integers(0, len(outlier_inputs), len(val["inputs"])))
-        log.info("outlier exposure with %d outlier jets (lambda=%g, margin=%g, score=%s)", len(outlier_inputs),
-                 self.config.oe_lambda, self.config.oe_margin, self.config.tag_score)
+        log.info(
+            "outlier exposure with %d outlier jets (lambda=%g, margin=%g, score=%s)",
+            len(outlier_inputs),
+            self.config.oe_lambda,
+            self.config.oe_margin,
+            self.config.tag_score,
+        )
         return train, val
 
     def _outlier_inputs(self, outliers: JetsOrArray) -> np.ndarray:
@@ -358,20 +387,27 @@ class OEVAE(VAE):
             index = torch.randint(0, len(self._outliers_on_device), (len(batch["inputs"]),), device=device)
         return self._outliers_on_device[index]
 
-    def training_loss(self, network: nn.Module, batch: dict[str, torch.Tensor], stage: str,
-                      module: Any = None) -> dict[str, torch.Tensor]:
+    def training_loss(
+        self, network: nn.Module, batch: dict[str, torch.Tensor], stage: str, module: Any = None
+    ) -> dict[str, torch.Tensor]:
         terms = self.vae_terms(network, batch["inputs"], stage)
         outlier_inputs = self._outlier_batch(batch)
         # Same code as the background (sampled in training, mean in validation).
         outlier = network(outlier_inputs)
-        outlier_score = self.score_from_code(network, outlier_inputs, outlier["mu"], outlier["logvar"],
-                                             self.config.tag_score, outlier["reconstruction"])
+        outlier_score = self.score_from_code(
+            network, outlier_inputs, outlier["mu"], outlier["logvar"], self.config.tag_score, outlier["reconstruction"]
+        )
         margin_violation = torch.relu(self.config.oe_margin + terms["score"] - outlier_score)
         loss = terms["loss"].mean() + self.config.oe_lambda * margin_violation.mean()
-        return {"loss": loss, "score": terms["score"], "reconstruction": terms["reconstruction"].mean(),
-                "kl": terms["kl"].mean(), "oe_margin_loss": margin_violation.mean(),
-                "oe_outlier_score": outlier_score.detach().mean(),
-                "oe_background_score": terms["score"].detach().mean()}
+        return {
+            "loss": loss,
+            "score": terms["score"],
+            "reconstruction": terms["reconstruction"].mean(),
+            "kl": terms["kl"].mean(),
+            "oe_margin_loss": margin_violation.mean(),
+            "oe_outlier_score": outlier_score.detach().mean(),
+            "oe_background_score": terms["score"].detach().mean(),
+        }
 
     def _fit(self, train_inputs: np.ndarray, val_inputs: np.ndarray | None, **kwargs: Any) -> None:
         try:

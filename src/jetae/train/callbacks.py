@@ -37,8 +37,14 @@ class PatienceEarlyStopping(EarlyStopping):
     """
 
     def __init__(self, monitor: str, patience: int, min_delta: float):
-        super().__init__(monitor=monitor, patience=patience, min_delta=min_delta, mode="min",
-                         check_on_train_epoch_end=True, verbose=False)
+        super().__init__(
+            monitor=monitor,
+            patience=patience,
+            min_delta=min_delta,
+            mode="min",
+            check_on_train_epoch_end=True,
+            verbose=False,
+        )
 
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if self.stopping_reason == EarlyStoppingReason.PATIENCE_EXHAUSTED:  # restored from the checkpoint
@@ -48,9 +54,13 @@ class PatienceEarlyStopping(EarlyStopping):
         stopped = trainer.should_stop
         super()._run_early_stopping_check(trainer)
         if trainer.should_stop and not stopped:
-            log.info("early stopping after epoch %d: no improvement of %s for %d epochs (best epoch %d)",
-                     trainer.current_epoch, self.monitor, self.wait_count,
-                     trainer.lightning_module.best_epoch)
+            log.info(
+                "early stopping after epoch %d: no improvement of %s for %d epochs (best epoch %d)",
+                trainer.current_epoch,
+                self.monitor,
+                self.wait_count,
+                trainer.lightning_module.best_epoch,
+            )
 
 
 def last_checkpoint(directory: str | Path, name: str) -> ModelCheckpoint:
@@ -60,9 +70,18 @@ def last_checkpoint(directory: str | Path, name: str) -> ModelCheckpoint:
     callbacks last), so it holds the epoch's record, best weights and early-stopping state; never on
     an exception (a diverged or interrupted epoch leaves the previous epoch's checkpoint).
     """
-    return ModelCheckpoint(dirpath=str(directory), filename=Path(name).stem, monitor=None, save_top_k=1,
-                           save_last=False, every_n_epochs=1, save_on_train_epoch_end=True,
-                           enable_version_counter=False, auto_insert_metric_name=False, save_on_exception=False)
+    return ModelCheckpoint(
+        dirpath=str(directory),
+        filename=Path(name).stem,
+        monitor=None,
+        save_top_k=1,
+        save_last=False,
+        every_n_epochs=1,
+        save_on_train_epoch_end=True,
+        enable_version_counter=False,
+        auto_insert_metric_name=False,
+        save_on_exception=False,
+    )
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
@@ -72,8 +91,9 @@ class AtomicCheckpointIO(TorchCheckpointIO):
     (not atomic) when that folder is on another filesystem: a killed run could leave half a checkpoint.
     """
 
-    def save_checkpoint(self, checkpoint: dict[str, Any], path: str | os.PathLike,
-                        storage_options: Any | None = None) -> None:
+    def save_checkpoint(
+        self, checkpoint: dict[str, Any], path: str | os.PathLike, storage_options: Any | None = None
+    ) -> None:
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         temporary = path.with_name(f".{path.name}.tmp")

@@ -47,8 +47,15 @@ class ResidentBatches:
     (set by the engine to the trainer's epoch counter) supplies ``e``.
     """
 
-    def __init__(self, tensors: dict[str, torch.Tensor], batch_size: int, shuffle: bool, seed: int = 0,
-                 epoch_source: Callable[[], int] | None = None, group: int = 1):
+    def __init__(
+        self,
+        tensors: dict[str, torch.Tensor],
+        batch_size: int,
+        shuffle: bool,
+        seed: int = 0,
+        epoch_source: Callable[[], int] | None = None,
+        group: int = 1,
+    ):
         self.tensors = tensors
         self.n = len(next(iter(tensors.values())))
         self.batch_size = batch_size
@@ -92,8 +99,14 @@ class DictDataset(torch.utils.data.Dataset):
         return {key: value[index] for key, value in self.tensors.items()}
 
 
-def make_loaders(train: dict[str, np.ndarray | None], val: dict[str, np.ndarray | None] | None,
-                 config: TrainerConfig, accelerator: str, seed: int, group: int) -> tuple[Any, Any, bool]:
+def make_loaders(
+    train: dict[str, np.ndarray | None],
+    val: dict[str, np.ndarray | None] | None,
+    config: TrainerConfig,
+    accelerator: str,
+    seed: int,
+    group: int,
+) -> tuple[Any, Any, bool]:
     """``(train_loader, val_loader or None, resident)`` for one fit.
 
     On one device with room for the data: :class:`ResidentBatches` on the device, ``group``
@@ -107,19 +120,27 @@ def make_loaders(train: dict[str, np.ndarray | None], val: dict[str, np.ndarray 
     resident = config.devices * config.num_nodes == 1 and fits_on_device(groups, accelerator)
     if resident:
         device = torch_device(accelerator)
-        train_loader: Any = ResidentBatches({k: v.to(device) for k, v in train_tensors.items()}, config.batch_size,
-                                            shuffle=True, seed=seed, group=group)
+        train_loader: Any = ResidentBatches(
+            {k: v.to(device) for k, v in train_tensors.items()}, config.batch_size, shuffle=True, seed=seed, group=group
+        )
         val_loader: Any = None
         if val_tensors:
-            val_batch = evaluation_batch_size(config.eval_batch_size, tuple(val_tensors["inputs"].shape[1:]),
-                                              accelerator)
+            val_batch = evaluation_batch_size(
+                config.eval_batch_size, tuple(val_tensors["inputs"].shape[1:]), accelerator
+            )
             val_loader = ResidentBatches({k: v.to(device) for k, v in val_tensors.items()}, val_batch, shuffle=False)
         return train_loader, val_loader, True
     pin = accelerator == "cuda"
     train_loader = torch.utils.data.DataLoader(
-        DictDataset(train_tensors), batch_size=config.batch_size, shuffle=True, pin_memory=pin,
+        DictDataset(train_tensors),
+        batch_size=config.batch_size,
+        shuffle=True,
+        pin_memory=pin,
         generator=torch.Generator().manual_seed(seed),
     )
-    val_loader = (torch.utils.data.DataLoader(DictDataset(val_tensors), batch_size=config.eval_batch_size,
-                                              pin_memory=pin) if val_tensors else None)
+    val_loader = (
+        torch.utils.data.DataLoader(DictDataset(val_tensors), batch_size=config.eval_batch_size, pin_memory=pin)
+        if val_tensors
+        else None
+    )
     return train_loader, val_loader, False

@@ -162,9 +162,16 @@ def fit_network(
         rules.append(PatienceEarlyStopping(monitor, config.patience, config.min_delta))
     if checkpoint_path is not None:
         rules.append(last_checkpoint(checkpoint_path.parent, checkpoint_path.name))
-    log.info("training %s on %s (%s, %d process%s): %d samples, %s", name, accelerator, precision, world,
-             "es" if world > 1 else "", len(train["inputs"]),
-             f"{len(val['inputs'])} validation samples" if val_loader is not None else "no validation set")
+    log.info(
+        "training %s on %s (%s, %d process%s): %d samples, %s",
+        name,
+        accelerator,
+        precision,
+        world,
+        "es" if world > 1 else "",
+        len(train["inputs"]),
+        f"{len(val['inputs'])} validation samples" if val_loader is not None else "no validation set",
+    )
     with quiet_lightning():
         trainer = L.Trainer(
             max_epochs=min(max_epochs, config.epochs) if max_epochs else config.epochs,
@@ -196,13 +203,21 @@ def fit_network(
             else:
                 log.warning("--resume given but no checkpoint at %s; starting from scratch", candidate)
         try:
-            trainer.fit(module, train_dataloaders=train_loader, val_dataloaders=val_loader, ckpt_path=ckpt_path,
-                        weights_only=True)
+            trainer.fit(
+                module,
+                train_dataloaders=train_loader,
+                val_dataloaders=val_loader,
+                ckpt_path=ckpt_path,
+                weights_only=True,
+            )
         except TrainingDiverged as exc:
             module.close_progress_bar()
             module.restore_best()
-            restored = (f"restored the weights of epoch {module.best_epoch}" if module.best_state is not None
-                        else "no good epoch to restore")
+            restored = (
+                f"restored the weights of epoch {module.best_epoch}"
+                if module.best_state is not None
+                else "no good epoch to restore"
+            )
             raise TrainingFailed(str(exc), restored, _kept(checkpoint_path), module.history) from exc
         except SystemExit as exc:
             # Lightning turns Ctrl-C into sys.exit(1) after a graceful shutdown; report it as an interrupt.
@@ -250,5 +265,4 @@ def check_checkpoint(path: Path, module: nn.Module) -> None:
     expected = {key: tuple(value.shape) for key, value in module.state_dict().items()}
     found = {key: tuple(value.shape) for key, value in saved.items()}
     if expected != found:
-        raise JetaeError("cannot resume: the checkpoint holds a different network (were model options changed?)",
-                         path)
+        raise JetaeError("cannot resume: the checkpoint holds a different network (were model options changed?)", path)

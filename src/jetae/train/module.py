@@ -33,8 +33,9 @@ class TrainingModule(L.LightningModule):
     (:mod:`jetae.train.callbacks`) that run after its epoch-end hook.
     """
 
-    def __init__(self, trainable: Trainable, network: nn.Module, config: TrainerConfig, monitor: str,
-                 log_progress: bool = False):
+    def __init__(
+        self, trainable: Trainable, network: nn.Module, config: TrainerConfig, monitor: str, log_progress: bool = False
+    ):
         super().__init__()
         # Manual optimisation: one Lightning step may hold several mini-batches (see ResidentBatches),
         # each with its own optimiser step, which cuts Lightning's per-step overhead.
@@ -91,8 +92,9 @@ class TrainingModule(L.LightningModule):
             optimizer.zero_grad(set_to_none=True)
             self.manual_backward(loss)
             if self.config.gradient_clip > 0:
-                self.clip_gradients(optimizer, gradient_clip_val=self.config.gradient_clip,
-                                    gradient_clip_algorithm="norm")
+                self.clip_gradients(
+                    optimizer, gradient_clip_val=self.config.gradient_clip, gradient_clip_algorithm="norm"
+                )
             optimizer.step()
             losses.append(loss.detach())
         # One host sync per group of mini-batches (not per step): a diverging run stops within it,
@@ -109,8 +111,10 @@ class TrainingModule(L.LightningModule):
         finite = torch.isfinite(losses)
         if not bool(finite.all()):
             first = int((~finite).nonzero()[0, 0])
-            raise TrainingDiverged(f"{stage} loss became {float(losses[first])} at epoch {self.current_epoch}, "
-                                   f"step {self.global_step - len(losses) + first + 1}")
+            raise TrainingDiverged(
+                f"{stage} loss became {float(losses[first])} at epoch {self.current_epoch}, "
+                f"step {self.global_step - len(losses) + first + 1}"
+            )
 
     def configure_optimizers(self) -> Any:
         optimizer = self._trainable.configure_optimizer(self.network, self.config)
@@ -123,9 +127,14 @@ class TrainingModule(L.LightningModule):
         self._epoch_start = time.perf_counter()
         self._trainable.on_epoch_start(self)
         if self.log_progress and self.trainer.is_global_zero:
-            self._bar = tqdm(total=self.steps_per_epoch, unit="batch", leave=False,
-                             desc=f"epoch {self.current_epoch + 1}/{self.trainer.max_epochs}", file=sys.stderr,
-                             dynamic_ncols=True)
+            self._bar = tqdm(
+                total=self.steps_per_epoch,
+                unit="batch",
+                leave=False,
+                desc=f"epoch {self.current_epoch + 1}/{self.trainer.max_epochs}",
+                file=sys.stderr,
+                dynamic_ncols=True,
+            )
 
     @property
     def steps_per_epoch(self) -> int:
@@ -142,8 +151,9 @@ class TrainingModule(L.LightningModule):
 
     def _epoch_means(self) -> dict[str, float]:
         """Per-jet means of every loss term this epoch, summed over all DDP processes."""
-        names: list[tuple[str, str]] = [(stage, key) for stage in sorted(self._sums)
-                                        for key in sorted(self._sums[stage])]
+        names: list[tuple[str, str]] = [
+            (stage, key) for stage in sorted(self._sums) for key in sorted(self._sums[stage])
+        ]
         if not names:
             return {}
         totals = torch.stack([self._sums[stage][key].float().reshape(()) for stage, key in names])
@@ -179,8 +189,11 @@ class TrainingModule(L.LightningModule):
             self.close_progress_bar()
             losses = "  ".join(f"{k}={v:.5g}" for k, v in record.items() if k.endswith("_loss"))
             mark = "  *best*" if self.best_epoch == self.current_epoch else ""
-            tqdm.write(f"epoch {self.current_epoch + 1}/{self.trainer.max_epochs}  {losses}"
-                       f"  ({record['seconds']:.1f} s){mark}", file=sys.stderr)
+            tqdm.write(
+                f"epoch {self.current_epoch + 1}/{self.trainer.max_epochs}  {losses}"
+                f"  ({record['seconds']:.1f} s){mark}",
+                file=sys.stderr,
+            )
 
     # ------------------------------------------------------------ checkpoints
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:

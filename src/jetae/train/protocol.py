@@ -33,8 +33,9 @@ class Trainable(abc.ABC):
     """The contract between a model and :func:`jetae.train.engine.fit_network`."""
 
     @abc.abstractmethod
-    def training_step(self, network: nn.Module, batch: dict[str, torch.Tensor], stage: str,
-                      module: Any) -> dict[str, torch.Tensor]:
+    def training_step(
+        self, network: nn.Module, batch: dict[str, torch.Tensor], stage: str, module: Any
+    ) -> dict[str, torch.Tensor]:
         """Loss terms of one batch (``stage`` is ``"train"`` or ``"val"``).
 
         ``batch`` maps names to tensors with the jet axis first (``inputs`` and whatever the
@@ -47,12 +48,13 @@ class Trainable(abc.ABC):
         """The optimiser; default Adam with the trainer's ``lr`` and ``weight_decay``."""
         return torch.optim.Adam(network.parameters(), lr=config.lr, weight_decay=config.weight_decay)
 
-    def configure_scheduler(self, optimizer: torch.optim.Optimizer,
-                            config: TrainerConfig) -> torch.optim.lr_scheduler.LRScheduler | None:
+    def configure_scheduler(
+        self, optimizer: torch.optim.Optimizer, config: TrainerConfig
+    ) -> torch.optim.lr_scheduler.LRScheduler | None:
         """A learning-rate schedule stepped once at the end of every epoch (kept in checkpoints), or None."""
         return None
 
-    def on_epoch_start(self, module: Any) -> None:
+    def on_epoch_start(self, module: Any) -> None:  # noqa: B027 (an optional hook: no-op unless overridden)
         """Called at the start of every training epoch (warm-ups, counters)."""
 
     def epoch_diagnostics(self, module: Any) -> dict[str, float]:
@@ -64,5 +66,5 @@ class Trainable(abc.ABC):
         it (tensors and plain Python values only: checkpoints are read with ``weights_only=True``)."""
         return {}
 
-    def load_checkpoint_state(self, state: dict[str, Any]) -> None:
+    def load_checkpoint_state(self, state: dict[str, Any]) -> None:  # noqa: B027 (optional hook)
         """Restore what :meth:`checkpoint_state` returned."""

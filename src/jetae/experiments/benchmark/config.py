@@ -60,14 +60,17 @@ class BenchmarkConfig:
             models = tuple(self.models)
         else:  # the zoo, baselines first; models registered later go at the end
             registered = [spec.name for spec in available_models() if spec.detector_cls.benchmark_by_default]
-            models = tuple([m for m in MODEL_ORDER if m in registered]
-                           + [m for m in registered if m not in MODEL_ORDER])
+            models = tuple(
+                [m for m in MODEL_ORDER if m in registered] + [m for m in registered if m not in MODEL_ORDER]
+            )
         for name in models:
             get_model_spec(name)  # unknown names fail here, listing the known ones
         if len(set(models)) != len(models):
             raise JetaeError(f"model listed twice in {', '.join(models)}")
         resolved = dataclasses.replace(
-            self, models=models, data_dir=self.data_dir or defaults.data_dir,
+            self,
+            models=models,
+            data_dir=self.data_dir or defaults.data_dir,
             n_train=self.n_train if self.n_train is not None else defaults.n_train,
             n_test=self.n_test if self.n_test is not None else defaults.n_test,
             n_outliers=self.n_outliers if self.n_outliers is not None else defaults.n_outliers,
@@ -94,8 +97,9 @@ def model_options(config: BenchmarkConfig, name: str) -> dict[str, Any]:
     if "options" in fields:  # a model made of other models (ensemble): members get their model's preset and flags
         member = config.model_options.get(name, {}).get("model", config_cls().model)
         member_options = {k: v for k, v in model_options(config, member).items() if k != "seed"}
-        return merge_options({"seed": config.seed, "model": member, "options": member_options},
-                      config.model_options.get(name, {}))
+        return merge_options(
+            {"seed": config.seed, "model": member, "options": member_options}, config.model_options.get(name, {})
+        )
     options: dict[str, Any] = dict(MODEL_OPTIONS[config.preset].get(name, {}))
     options["seed"] = config.seed
     if config.epochs is not None:
@@ -123,8 +127,17 @@ def command_words(config: BenchmarkConfig, set_options: Sequence[str] = ()) -> l
     words = ["jetae", "benchmark", "--preset", config.preset]
     if config.models:
         words += ["--models", *config.models]
-    for flag in ("data_dir", "n_train", "n_test", "n_outliers", "epochs", "device", "workers", "threads",
-                 "results_copy"):
+    for flag in (
+        "data_dir",
+        "n_train",
+        "n_test",
+        "n_outliers",
+        "epochs",
+        "device",
+        "workers",
+        "threads",
+        "results_copy",
+    ):
         value = getattr(config, flag)
         if value is not None:
             words += [f"--{flag.replace('_', '-')}", str(value)]

@@ -11,8 +11,18 @@ from jetae.experiments.benchmark.presets import MODEL_TRAIN_JETS, PUBLISHED
 from jetae.experiments.tables import markdown_table, number_cell
 
 #: Columns of the result table.
-RESULT_COLUMNS = ("model", "top AUC", "top R30", "W AUC", "W R30", "reverse AUC", "JSD50", "JSD10", "train s",
-                  "infer jets/s")
+RESULT_COLUMNS = (
+    "model",
+    "top AUC",
+    "top R30",
+    "W AUC",
+    "W R30",
+    "reverse AUC",
+    "JSD50",
+    "JSD10",
+    "train s",
+    "infer jets/s",
+)
 
 
 def auc_cell(block: Mapping[str, Any] | None) -> str:
@@ -38,8 +48,12 @@ def result_rows(payload: Mapping[str, Any]) -> list[list[str]]:
             cells = ["failed"] + ["–"] * 3
         cells.append(auc_cell(reverse["signals"]["qcd"]) if reverse.get("status") == "ok" else "failed")
         if forward.get("status") == "ok":
-            cells += [number_cell(sculpt.get("jsd_eff50"), ".3g"), number_cell(sculpt.get("jsd_eff10"), ".3g"),
-                      f"{forward['train_seconds']:.1f}", number_cell(forward.get("inference_jets_per_s"), ",.0f")]
+            cells += [
+                number_cell(sculpt.get("jsd_eff50"), ".3g"),
+                number_cell(sculpt.get("jsd_eff10"), ".3g"),
+                f"{forward['train_seconds']:.1f}",
+                number_cell(forward.get("inference_jets_per_s"), ",.0f"),
+            ]
         else:
             cells += ["–"] * 4
         label = f"{name} (a)" if needs_outliers_safe(name) else name
@@ -64,8 +78,11 @@ def markdown_report(payload: Mapping[str, Any]) -> str:
         f"jets, tested on {sizes['n_test']} QCD, top and W jets each; reverse = trained on "
         f"{sizes['n_train_reverse']} top jets, tested on {sizes['n_reverse_test']} held-out top jets vs "
         f"{sizes['n_test']} QCD jets as the anomaly."
-        + (f" oe_vae sees {sizes['n_outliers']} W jets of a separate file as outliers." if sizes.get("n_outliers")
-           else ""),
+        + (
+            f" oe_vae sees {sizes['n_outliers']} W jets of a separate file as outliers."
+            if sizes.get("n_outliers")
+            else ""
+        ),
         "",
     ]
     lines += markdown_table(RESULT_COLUMNS, result_rows(payload), right=tuple(range(1, len(RESULT_COLUMNS))))
@@ -83,26 +100,51 @@ def markdown_report(payload: Mapping[str, Any]) -> str:
     ]
     for name, directions in payload["models"].items():
         trained = {d: b.get("n_train") for d, b in directions.items() if b.get("status") == "ok"}
-        if trained.get("forward", sizes["n_train_forward"]) != sizes["n_train_forward"] or \
-                trained.get("reverse", sizes["n_train_reverse"]) != sizes["n_train_reverse"]:
+        if (
+            trained.get("forward", sizes["n_train_forward"]) != sizes["n_train_forward"]
+            or trained.get("reverse", sizes["n_train_reverse"]) != sizes["n_train_reverse"]
+        ):
             _, reason = MODEL_TRAIN_JETS.get(meta["preset"], {}).get(name, (None, ""))
-            lines.append(f"- {name}: trained on the first {trained.get('forward', '–')} QCD / "
-                         f"{trained.get('reverse', '–')} top jets only" + (f" ({reason})" if reason else "")
-                         + "; same test samples.")
+            lines.append(
+                f"- {name}: trained on the first {trained.get('forward', '–')} QCD / "
+                f"{trained.get('reverse', '–')} top jets only"
+                + (f" ({reason})" if reason else "")
+                + "; same test samples."
+            )
     if any(needs_outliers_safe(name) for name in payload["models"]):
-        lines.append("- (a) trained with W jets as outliers (outlier exposure): its W column is not an unsupervised "
-                     "result; top is the unseen signal.")
-    failures = [(f"{name} {direction}", block) for name, directions in payload["models"].items()
-                for direction, block in directions.items() if block.get("status") != "ok"]
+        lines.append(
+            "- (a) trained with W jets as outliers (outlier exposure): its W column is not an unsupervised "
+            "result; top is the unseen signal."
+        )
+    failures = [
+        (f"{name} {direction}", block)
+        for name, directions in payload["models"].items()
+        for direction, block in directions.items()
+        if block.get("status") != "ok"
+    ]
     if failures:
         lines += ["", "Failures:", ""]
         lines += [f"- {what}: {block.get('error_type')}: {block.get('error')}" for what, block in failures]
     reference = payload.get("published_reference") or PUBLISHED.as_dict()
-    lines += ["", f"## {reference['heading']}", "",
-              "Numbers read in the sources below, on *other* samples: for orientation only, not a comparison on "
-              "the same jets.", ""]
-    rows = [[r["model"], r["data"], number_cell(r.get("top_auc"), ".4g", "–"), number_cell(r.get("r30"), ".0f", "–"),
-             number_cell(r.get("reverse_auc"), ".3f", "–"), r["source"]] for r in reference["rows"]]
+    lines += [
+        "",
+        f"## {reference['heading']}",
+        "",
+        "Numbers read in the sources below, on *other* samples: for orientation only, not a comparison on "
+        "the same jets.",
+        "",
+    ]
+    rows = [
+        [
+            r["model"],
+            r["data"],
+            number_cell(r.get("top_auc"), ".4g", "–"),
+            number_cell(r.get("r30"), ".0f", "–"),
+            number_cell(r.get("reverse_auc"), ".3f", "–"),
+            r["source"],
+        ]
+        for r in reference["rows"]
+    ]
     lines += markdown_table(("model", "data", "top AUC", "R30", "reverse AUC", "source"), rows, right=(2, 3, 4))
     lines += [""] + [f"- {caveat}" for caveat in reference["caveats"]]
     return "\n".join(lines) + "\n"

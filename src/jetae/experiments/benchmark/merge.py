@@ -39,16 +39,32 @@ def merge_benchmarks(run_dirs: Sequence[str | os.PathLike]) -> dict[str, Any]:
         samples.update(payload["meta"]["samples"])
     parts = []
     for index, (run_dir, p) in enumerate(zip(run_dirs, payloads)):
-        later = {name for q in payloads[index + 1:] for name in q["models"]}
-        parts.append({"run_dir": str(run_dir), "command": p["meta"].get("command"), "started": p["meta"].get("started"),
-                      "wall_seconds": p["meta"].get("wall_seconds"), "models": list(p["models"]),
-                      "replaced_by_later_runs": sorted(set(p["models"]) & later)})
+        later = {name for q in payloads[index + 1 :] for name in q["models"]}
+        parts.append(
+            {
+                "run_dir": str(run_dir),
+                "command": p["meta"].get("command"),
+                "started": p["meta"].get("started"),
+                "wall_seconds": p["meta"].get("wall_seconds"),
+                "models": list(p["models"]),
+                "replaced_by_later_runs": sorted(set(p["models"]) & later),
+            }
+        )
     sizes = dict(first["sizes"])
     for payload in payloads:
         sizes.update({key: value for key, value in payload["meta"]["sizes"].items() if value is not None})
-    meta = dict(first, samples=samples, parts=parts, sizes=sizes,
-                wall_seconds=sum(part["wall_seconds"] or 0.0 for part in parts),
-                command=" ; ".join(part["command"] or "?" for part in parts))
-    return {"meta": meta, "config": payloads[0].get("config"), "models": {name: models[name] for name in order},
-            "failed": [item for payload in payloads for item in payload.get("failed", [])],
-            "published_reference": first.get("published_reference") or payloads[0].get("published_reference")}
+    meta = dict(
+        first,
+        samples=samples,
+        parts=parts,
+        sizes=sizes,
+        wall_seconds=sum(part["wall_seconds"] or 0.0 for part in parts),
+        command=" ; ".join(part["command"] or "?" for part in parts),
+    )
+    return {
+        "meta": meta,
+        "config": payloads[0].get("config"),
+        "models": {name: models[name] for name in order},
+        "failed": [item for payload in payloads for item in payload.get("failed", [])],
+        "published_reference": first.get("published_reference") or payloads[0].get("published_reference"),
+    }

@@ -85,8 +85,9 @@ def _check_options(options: Any, where: str) -> dict[str, Any]:
                 float(value)
             except ValueError:
                 continue
-            raise JetaeError(f"{where}.{key}: the number {value!r} was read as text; write it with a dot "
-                             "(e.g. 1.0e-3)", PRESETS_FILE)
+            raise JetaeError(
+                f"{where}.{key}: the number {value!r} was read as text; write it with a dot (e.g. 1.0e-3)", PRESETS_FILE
+            )
     return dict(options)
 
 
@@ -94,16 +95,19 @@ def _preset(name: str, data: Mapping[str, Any]) -> Preset:
     defaults = dict(data["defaults"])
     expected = {f.name: f.type for f in fields(PresetDefaults)}
     if set(defaults) - set(expected) or {"data_dir", "n_train", "n_test", "n_outliers", "generate"} - set(defaults):
-        raise JetaeError(f"presets.{name}.defaults: expected the keys {', '.join(expected)}, got "
-                         f"{', '.join(defaults)}", PRESETS_FILE)
+        raise JetaeError(
+            f"presets.{name}.defaults: expected the keys {', '.join(expected)}, got {', '.join(defaults)}", PRESETS_FILE
+        )
     for key in ("n_train", "n_test", "n_outliers"):
         if not isinstance(defaults[key], int) or defaults[key] < 1:
             raise JetaeError(f"presets.{name}.defaults.{key} must be a positive integer", PRESETS_FILE)
     caps = {}
     for model, cap in (data.get("model_train_jets") or {}).items():
         caps[model] = (int(cap["n_jets"]), str(cap["reason"]))
-    options = {model: _check_options(opts or {}, f"presets.{name}.model_options.{model}")
-               for model, opts in (data.get("model_options") or {}).items()}
+    options = {
+        model: _check_options(opts or {}, f"presets.{name}.model_options.{model}")
+        for model, opts in (data.get("model_options") or {}).items()
+    }
     return Preset(name=name, defaults=PresetDefaults(**defaults), model_options=options, model_train_jets=caps)
 
 
@@ -123,11 +127,13 @@ def load_published_reference() -> PublishedReference:
         for key in ("top_auc", "r30", "reverse_auc"):
             value = row.get(key)
             if value is not None and not (isinstance(value, (int, float)) and math.isfinite(value)):
-                raise JetaeError(f"rows: {row.get('model')}: {key} must be a number or null, got {value!r}",
-                                 PUBLISHED_FILE)
+                raise JetaeError(
+                    f"rows: {row.get('model')}: {key} must be a number or null, got {value!r}", PUBLISHED_FILE
+                )
         rows.append(dict(row))
-    return PublishedReference(heading=str(data["heading"]), rows=tuple(rows),
-                              caveats=tuple(str(caveat) for caveat in data["caveats"]))
+    return PublishedReference(
+        heading=str(data["heading"]), rows=tuple(rows), caveats=tuple(str(caveat) for caveat in data["caveats"])
+    )
 
 
 SAMPLES, MODEL_ORDER, _PRESETS = load_presets()
@@ -137,8 +143,9 @@ PRESET_DEFAULTS: dict[str, PresetDefaults] = {name: preset.defaults for name, pr
 #: Per-model options of each preset: the one place to tune the benchmark (``presets.yaml``).
 MODEL_OPTIONS: dict[str, dict[str, dict[str, Any]]] = {name: preset.model_options for name, preset in _PRESETS.items()}
 #: ``{preset: {model: (n_jets, reason)}}``: models trained on only the first n_jets of each training sample.
-MODEL_TRAIN_JETS: dict[str, dict[str, tuple[int, str]]] = {name: preset.model_train_jets
-                                                           for name, preset in _PRESETS.items()}
+MODEL_TRAIN_JETS: dict[str, dict[str, tuple[int, str]]] = {
+    name: preset.model_train_jets for name, preset in _PRESETS.items()
+}
 
 PUBLISHED = load_published_reference()
 #: Heading of the published table: other samples, never to be read as a comparison on ours.

@@ -15,20 +15,28 @@ JSON_FILE = "benchmark.json"
 MARKDOWN_FILE = "benchmark.md"
 
 
-def write_results(payload: Mapping[str, Any], out_dir: str | os.PathLike, overwrite: bool = False,
-                  results_copy: str | os.PathLike | None = None) -> None:
+def write_results(
+    payload: Mapping[str, Any],
+    out_dir: str | os.PathLike,
+    overwrite: bool = False,
+    results_copy: str | os.PathLike | None = None,
+) -> None:
     """Write ``benchmark.json`` and ``benchmark.md`` atomically to ``out_dir`` (and a copy,
     ``benchmark_<preset>.{json,md}``, if asked)."""
-    write_outputs(out_dir, {JSON_FILE: json.dumps(payload, indent=2) + "\n", MARKDOWN_FILE: markdown_report(payload)},
-                  overwrite, results_copy, f"benchmark_{payload['meta']['preset']}")
+    write_outputs(
+        out_dir,
+        {JSON_FILE: json.dumps(payload, indent=2) + "\n", MARKDOWN_FILE: markdown_report(payload)},
+        overwrite,
+        results_copy,
+        f"benchmark_{payload['meta']['preset']}",
+    )
 
 
 def same_sizes(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
     """Whether two ``meta.sizes`` blocks agree (``n_outliers`` is null in runs without an outlier-exposed
     model, and matches anything)."""
     keys = set(a) | set(b)
-    return all(a.get(key) == b.get(key) or (key == "n_outliers" and None in (a.get(key), b.get(key)))
-               for key in keys)
+    return all(a.get(key) == b.get(key) or (key == "n_outliers" and None in (a.get(key), b.get(key))) for key in keys)
 
 
 def read_runs(runs: Sequence[str | os.PathLike]) -> list[dict[str, Any]]:

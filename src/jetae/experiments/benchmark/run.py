@@ -23,8 +23,6 @@ from typing import Any, Mapping
 import torch
 
 from jetae import __version__
-from jetae.generation.run import available_cores
-from jetae.jets import Jets
 from jetae.errors import JetaeError
 from jetae.evaluation.direction import tag_direction
 from jetae.evaluation.jsonify import json_ready
@@ -34,6 +32,8 @@ from jetae.experiments.benchmark.presets import MODEL_TRAIN_JETS, PUBLISHED, SAM
 from jetae.experiments.benchmark.results import write_results
 from jetae.experiments.benchmark.samples import Samples, load_samples, prepare_samples
 from jetae.experiments.benchmark.threads import cpu_name, thread_limit
+from jetae.generation.run import available_cores
+from jetae.jets import Jets
 from jetae.models import create_model
 from jetae.train.device import resolve_accelerator
 
@@ -50,8 +50,12 @@ RECORDED_ERRORS = (JetaeError, RuntimeError, ValueError)
 
 def failure_block(exc: BaseException, seconds: float) -> dict[str, Any]:
     """The result block of a direction that failed after ``seconds``."""
-    return {"status": "failed", "error": str(exc) or type(exc).__name__, "error_type": type(exc).__name__,
-            "seconds": seconds}
+    return {
+        "status": "failed",
+        "error": str(exc) or type(exc).__name__,
+        "error_type": type(exc).__name__,
+        "seconds": seconds,
+    }
 
 
 def run_direction(
@@ -76,8 +80,16 @@ def run_direction(
     """
     detector = create_model(name, dict(options))
     fit_params = {"outliers": outliers} if needs_outliers(name) else {}
-    result = tag_direction(detector, background, signals, train=train, fit_params=fit_params, sculpting=sculpting,
-                           n_bootstrap=n_bootstrap, seed=seed)
+    result = tag_direction(
+        detector,
+        background,
+        signals,
+        train=train,
+        fit_params=fit_params,
+        sculpting=sculpting,
+        n_bootstrap=n_bootstrap,
+        seed=seed,
+    )
     block: dict[str, Any] = {
         "status": "ok",
         "n_train": result.n_train,
@@ -100,20 +112,26 @@ def describe_direction(name: str, direction: str, block: Mapping[str, Any]) -> s
     """The progress line of one model / direction."""
     if block["status"] != "ok":
         return f"{name} {direction}: FAILED after {block['seconds']:.1f} s: {block['error']}"
-    parts = [f"{name} {direction}: trained on {block['n_train']} jets in {block['train_seconds']:.1f} s, scored "
-             f"{block['n_scored']} jets at {block['inference_jets_per_s']:.0f} jets/s"]
+    parts = [
+        f"{name} {direction}: trained on {block['n_train']} jets in {block['train_seconds']:.1f} s, scored "
+        f"{block['n_scored']} jets at {block['inference_jets_per_s']:.0f} jets/s"
+    ]
     text = not_resolvable_text
     for signal, s in block["signals"].items():
         err = s.get("auc_err")
-        parts.append(f"{signal} AUC {text(s.get('auc'), '.3f')}" + (f"±{err:.3f}" if err is not None else "")
-                     + f" R30 {text(s.get('r30'), '.1f')}")
+        parts.append(
+            f"{signal} AUC {text(s.get('auc'), '.3f')}"
+            + (f"±{err:.3f}" if err is not None else "")
+            + f" R30 {text(s.get('r30'), '.1f')}"
+        )
     if "mass_sculpting" in block:
         parts.append(f"JSD50 {text(block['mass_sculpting'].get('jsd_eff50'), '.3g')}")
     return "; ".join(parts)
 
 
-def run_models(config: BenchmarkConfig, options: Mapping[str, Mapping[str, Any]], samples: Samples
-               ) -> tuple[dict[str, dict[str, Any]], list[str]]:
+def run_models(
+    config: BenchmarkConfig, options: Mapping[str, Mapping[str, Any]], samples: Samples
+) -> tuple[dict[str, dict[str, Any]], list[str]]:
     """Both directions of every model: ``({name: {"forward": block, "reverse": block}}, ["name/direction" failed])``.
 
     A failure (:data:`RECORDED_ERRORS`) is recorded for its model and direction; the rest go on.
@@ -124,18 +142,26 @@ def run_models(config: BenchmarkConfig, options: Mapping[str, Mapping[str, Any]]
         outliers = samples.w_outliers if needs_outliers(name) else None
         n_train, _ = MODEL_TRAIN_JETS.get(config.preset, {}).get(name, (None, ""))
         directions = {
-            "forward": dict(train=samples.qcd_train[:n_train], background=samples.qcd_test,
-                            signals={signal: getattr(samples, sample) for signal, sample in FORWARD_SIGNALS.items()},
-                            sculpting=True),
-            "reverse": dict(train=samples.top_train[:n_train], background=samples.top_holdout,
-                            signals={"qcd": samples.qcd_test}, sculpting=False),
+            "forward": dict(
+                train=samples.qcd_train[:n_train],
+                background=samples.qcd_test,
+                signals={signal: getattr(samples, sample) for signal, sample in FORWARD_SIGNALS.items()},
+                sculpting=True,
+            ),
+            "reverse": dict(
+                train=samples.top_train[:n_train],
+                background=samples.top_holdout,
+                signals={"qcd": samples.qcd_test},
+                sculpting=False,
+            ),
         }
         results[name] = {}
         for direction, data in directions.items():
             tick = time.perf_counter()
             try:
-                block = run_direction(name, opts, outliers=outliers, n_bootstrap=config.n_bootstrap, seed=config.seed,
-                                      **data)
+                block = run_direction(
+                    name, opts, outliers=outliers, n_bootstrap=config.n_bootstrap, seed=config.seed, **data
+                )
             except RECORDED_ERRORS as exc:
                 if not isinstance(exc, JetaeError):
                     log.exception("%s %s raised %s", name, direction, type(exc).__name__)
@@ -194,25 +220,35 @@ def run_benchmark(config: BenchmarkConfig) -> dict[str, Any]:
         "available_cores": available_cores(),
         "torch_threads": threads,
         "python": platform.python_version(),
-        "seeds": {"models": config.seed, "bootstrap": config.seed,
-                  "samples": {name: SAMPLES[name][1] for name in paths}},
-        "sizes": {"n_train_forward": len(samples.qcd_train), "n_train_reverse": len(samples.top_train),
-                  "n_test": config.n_test, "n_reverse_test": len(samples.top_holdout),
-                  "n_outliers": None if samples.w_outliers is None else len(samples.w_outliers)},
-        "roles": {"forward": "trained on qcd_train; background qcd_test; signals top_test (top), w_test (w)",
-                  "reverse": "trained on the first jets of top_train; background = the last n_test jets of "
-                             "top_train (held out); anomaly qcd_test",
-                  "outliers": "oe_vae trains with w_outliers as outliers in both directions"},
+        "seeds": {
+            "models": config.seed,
+            "bootstrap": config.seed,
+            "samples": {name: SAMPLES[name][1] for name in paths},
+        },
+        "sizes": {
+            "n_train_forward": len(samples.qcd_train),
+            "n_train_reverse": len(samples.top_train),
+            "n_test": config.n_test,
+            "n_reverse_test": len(samples.top_holdout),
+            "n_outliers": None if samples.w_outliers is None else len(samples.w_outliers),
+        },
+        "roles": {
+            "forward": "trained on qcd_train; background qcd_test; signals top_test (top), w_test (w)",
+            "reverse": "trained on the first jets of top_train; background = the last n_test jets of "
+            "top_train (held out); anomaly qcd_test",
+            "outliers": "oe_vae trains with w_outliers as outliers in both directions",
+        },
         "samples": samples.provenance,
     }
-    payload = json_ready({
-        "meta": meta,
-        "config": dataclasses.asdict(config),
-        "models": results,
-        "failed": failed,
-        "published_reference": PUBLISHED.as_dict(),
-    })
+    payload = json_ready(
+        {
+            "meta": meta,
+            "config": dataclasses.asdict(config),
+            "models": results,
+            "failed": failed,
+            "published_reference": PUBLISHED.as_dict(),
+        }
+    )
     write_results(payload, out_dir, config.overwrite, config.results_copy)
-    log.info("benchmark finished in %.0f s (%d failure(s)); results in %s", meta["wall_seconds"], len(failed),
-             out_dir)
+    log.info("benchmark finished in %.0f s (%d failure(s)); results in %s", meta["wall_seconds"], len(failed), out_dir)
     return payload

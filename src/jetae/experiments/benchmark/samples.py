@@ -21,14 +21,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
-from jetae.jets import Jets
-from jetae.io.toptag import count_jets
 from jetae.errors import JetaeError
 from jetae.evaluation.provenance import file_provenance
 from jetae.evaluation.samples import check_labels, read_sample
 from jetae.experiments.benchmark.config import BenchmarkConfig, needs_outliers
 from jetae.experiments.benchmark.presets import PRESET_DEFAULTS, SAMPLES
 from jetae.experiments.sample_files import ensure_sample_files
+from jetae.io.toptag import count_jets
+from jetae.jets import Jets
 
 log = logging.getLogger(__name__)
 
@@ -78,18 +78,23 @@ def prepare_samples(config: BenchmarkConfig) -> dict[str, Path]:
     short = {name: n for name, n in required.items() if (counts[name] or 0) < minimum[name]}
     if short and PRESET_DEFAULTS[config.preset].generate:
         log.info("generating %d quick benchmark sample(s) in %s (cached for the next run)", len(short), data_dir)
-        ensure_sample_files(data_dir, {name: (SAMPLES[name][0], n, SAMPLES[name][1]) for name, n in short.items()},
-                            workers=config.workers)
+        ensure_sample_files(
+            data_dir,
+            {name: (SAMPLES[name][0], n, SAMPLES[name][1]) for name, n in short.items()},
+            workers=config.workers,
+        )
     elif short:
+
         def why(name: str) -> str:
             count = counts[name]
-            return "missing" if count is None else "unreadable" if count < 0 else \
-                f"{count} jets, needs {minimum[name]}"
+            return "missing" if count is None else "unreadable" if count < 0 else f"{count} jets, needs {minimum[name]}"
 
         problems = [f"{data_dir / f'{name}.h5'} ({why(name)})" for name in short]
-        raise JetaeError(f"the {config.preset} benchmark needs the shared samples made by {MAKE_SAMPLES} "
-                         f"(run `bash {MAKE_SAMPLES}` from the repository root, or point --data-dir at a copy); "
-                         f"not usable: {', '.join(problems)}")
+        raise JetaeError(
+            f"the {config.preset} benchmark needs the shared samples made by {MAKE_SAMPLES} "
+            f"(run `bash {MAKE_SAMPLES}` from the repository root, or point --data-dir at a copy); "
+            f"not usable: {', '.join(problems)}"
+        )
     return {name: data_dir / f"{name}.h5" for name in required}
 
 
@@ -128,7 +133,8 @@ def load_samples(config: BenchmarkConfig, paths: Mapping[str, Path]) -> Samples:
     for name, slices in rows.items():
         for role, (start, stop) in slices.items():
             jets[role if name == "top_train" else name] = read_sample(
-                paths[name], f"{name} rows {start}-{stop} ({role})", n_max=stop - start, start=start)
+                paths[name], f"{name} rows {start}-{stop} ({role})", n_max=stop - start, start=start
+            )
         first = jets["reverse_train" if name == "top_train" else name]
         record = file_provenance(first, paths[name])
         record.pop("n_jets_used", None)
@@ -138,6 +144,13 @@ def load_samples(config: BenchmarkConfig, paths: Mapping[str, Path]) -> Samples:
     # Catch swapped files from the is_signal_new labels (errors only for an all-signal QCD sample).
     check_labels(jets["qcd_train"], {})
     check_labels(jets["qcd_test"], {"top": jets["top_test"], "w": jets["w_test"], "top_train": jets["reverse_train"]})
-    return Samples(qcd_train=jets["qcd_train"], top_train=jets["reverse_train"], top_holdout=jets["reverse_test"],
-                   qcd_test=jets["qcd_test"], top_test=jets["top_test"], w_test=jets["w_test"],
-                   w_outliers=jets.get("w_outliers"), provenance=provenance)
+    return Samples(
+        qcd_train=jets["qcd_train"],
+        top_train=jets["reverse_train"],
+        top_holdout=jets["reverse_test"],
+        qcd_test=jets["qcd_test"],
+        top_test=jets["top_test"],
+        w_test=jets["w_test"],
+        w_outliers=jets.get("w_outliers"),
+        provenance=provenance,
+    )

@@ -13,10 +13,10 @@ from typing import TYPE_CHECKING, Any, Mapping
 import numpy as np
 
 from jetae import __version__
-from jetae.io.atomic import atomic_dir
 from jetae.errors import JetaeError
 from jetae.evaluation.jsonify import json_ready
 from jetae.evaluation.plots import save_figure
+from jetae.io.atomic import atomic_dir
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -27,8 +27,12 @@ RESULTS_FILE = "results.json"
 CONFIG_FILE = "config.json"
 
 
-def study_config(study: str, parameters: Mapping[str, Any], model_configs: Mapping[str, Any] | None = None,
-                 command: str | None = None) -> dict[str, Any]:
+def study_config(
+    study: str,
+    parameters: Mapping[str, Any],
+    model_configs: Mapping[str, Any] | None = None,
+    command: str | None = None,
+) -> dict[str, Any]:
     """The fully resolved configuration of a study run, with versions and the command."""
     versions = {"jetae": __version__, "numpy": np.__version__, "python": platform.python_version()}
     for module in ("torch", "lightning", "sklearn"):
@@ -52,8 +56,13 @@ def check_out_dir(out: str | os.PathLike, overwrite: bool) -> Path:
     return out
 
 
-def write_study(out: str | os.PathLike, results: Mapping[str, Any], config: Mapping[str, Any],
-                figures: Mapping[str, "Figure"], overwrite: bool = False) -> Path:
+def write_study(
+    out: str | os.PathLike,
+    results: Mapping[str, Any],
+    config: Mapping[str, Any],
+    figures: Mapping[str, "Figure"],
+    overwrite: bool = False,
+) -> Path:
     """Write ``results.json``, ``config.json`` and each figure as ``<stem>.png|pdf`` into ``out``.
 
     Everything goes into a temporary directory renamed onto ``out`` at the end: after an

@@ -23,7 +23,6 @@ from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 import numpy as np
 
-from jetae.jets import Jets
 from jetae.errors import JetaeError
 from jetae.evaluation.direction import tag_direction
 from jetae.evaluation.plots import COLOURS, new_figure, plot_style
@@ -31,6 +30,7 @@ from jetae.evaluation.resolvability import not_resolvable_text
 from jetae.evaluation.samples import read_sample, sample_source
 from jetae.experiments.options import check_models, model_options_for, resolved_configs
 from jetae.experiments.studies.common import study_config, write_study
+from jetae.jets import Jets
 from jetae.models import create_model
 
 if TYPE_CHECKING:
@@ -75,14 +75,21 @@ def mix_training_sample(background: Jets, signal: Jets, fraction: float, n_train
     n_signal = signal_count(fraction, n_train)
     n_background = n_train - n_signal
     if n_background > len(background):
-        raise JetaeError(f"f = {fraction:g} needs {n_background} background training jets, only {len(background)} "
-                         "available", background.source)
+        raise JetaeError(
+            f"f = {fraction:g} needs {n_background} background training jets, only {len(background)} available",
+            background.source,
+        )
     if n_signal > len(signal):
-        raise JetaeError(f"f = {fraction:g} needs {n_signal} signal training jets, only {len(signal)} available; "
-                         "lower --n-train or give a larger signal file", signal.source)
+        raise JetaeError(
+            f"f = {fraction:g} needs {n_signal} signal training jets, only {len(signal)} available; "
+            "lower --n-train or give a larger signal file",
+            signal.source,
+        )
     rng_background, rng_signal = (np.random.default_rng([seed, k]) for k in (0, 1))
-    parts = [background[np.sort(rng_background.permutation(len(background))[:n_background])],
-             signal[np.sort(rng_signal.permutation(len(signal))[:n_signal])]]
+    parts = [
+        background[np.sort(rng_background.permutation(len(background))[:n_background])],
+        signal[np.sort(rng_signal.permutation(len(signal))[:n_signal])],
+    ]
     mixed = Jets.concatenate([p for p in parts if len(p)])
     mixed.source = f"{background.source} + {fraction:g} x {signal.source}"
     return mixed.shuffled(seed)
@@ -141,13 +148,18 @@ def contamination_study(
     background_pool = read_sample(background_train, "background training", n_train)
     n_train = len(background_pool) if n_train is None else n_train
     if len(background_pool) < n_train:
-        raise JetaeError(f"asked for {n_train} training jets, the background training sample has only "
-                         f"{len(background_pool)}", background_pool.source)
+        raise JetaeError(
+            f"asked for {n_train} training jets, the background training sample has only {len(background_pool)}",
+            background_pool.source,
+        )
     n_signal_max = max(signal_count(f, n_train) for f in fractions)
     signal_pool = read_sample(signal_train, "signal training", max(n_signal_max, 1))
     if len(signal_pool) < n_signal_max:  # fail now, not after training the smaller fractions
-        raise JetaeError(f"f = {max(fractions):g} needs {n_signal_max} signal training jets, only {len(signal_pool)} "
-                         "available; lower --n-train or give a larger signal file", signal_pool.source)
+        raise JetaeError(
+            f"f = {max(fractions):g} needs {n_signal_max} signal training jets, only {len(signal_pool)} "
+            "available; lower --n-train or give a larger signal file",
+            signal_pool.source,
+        )
     background = read_sample(background_test, "background test", n_test)
     signal = read_sample(signal_test, "signal test", n_test)
 
@@ -156,17 +168,39 @@ def contamination_study(
     for step, (name, fraction) in enumerate(steps, 1):
         train = mix_training_sample(background_pool, signal_pool, fraction, n_train, seed)
         n_signal = int(train.is_signal.sum())
-        log.info("[%d/%d] %s, f = %g: training on %d jets (%d signal)", step, len(steps), name, fraction,
-                 len(train), n_signal)
+        log.info(
+            "[%d/%d] %s, f = %g: training on %d jets (%d signal)",
+            step,
+            len(steps),
+            name,
+            fraction,
+            len(train),
+            n_signal,
+        )
         began = time.perf_counter()
-        direction = tag_direction(create_model(name, options[name]), background, {"signal": signal}, train=train,
-                                  sculpting=False, n_bootstrap=n_bootstrap, seed=seed)
+        direction = tag_direction(
+            create_model(name, options[name]),
+            background,
+            {"signal": signal},
+            train=train,
+            sculpting=False,
+            n_bootstrap=n_bootstrap,
+            seed=seed,
+        )
         record = {"fraction": fraction, "n_signal_train": n_signal, "n_background_train": len(train) - n_signal}
         record.update(direction.signals["signal"])
         record["seconds"] = time.perf_counter() - began
-        log.info("[%d/%d] %s, f = %g: AUC %s +- %s, R30 %s (%.0f s)", step, len(steps), name, fraction,
-                 not_resolvable_text(record["auc"], ".4f"), not_resolvable_text(record["auc_err"], ".4f"),
-                 not_resolvable_text(record["r30"], ".1f"), record["seconds"])
+        log.info(
+            "[%d/%d] %s, f = %g: AUC %s +- %s, R30 %s (%.0f s)",
+            step,
+            len(steps),
+            name,
+            fraction,
+            not_resolvable_text(record["auc"], ".4f"),
+            not_resolvable_text(record["auc_err"], ".4f"),
+            not_resolvable_text(record["r30"], ".1f"),
+            record["seconds"],
+        )
         results[name].append(record)
     return {
         "study": "contamination",
@@ -176,8 +210,12 @@ def contamination_study(
         "n_test_background": len(background),
         "n_test_signal": len(signal),
         "seed": seed,
-        "inputs": {"background_train": sample_source(background_train), "signal_train": sample_source(signal_train),
-                   "background_test": sample_source(background_test), "signal_test": sample_source(signal_test)},
+        "inputs": {
+            "background_train": sample_source(background_train),
+            "signal_train": sample_source(signal_train),
+            "background_test": sample_source(background_test),
+            "signal_test": sample_source(signal_test),
+        },
         "results": results,
         "options": options,
     }
@@ -193,10 +231,10 @@ def plot_contamination(results: Mapping[str, Any]) -> "Figure":
             records = sorted((r for r in records if r["auc"] is not None), key=lambda r: r["fraction"])
             x = [r["fraction"] for r in records]
             y = [r["auc"] for r in records]
-            err = [r["auc_err"] if r["auc_err"] is not None and math.isfinite(r["auc_err"]) else 0.0
-                   for r in records]
-            ax.errorbar(x, y, yerr=err, marker="o", lw=2, capsize=3, color=COLOURS[1 + i % (len(COLOURS) - 1)],
-                        label=name)
+            err = [r["auc_err"] if r["auc_err"] is not None and math.isfinite(r["auc_err"]) else 0.0 for r in records]
+            ax.errorbar(
+                x, y, yerr=err, marker="o", lw=2, capsize=3, color=COLOURS[1 + i % (len(COLOURS) - 1)], label=name
+            )
         ax.axhline(0.5, ls="--", color="grey", lw=1.5, label="random")
         # Linear below 1 %, logarithmic above: f = 0 and f = 0.01 ... 0.5 are all readable.
         ax.set_xscale("symlog", linthresh=0.01, linscale=0.5)
@@ -215,13 +253,16 @@ def summary_lines(results: Mapping[str, Any]) -> list[str]:
     for name, records in results["results"].items():
         for r in records:
             auc = not_resolvable_text(r["auc"], ".4f") + (f"±{r['auc_err']:.4f}" if r["auc_err"] is not None else "")
-            lines.append(f"{name:<14} {r['fraction']:>6g} {r['n_signal_train']:>9d} "
-                         f"{auc:>15} {not_resolvable_text(r['r30'], '.2f'):>9} {r['seconds']:>8.1f}")
+            lines.append(
+                f"{name:<14} {r['fraction']:>6g} {r['n_signal_train']:>9d} "
+                f"{auc:>15} {not_resolvable_text(r['r30'], '.2f'):>9} {r['seconds']:>8.1f}"
+            )
     return lines
 
 
-def write_contamination(out: str | os.PathLike, results: Mapping[str, Any], command: str | None = None,
-                        overwrite: bool = False) -> None:
+def write_contamination(
+    out: str | os.PathLike, results: Mapping[str, Any], command: str | None = None, overwrite: bool = False
+) -> None:
     """``out/results.json``, ``out/config.json`` (resolved model configs) and ``out/contamination.png|pdf``."""
     parameters = {k: results[k] for k in ("models", "fractions", "n_train", "seed", "inputs")}
     config = study_config("contamination", parameters, resolved_configs(results["options"]), command)

@@ -40,12 +40,33 @@ log = logging.getLogger(__name__)
 
 #: Options tuned for 8x8 digits on a CPU (merged under the caller's ``model_options``).
 DIGITS_MODEL_OPTIONS: dict[str, dict[str, Any]] = {
-    "conv_ae": {"latent_dim": 16, "epochs": 40, "batch_size": 128, "patience": 5, "scaler": "none",
-                "output_activation": "sigmoid"},
-    "nae": {"latent_dim": 16, "ae_epochs": 40, "epochs": 30, "batch_size": 128, "patience": 5, "scaler": "none",
-            "output_activation": "sigmoid", "nae_lr": 1e-4},
-    "dense_ae": {"hidden": [64, 32], "latent_dim": 8, "epochs": 40, "batch_size": 128, "patience": 5,
-                 "scaler": "none", "output_activation": "sigmoid"},
+    "conv_ae": {
+        "latent_dim": 16,
+        "epochs": 40,
+        "batch_size": 128,
+        "patience": 5,
+        "scaler": "none",
+        "output_activation": "sigmoid",
+    },
+    "nae": {
+        "latent_dim": 16,
+        "ae_epochs": 40,
+        "epochs": 30,
+        "batch_size": 128,
+        "patience": 5,
+        "scaler": "none",
+        "output_activation": "sigmoid",
+        "nae_lr": 1e-4,
+    },
+    "dense_ae": {
+        "hidden": [64, 32],
+        "latent_dim": 8,
+        "epochs": 40,
+        "batch_size": 128,
+        "patience": 5,
+        "scaler": "none",
+        "output_activation": "sigmoid",
+    },
     "pca": {"n_components": 10, "scaler": "none"},
 }
 
@@ -57,8 +78,9 @@ def load_digit_images() -> tuple[np.ndarray, np.ndarray]:
     return images, digits.target.astype(np.int64)
 
 
-def holdout_split(labels: np.ndarray, holdout: int, test_fraction: float, seed: int
-                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def holdout_split(
+    labels: np.ndarray, holdout: int, test_fraction: float, seed: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Index arrays ``(train, test_inliers, anomalies)`` for one held-out class (seeded)."""
     order = np.random.default_rng(seed).permutation(len(labels))
     inliers = order[labels[order] != holdout]
@@ -112,14 +134,27 @@ def digits_holdout_study(
     if not 0 < test_fraction < 1:
         raise JetaeError(f"test_fraction must be in (0, 1), got {test_fraction}")
     models = check_models(models)
-    defaults = {name: merge_options(DIGITS_MODEL_OPTIONS.get(name, {}), {"progress": False} if has_option(name, "progress")
-                             else {}) for name in models}
+    defaults = {
+        name: merge_options(
+            DIGITS_MODEL_OPTIONS.get(name, {}), {"progress": False} if has_option(name, "progress") else {}
+        )
+        for name in models
+    }
     options = model_options_for(models, model_options, defaults=defaults, seed=seed)
     images, labels = load_digit_images()
-    result: dict[str, Any] = {"study": "digits", "models": list(models), "digits": digits, "seed": seed,
-                              "test_fraction": test_fraction, "options": options,
-                              "auc": {name: {} for name in models}, "seconds": {name: 0.0 for name in models},
-                              "n_train": {}, "n_test_inliers": {}, "n_anomalies": {}}
+    result: dict[str, Any] = {
+        "study": "digits",
+        "models": list(models),
+        "digits": digits,
+        "seed": seed,
+        "test_fraction": test_fraction,
+        "options": options,
+        "auc": {name: {} for name in models},
+        "seconds": {name: 0.0 for name in models},
+        "n_train": {},
+        "n_test_inliers": {},
+        "n_anomalies": {},
+    }
     show = progress if progress is not None else sys.stderr.isatty()
     jobs = [(name, digit) for digit in digits for name in models]
     for name, digit in tqdm(jobs, desc="digits hold-out", disable=not show, file=sys.stderr):
@@ -150,9 +185,15 @@ def plot_digits(result: Mapping[str, Any]) -> "Figure":
             digits = sorted(int(d) for d in result["auc"][name])
             values = [result["auc"][name][str(d)] for d in digits]
             # Markers only: neighbouring digits are not related, a line would suggest a trend.
-            ax.plot(digits, values, marker=markers[i % len(markers)], ms=10, ls="none",
-                    color=COLOURS[1 + i % (len(COLOURS) - 1)],
-                    label=f"{name} (mean {result['mean_auc'][name]:.3f})")
+            ax.plot(
+                digits,
+                values,
+                marker=markers[i % len(markers)],
+                ms=10,
+                ls="none",
+                color=COLOURS[1 + i % (len(COLOURS) - 1)],
+                label=f"{name} (mean {result['mean_auc'][name]:.3f})",
+            )
         ax.axhline(0.5, ls="--", color="grey", lw=1.5, label="random")
         ax.set_xticks(range(10))
         ax.set_xlim(-0.5, 9.5)
@@ -174,8 +215,9 @@ def summary_lines(result: Mapping[str, Any]) -> list[str]:
     return lines
 
 
-def write_digits(out: str | os.PathLike, result: Mapping[str, Any], command: str | None = None,
-                 overwrite: bool = False) -> None:
+def write_digits(
+    out: str | os.PathLike, result: Mapping[str, Any], command: str | None = None, overwrite: bool = False
+) -> None:
     """``out/results.json``, ``out/config.json`` (resolved model configs) and ``out/digits.png|pdf``."""
     parameters = {k: result[k] for k in ("models", "digits", "test_fraction", "seed")}
     parameters["data"] = "sklearn.datasets.load_digits (1797 8x8 images, pixel value / 16)"

@@ -22,13 +22,13 @@ from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 import numpy as np
 
-from jetae.jets import Jets
 from jetae.evaluation.direction import tag_direction
 from jetae.evaluation.plots import COLOURS, new_figure, plot_style
 from jetae.evaluation.resolvability import not_resolvable_text
 from jetae.evaluation.samples import read_sample, sample_source
 from jetae.experiments.options import check_models, model_options_for, resolved_configs
 from jetae.experiments.studies.common import study_config, write_study
+from jetae.jets import Jets
 from jetae.models import create_model
 
 if TYPE_CHECKING:
@@ -74,8 +74,10 @@ def reverse_study(
     """
     models = check_models(models)
     options = model_options_for(models, model_options, seed=seed)
-    train = {"forward": read_sample(background_train, "background training", n_train),
-             "reverse": read_sample(signal_train, "signal training", n_train)}
+    train = {
+        "forward": read_sample(background_train, "background training", n_train),
+        "reverse": read_sample(signal_train, "signal training", n_train),
+    }
     background = read_sample(background_test, "background test", n_test)
     signal = read_sample(signal_test, "signal test", n_test)
     roles = {"forward": (background, signal), "reverse": (signal, background)}
@@ -84,18 +86,40 @@ def reverse_study(
     steps = [(name, d) for name in models for d in DIRECTIONS]
     for step, (name, direction) in enumerate(steps, 1):
         jets = train[direction]
-        log.info("[%d/%d] %s, %s: training on %d %s jets", step, len(steps), name, direction, len(jets),
-                 "background" if direction == "forward" else "signal")
+        log.info(
+            "[%d/%d] %s, %s: training on %d %s jets",
+            step,
+            len(steps),
+            name,
+            direction,
+            len(jets),
+            "background" if direction == "forward" else "signal",
+        )
         began = time.perf_counter()
         known, anomalies = roles[direction]
-        result = tag_direction(create_model(name, options[name]), known, {"anomaly": anomalies}, train=jets,
-                               sculpting=False, n_bootstrap=n_bootstrap, seed=seed)
+        result = tag_direction(
+            create_model(name, options[name]),
+            known,
+            {"anomaly": anomalies},
+            train=jets,
+            sculpting=False,
+            n_bootstrap=n_bootstrap,
+            seed=seed,
+        )
         record = dict(result.signals["anomaly"])
         record["n_train"] = len(jets)
         record["seconds"] = time.perf_counter() - began
-        log.info("[%d/%d] %s, %s: AUC %s +- %s, R30 %s (%.0f s)", step, len(steps), name, direction,
-                 not_resolvable_text(record["auc"], ".4f"), not_resolvable_text(record["auc_err"], ".4f"),
-                 not_resolvable_text(record["r30"], ".2f"), record["seconds"])
+        log.info(
+            "[%d/%d] %s, %s: AUC %s +- %s, R30 %s (%.0f s)",
+            step,
+            len(steps),
+            name,
+            direction,
+            not_resolvable_text(record["auc"], ".4f"),
+            not_resolvable_text(record["auc_err"], ".4f"),
+            not_resolvable_text(record["r30"], ".2f"),
+            record["seconds"],
+        )
         results[name][direction] = record
     return {
         "study": "reverse",
@@ -104,10 +128,16 @@ def reverse_study(
         "n_test_background": len(background),
         "n_test_signal": len(signal),
         "seed": seed,
-        "directions": {"forward": "trained on background, anomaly = signal",
-                       "reverse": "trained on signal, anomaly = background"},
-        "inputs": {"background_train": sample_source(background_train), "signal_train": sample_source(signal_train),
-                   "background_test": sample_source(background_test), "signal_test": sample_source(signal_test)},
+        "directions": {
+            "forward": "trained on background, anomaly = signal",
+            "reverse": "trained on signal, anomaly = background",
+        },
+        "inputs": {
+            "background_train": sample_source(background_train),
+            "signal_train": sample_source(signal_train),
+            "background_test": sample_source(background_test),
+            "signal_test": sample_source(signal_test),
+        },
         "results": results,
         "options": options,
     }
@@ -129,11 +159,24 @@ def plot_reverse(results: Mapping[str, Any]) -> "Figure":
         for i, direction in enumerate(DIRECTIONS):
             aucs = [results["results"][n][direction]["auc"] for n in names]  # None: not resolvable
             errs = [_finite(results["results"][n][direction]["auc_err"]) for n in names]
-            bars = ax.bar(x + (i - 0.5) * width, [_finite(a) for a in aucs], width, yerr=errs, capsize=3,
-                          color=COLOURS[1 + i], label=labels[direction])
+            bars = ax.bar(
+                x + (i - 0.5) * width,
+                [_finite(a) for a in aucs],
+                width,
+                yerr=errs,
+                capsize=3,
+                color=COLOURS[1 + i],
+                label=labels[direction],
+            )
             for bar, value in zip(bars, aucs):
-                ax.text(bar.get_x() + bar.get_width() / 2, _finite(value) + 0.02, not_resolvable_text(value, ".3f"),
-                        ha="center", va="bottom", fontsize="x-small")
+                ax.text(
+                    bar.get_x() + bar.get_width() / 2,
+                    _finite(value) + 0.02,
+                    not_resolvable_text(value, ".3f"),
+                    ha="center",
+                    va="bottom",
+                    fontsize="x-small",
+                )
         ax.axhline(0.5, ls="--", color="grey", lw=1.5, label="random")
         ax.set_xticks(x, names)
         ax.set_ylim(0.0, 1.4)  # room for the legend above the bars
@@ -156,8 +199,9 @@ def summary_lines(results: Mapping[str, Any]) -> list[str]:
     return lines
 
 
-def write_reverse(out: str | os.PathLike, results: Mapping[str, Any], command: str | None = None,
-                  overwrite: bool = False) -> None:
+def write_reverse(
+    out: str | os.PathLike, results: Mapping[str, Any], command: str | None = None, overwrite: bool = False
+) -> None:
     """``out/results.json``, ``out/config.json`` (resolved model configs) and ``out/reverse.png|pdf``."""
     parameters = {k: results[k] for k in ("models", "n_train", "seed", "inputs")}
     config = study_config("reverse", parameters, resolved_configs(results["options"]), command)

@@ -42,13 +42,21 @@ FUNCTIONS: dict[str, tuple[Callable[[np.ndarray], np.ndarray], str, tuple[float,
     "parabola": (lambda x: x**2, r"$y = x^2$", (-1.5, 1.5)),
     "cubic": (lambda x: x**3 - x, r"$y = x^3 - x$", (-1.5, 1.5)),
     "tanh": (lambda x: np.tanh(2 * x), r"$y = \tanh 2x$", (-2.0, 2.0)),
-    "gauss": (lambda x: np.exp(-x**2), r"$y = e^{-x^2}$", (-2.5, 2.5)),
+    "gauss": (lambda x: np.exp(-(x**2)), r"$y = e^{-x^2}$", (-2.5, 2.5)),
 }
 
 #: A tiny dense AE with a 1-d code; smooth (tanh) activations give a smooth learned curve.
 TOY_MODEL_OPTIONS: dict[str, Any] = {
-    "hidden": [32, 32], "latent_dim": 1, "activation": "tanh", "scaler": "standard",
-    "epochs": 150, "batch_size": 64, "lr": 1e-2, "patience": 20, "device": "cpu", "progress": False,
+    "hidden": [32, 32],
+    "latent_dim": 1,
+    "activation": "tanh",
+    "scaler": "standard",
+    "epochs": 150,
+    "batch_size": 64,
+    "lr": 1e-2,
+    "patience": 20,
+    "device": "cpu",
+    "progress": False,
 }
 
 
@@ -84,8 +92,9 @@ class ToyResult:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def resolve_function(function: str | Callable[[np.ndarray], np.ndarray], x_range: tuple[float, float] | None
-                     ) -> tuple[Callable[[np.ndarray], np.ndarray], str, tuple[float, float]]:
+def resolve_function(
+    function: str | Callable[[np.ndarray], np.ndarray], x_range: tuple[float, float] | None
+) -> tuple[Callable[[np.ndarray], np.ndarray], str, tuple[float, float]]:
     """``(f, label, x_range)`` for a named curve (see :data:`FUNCTIONS`) or a numpy callable."""
     if callable(function):
         if x_range is None:
@@ -98,8 +107,9 @@ def resolve_function(function: str | Callable[[np.ndarray], np.ndarray], x_range
     return f, label, default_range if x_range is None else x_range
 
 
-def curve_points(f: Callable[[np.ndarray], np.ndarray], n: int, x_range: tuple[float, float], noise: float = 0.0,
-                 seed: int = 0) -> np.ndarray:
+def curve_points(
+    f: Callable[[np.ndarray], np.ndarray], n: int, x_range: tuple[float, float], noise: float = 0.0, seed: int = 0
+) -> np.ndarray:
     """``(n, 2)`` float32 points ``(x, f(x) + noise * N(0, 1))`` with x uniform in ``x_range``."""
     rng = np.random.default_rng(seed)
     x = rng.uniform(x_range[0], x_range[1], n)
@@ -200,8 +210,11 @@ def toy_study(
     score_map = detector.anomaly_score(plane).reshape(grid_size, grid_size)
     # Distance of the learned curve from the true one (y units), where x is inside the range.
     inside = (curve[:, 0] >= x_range[0]) & (curve[:, 0] <= x_range[1])
-    curve_error = float(np.sqrt(np.mean((curve[inside, 1] - f(curve[inside, 0].astype(np.float64))) ** 2))) \
-        if inside.any() else math.nan
+    curve_error = (
+        float(np.sqrt(np.mean((curve[inside, 1] - f(curve[inside, 0].astype(np.float64))) ** 2)))
+        if inside.any()
+        else math.nan
+    )
 
     summary = {
         "study": "toy",
@@ -223,8 +236,13 @@ def toy_study(
         "fit_seconds": fit_seconds,
         "units": "errors are the model's reconstruction loss in scaled input units (standard scaler)",
     }
-    log.info("toy: error on curve %.3g, off curve (|dy| = %g) %.3g, AUC %.3f", summary["error_on_curve"],
-             off_curve_distance, summary["error_off_curve"], summary["auc_off_vs_on"])
+    log.info(
+        "toy: error on curve %.3g, off curve (|dy| = %g) %.3g, AUC %.3f",
+        summary["error_on_curve"],
+        off_curve_distance,
+        summary["error_off_curve"],
+        summary["auc_off_vs_on"],
+    )
     return ToyResult(summary, points, curve, grid_x, grid_y, score_map, {"detector": detector})
 
 
@@ -235,8 +253,14 @@ def plot_toy(result: ToyResult) -> "Figure":
     with plot_style():
         figure, axes = new_figure(1, 2, size=(15.0, 6.0))
         left, right = axes[0]
-        left.scatter(result.points[:, 0], result.points[:, 1], s=6, color="grey", alpha=0.5,
-                     label=f"training points ({len(result.points)})")
+        left.scatter(
+            result.points[:, 0],
+            result.points[:, 1],
+            s=6,
+            color="grey",
+            alpha=0.5,
+            label=f"training points ({len(result.points)})",
+        )
         if f is not None:
             x = np.linspace(*summary["x_range"], 400)
             left.plot(x, f(x), ls="--", color="black", lw=1.2, label=summary["label"])
@@ -248,9 +272,14 @@ def plot_toy(result: ToyResult) -> "Figure":
 
         positive = result.score_map[result.score_map > 0]
         floor = float(positive.min()) if positive.size else 1e-12
-        mesh = right.pcolormesh(result.grid_x, result.grid_y, np.maximum(result.score_map, floor),
-                                norm=LogNorm(vmin=floor, vmax=max(float(result.score_map.max()), floor * 10)),
-                                cmap="viridis", shading="auto")
+        mesh = right.pcolormesh(
+            result.grid_x,
+            result.grid_y,
+            np.maximum(result.score_map, floor),
+            norm=LogNorm(vmin=floor, vmax=max(float(result.score_map.max()), floor * 10)),
+            cmap="viridis",
+            shading="auto",
+        )
         figure.colorbar(mesh, ax=right, label="reconstruction error (anomaly score)")
         right.scatter(result.points[:, 0], result.points[:, 1], s=2, color="white", alpha=0.4)
         right.plot(result.curve[:, 0], result.curve[:, 1], color=COLOURS[1], lw=2)
@@ -258,8 +287,10 @@ def plot_toy(result: ToyResult) -> "Figure":
         right.set_ylim(result.grid_y[0], result.grid_y[-1])
         right.set_xlabel("$x$")
         right.set_ylabel("$y$")
-        right.set_title(f"off/on-curve error ratio {summary['error_ratio']:.0f} "
-                        f"(|dy| = {summary['off_curve_distance']:g})", fontsize="small")
+        right.set_title(
+            f"off/on-curve error ratio {summary['error_ratio']:.0f} (|dy| = {summary['off_curve_distance']:g})",
+            fontsize="small",
+        )
     return figure
 
 
@@ -277,12 +308,10 @@ def summary_lines(result: ToyResult) -> list[str]:
     ]
 
 
-def write_toy(out: str | os.PathLike, result: ToyResult, command: str | None = None, overwrite: bool = False
-              ) -> None:
+def write_toy(out: str | os.PathLike, result: ToyResult, command: str | None = None, overwrite: bool = False) -> None:
     """``out/results.json`` (the summary), ``out/config.json`` (resolved model config) and ``out/toy.png|pdf``."""
     s = result.summary
-    parameters = {k: s[k] for k in ("function", "x_range", "n_points", "noise", "seed", "model",
-                                    "off_curve_distance")}
+    parameters = {k: s[k] for k in ("function", "x_range", "n_points", "noise", "seed", "model", "off_curve_distance")}
     parameters["grid_size"] = int(len(result.grid_x))
     detector = result.extra.get("detector")
     models = {s["model"]: detector.get_params()} if detector is not None else None

@@ -4,5 +4,13 @@
 from jetae.models.nae.model import NAEConfig, NormalizedAutoencoder, SphericalAutoencoder, WeightAverage
 from jetae.models.nae.sampler import LangevinSampler, NegativeSamples, ReplayBuffer, langevin
 
-__all__ = ["LangevinSampler", "NAEConfig", "NegativeSamples", "NormalizedAutoencoder", "ReplayBuffer",
-           "SphericalAutoencoder", "WeightAverage", "langevin"]
+__all__ = [
+    "LangevinSampler",
+    "NAEConfig",
+    "NegativeSamples",
+    "NormalizedAutoencoder",
+    "ReplayBuffer",
+    "SphericalAutoencoder",
+    "WeightAverage",
+    "langevin",
+]

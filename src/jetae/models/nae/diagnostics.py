@@ -52,8 +52,9 @@ class _Timer:
         self.stats.seconds += time.perf_counter() - self.began
 
 
-def check_chains(negatives: NegativeSamples, neg_energy: torch.Tensor, max_energy: float, x_step_size: float,
-                 z_step_size: float) -> None:
+def check_chains(
+    negatives: NegativeSamples, neg_energy: torch.Tensor, max_energy: float, x_step_size: float, z_step_size: float
+) -> None:
     """Raise TrainingDiverged when the MCMC blew up (NaN / inf samples, or a mean energy above ``max_energy``)."""
     if not bool(torch.isfinite(negatives.inputs).all()):
         bad = int((~torch.isfinite(negatives.inputs.flatten(1))).any(dim=1).sum())

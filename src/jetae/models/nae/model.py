@@ -124,9 +124,22 @@ class NAEConfig(AutoencoderConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        nonnegative = ("ae_epochs", "x_steps", "z_steps", "x_noise", "z_noise", "x_grad_clip", "z_grad_clip",
-                       "gamma", "neg_energy_l2", "weight_l2", "buffer_size", "x_step_size", "z_step_size",
-                       "average_epochs")
+        nonnegative = (
+            "ae_epochs",
+            "x_steps",
+            "z_steps",
+            "x_noise",
+            "z_noise",
+            "x_grad_clip",
+            "z_grad_clip",
+            "gamma",
+            "neg_energy_l2",
+            "weight_l2",
+            "buffer_size",
+            "x_step_size",
+            "z_step_size",
+            "average_epochs",
+        )
         checks = [(getattr(self, name) >= 0, f"{name} must be >= 0") for name in nonnegative]
         checks += [
             (self.nae_epochs is None or self.nae_epochs >= 0, "nae_epochs must be >= 0"),
@@ -134,8 +147,10 @@ class NAEConfig(AutoencoderConfig):
             (self.nae_lr > 0, "nae_lr must be > 0"),
             (self.nae_lr_schedule in LR_SCHEDULES, f"nae_lr_schedule must be one of {', '.join(LR_SCHEDULES)}"),
             (0 < self.nae_lr_final_factor <= 1, "nae_lr_final_factor must be in (0, 1]"),
-            (self.temperature > 0 and (self.x_temperature or 1) > 0 and (self.z_temperature or 1) > 0,
-             "temperatures must be > 0"),
+            (
+                self.temperature > 0 and (self.x_temperature or 1) > 0 and (self.z_temperature or 1) > 0,
+                "temperatures must be > 0",
+            ),
             (self.init in INITS, f"init must be one of {', '.join(INITS)}"),
             (self.x_bounds in X_BOUNDS, f"x_bounds must be one of {', '.join(X_BOUNDS)}"),
             (0 <= self.replay_fraction <= 1, "replay_fraction must be in [0, 1]"),
@@ -230,8 +245,9 @@ class NormalizedAutoencoder(TorchDetector):
     # ---------------------------------------------------------------- network and energy
     def build_network(self, input_shape: tuple[int, ...]) -> nn.Module:
         config = self.config
-        network = SphericalAutoencoder(build_encoder(config, input_shape, config.latent_dim),
-                                       build_decoder(config, input_shape), config.spherical)
+        network = SphericalAutoencoder(
+            build_encoder(config, input_shape, config.latent_dim), build_decoder(config, input_shape), config.spherical
+        )
         if config.spherical and config.latent_dim < 2:
             raise JetaeError("invalid option: a spherical code needs latent_dim >= 2")
         if config.spherical and config.input_dropout + config.latent_dropout > 0:
@@ -251,15 +267,35 @@ class NormalizedAutoencoder(TorchDetector):
         low, high = (float(bound) for bound in self.input_bounds_)
         return LangevinSampler(
             init=config.init,
-            x_chain=Chain(config.x_steps, config.x_step_size, config.x_noise,
-                          config.x_temperature or config.temperature, config.x_grad_clip),
-            z_chain=Chain(config.z_steps, config.z_step_size, config.z_noise,
-                          config.z_temperature or config.temperature, config.z_grad_clip),
-            latent_dim=config.latent_dim, input_shape=tuple(self.input_shape_), input_range=(low, high),
-            clip_inputs=config.x_bounds == "data", replay_fraction=config.replay_fraction)
+            x_chain=Chain(
+                config.x_steps,
+                config.x_step_size,
+                config.x_noise,
+                config.x_temperature or config.temperature,
+                config.x_grad_clip,
+            ),
+            z_chain=Chain(
+                config.z_steps,
+                config.z_step_size,
+                config.z_noise,
+                config.z_temperature or config.temperature,
+                config.z_grad_clip,
+            ),
+            latent_dim=config.latent_dim,
+            input_shape=tuple(self.input_shape_),
+            input_range=(low, high),
+            clip_inputs=config.x_bounds == "data",
+            replay_fraction=config.replay_fraction,
+        )
 
-    def sample(self, network: nn.Module, n: int, device: torch.device, generator: torch.Generator | None = None,
-               buffer: ReplayBuffer | None = None) -> NegativeSamples:
+    def sample(
+        self,
+        network: nn.Module,
+        n: int,
+        device: torch.device,
+        generator: torch.Generator | None = None,
+        buffer: ReplayBuffer | None = None,
+    ) -> NegativeSamples:
         """Draw ``n`` negative samples (scaled input units) with the configured chains."""
         return self.langevin_sampler().sample(network, self.energy, n, device, generator, buffer)
 
@@ -297,12 +333,20 @@ class NormalizedAutoencoder(TorchDetector):
         config, trainer = self.config, self.trainer_config
         phases = []
         if config.ae_epochs > 0:
-            phases.append(TrainingPhase("ae", dataclasses.replace(trainer, epochs=config.ae_epochs,
-                                                                  lr=config.ae_lr or trainer.lr)))
+            phases.append(
+                TrainingPhase(
+                    "ae", dataclasses.replace(trainer, epochs=config.ae_epochs, lr=config.ae_lr or trainer.lr)
+                )
+            )
         if self.nae_phase_epochs() > 0:
             # No early stopping on the contrastive loss (it is no model-selection criterion); keep the last epoch.
-            phases.append(TrainingPhase("nae", dataclasses.replace(trainer, epochs=self.nae_phase_epochs(),
-                                                                   lr=config.nae_lr, patience=0), keep="last"))
+            phases.append(
+                TrainingPhase(
+                    "nae",
+                    dataclasses.replace(trainer, epochs=self.nae_phase_epochs(), lr=config.nae_lr, patience=0),
+                    keep="last",
+                )
+            )
         return phases
 
     def prepare_fit(self, train_inputs: np.ndarray) -> None:
@@ -314,8 +358,13 @@ class NormalizedAutoencoder(TorchDetector):
         if phase.name == "nae":
             self._average = WeightAverage(self.network_)
             sampler = self.langevin_sampler()
-            log.info("NAE phase: %d epochs, %s chains (%d latent + %d input steps per batch)", phase.config.epochs,
-                     sampler.init, sampler.steps_per_batch - sampler.x_chain.steps, sampler.x_chain.steps)
+            log.info(
+                "NAE phase: %d epochs, %s chains (%d latent + %d input steps per batch)",
+                phase.config.epochs,
+                sampler.init,
+                sampler.steps_per_batch - sampler.x_chain.steps,
+                sampler.x_chain.steps,
+            )
 
     def end_phase(self, phase: TrainingPhase, result: FitResult) -> None:
         if phase.name == "nae" and self._average is not None and self._average.count > 1:
@@ -333,8 +382,9 @@ class NormalizedAutoencoder(TorchDetector):
         self._mcmc = MCMCStats()
 
     # ---------------------------------------------------------------- the engine's hooks
-    def training_loss(self, network: nn.Module, batch: dict[str, torch.Tensor], stage: str,
-                      module: Any = None) -> dict[str, torch.Tensor]:
+    def training_loss(
+        self, network: nn.Module, batch: dict[str, torch.Tensor], stage: str, module: Any = None
+    ) -> dict[str, torch.Tensor]:
         positives = batch["inputs"]
         pos_energy = self.energy(network, positives)
         if self._phase == "ae" or stage != "train":
@@ -343,8 +393,9 @@ class NormalizedAutoencoder(TorchDetector):
             return {"loss": pos_energy.mean() * scale, "score": pos_energy, "pos_energy": pos_energy.mean().detach()}
         return self._nae_loss(network, positives, pos_energy)
 
-    def _nae_loss(self, network: nn.Module, positives: torch.Tensor,
-                  pos_energy: torch.Tensor) -> dict[str, torch.Tensor]:
+    def _nae_loss(
+        self, network: nn.Module, positives: torch.Tensor, pos_energy: torch.Tensor
+    ) -> dict[str, torch.Tensor]:
         config = self.config
         device = positives.device
         if self._rng is None or self._rng.device != device:
@@ -353,8 +404,9 @@ class NormalizedAutoencoder(TorchDetector):
                 if self._rng_state[0] == str(device):
                     self._rng.set_state(self._rng_state[1])
                 else:
-                    log.warning("resumed on %s after %s: the MCMC chains restart from the seed", device,
-                                self._rng_state[0])
+                    log.warning(
+                        "resumed on %s after %s: the MCMC chains restart from the seed", device, self._rng_state[0]
+                    )
                 self._rng_state = None
         sampler = self.langevin_sampler()
         with self._mcmc.timer(device):
@@ -381,15 +433,17 @@ class NormalizedAutoencoder(TorchDetector):
             parts["latent_start_energy"] = negatives.latent_start_energy.mean().detach()
         return parts
 
-    def configure_scheduler(self, optimizer: torch.optim.Optimizer,
-                            config: TrainerConfig) -> torch.optim.lr_scheduler.LRScheduler | None:
+    def configure_scheduler(
+        self, optimizer: torch.optim.Optimizer, config: TrainerConfig
+    ) -> torch.optim.lr_scheduler.LRScheduler | None:
         """``nae_lr_schedule=cosine``: from ``nae_lr`` in the NAE phase's first epoch down to
         ``nae_lr * nae_lr_final_factor`` in its last (stepped per epoch by the engine)."""
         n_epochs = self.nae_phase_epochs()
         if self._phase != "nae" or self.config.nae_lr_schedule == "constant" or n_epochs <= 1:
             return None
-        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=n_epochs - 1,
-                                                          eta_min=self.config.nae_lr * self.config.nae_lr_final_factor)
+        return torch.optim.lr_scheduler.CosineAnnealingLR(
+            optimizer, T_max=n_epochs - 1, eta_min=self.config.nae_lr * self.config.nae_lr_final_factor
+        )
 
     def on_epoch_start(self, module: Any) -> None:
         self._mcmc = MCMCStats()

@@ -180,9 +180,15 @@ class LangevinSampler:
         start = torch.randn(shape, generator=generator, device=device)
         return start if self.bounds is None else start.clamp(*self.bounds)
 
-    def sample(self, network: nn.Module, energy: Callable[[nn.Module, torch.Tensor], torch.Tensor], n: int,
-               device: torch.device, generator: torch.Generator | None = None,
-               buffer: ReplayBuffer | None = None) -> NegativeSamples:
+    def sample(
+        self,
+        network: nn.Module,
+        energy: Callable[[nn.Module, torch.Tensor], torch.Tensor],
+        n: int,
+        device: torch.device,
+        generator: torch.Generator | None = None,
+        buffer: ReplayBuffer | None = None,
+    ) -> NegativeSamples:
         """Draw ``n`` negative samples (scaled input units) with the configured chains.
 
         Runs in fp32 with gradients enabled even inside ``no_grad`` / autocast regions.
@@ -198,8 +204,18 @@ class LangevinSampler:
                 def latent_energy(latent: torch.Tensor) -> torch.Tensor:
                     return energy(network, network.decode(latent))
 
-                latent = langevin(latent0, latent_energy, z_chain.steps, z_chain.step_size, z_chain.noise,
-                                  z_chain.temperature, None, z_chain.grad_clip, network.project, generator)
+                latent = langevin(
+                    latent0,
+                    latent_energy,
+                    z_chain.steps,
+                    z_chain.step_size,
+                    z_chain.noise,
+                    z_chain.temperature,
+                    None,
+                    z_chain.grad_clip,
+                    network.project,
+                    generator,
+                )
                 if buffer is not None:
                     buffer.push(latent)
                 with torch.no_grad():
@@ -213,8 +229,18 @@ class LangevinSampler:
                 start = torch.cat(parts + [self.initial_inputs(n - n_replay, device, generator)])
             with torch.no_grad():
                 start_energy = energy(network, start)
-            inputs = langevin(start, lambda x: energy(network, x), x_chain.steps, x_chain.step_size, x_chain.noise,
-                              x_chain.temperature, self.bounds, x_chain.grad_clip, None, generator)
+            inputs = langevin(
+                start,
+                lambda x: energy(network, x),
+                x_chain.steps,
+                x_chain.step_size,
+                x_chain.noise,
+                x_chain.temperature,
+                self.bounds,
+                x_chain.grad_clip,
+                None,
+                generator,
+            )
             if buffer is not None and self.init != "on_manifold":
                 buffer.push(inputs)
         return NegativeSamples(inputs, start_energy, latent, latent_start_energy)
