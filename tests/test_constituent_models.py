@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 import torch
 from sklearn.metrics import roc_auc_score
-from toys import prong_jets
 
 from jetae.data.jets import Jets
 from jetae.errors import JetaeError
@@ -19,6 +18,7 @@ from jetae.models import create_model, get_model_spec, load_model
 from jetae.models.base import CONFIG_FILE, WEIGHTS_FILE
 from jetae.models.lola_ae import CombinationLayer, LorentzLayer, jet_frame, minkowski_dot
 from jetae.models.particle_ae import chamfer_distance, knn_graph, sinkhorn_distance
+from toys import prong_jets
 
 MODELS = ("lola_ae", "particle_ae", "seq_ae")
 #: Small and short: each fit takes about a second on one core.
@@ -66,6 +66,16 @@ def test_models_are_registered_with_their_scores():
         assert spec.detector_cls.score_names[0] == "reconstruction"
         assert {"mahalanobis", "latent_distance"} <= set(spec.detector_cls.score_names)
         assert not spec.detector_cls.benchmark_by_default
+
+
+@pytest.mark.parametrize("name, epochs", [("lola_ae", 30), ("particle_ae", 40), ("seq_ae", 30)])
+def test_training_options_are_trainer_options_with_the_models_defaults(name, epochs):
+    detector = create_model(name)
+    assert (detector.trainer_config.epochs, detector.trainer_config.batch_size) == (epochs, 128)
+    assert not hasattr(detector.config, "epochs") and not hasattr(detector.config, "batch_size")
+    assert create_model(name, epochs=2).trainer_config.epochs == 2
+    same = create_model(name, detector.get_params())
+    assert same.config == detector.config and same.trainer_config == detector.trainer_config
 
 
 @pytest.mark.parametrize("name, options, message", [

@@ -29,8 +29,9 @@ import torch
 from torch import nn
 
 from jetae.errors import JetaeError
-from jetae.models.base import JetsOrArray
-from jetae.models.torch_base import TorchDetector, TorchDetectorConfig
+from jetae.models.inputs import JetsOrArray
+from jetae.models.persistence import pop_array
+from jetae.models.torch_base import TorchDetector, TorchDetectorConfig, TrainingPhase
 
 log = logging.getLogger(__name__)
 
@@ -129,7 +130,7 @@ class FeatureNorm(nn.Module):
 
 @dataclass
 class ConstituentAEConfig(TorchDetectorConfig):
-    """Options shared by the constituent autoencoders (besides the training options)."""
+    """Model options shared by the constituent autoencoders (training options: the detector's trainer config)."""
 
     #: Always ``none``: the networks standardise real constituents themselves (padding must stay zero).
     scaler: str = "none"
@@ -155,15 +156,22 @@ class ConstituentAEDetector(TorchDetector):
     """Base of the constituent autoencoders: reconstruction and latent-space scores.
 
     Subclasses implement :meth:`build_network` (a module whose ``forward(inputs)`` returns at
-    least ``latent`` ``(n, latent_dim)``), :meth:`jet_loss` (per-jet reconstruction loss from
-    the network outputs), :meth:`fit_statistics` (set the network's input statistics from the
-    training inputs) and :meth:`reconstruction_pair`.
+    least ``latent`` ``(n, latent_dim)``; it must not depend on the training data),
+    :meth:`jet_loss` (per-jet reconstruction loss from the network outputs), :meth:`fit_statistics`
+    (set the network's input statistics from the training inputs) and :meth:`reconstruction_pair`.
+
+    In ``fit``, :meth:`start_phase` calls :meth:`fit_statistics` once on the freshly built network,
+    with all the training jets (validation split included, as the detector-level scaler of the other
+    models is fitted); after training the code distribution of the same jets is fitted for the
+    latent scores. A loaded model takes both from ``weights.safetensors``.
     """
 
     config_cls = ConstituentAEConfig
     score_names = CONSTITUENT_SCORES
     #: Not in ``jetae benchmark``'s default zoo: bench/bench_constituent_aes.py measures them.
     benchmark_by_default = False
+    #: The training inputs whose statistics :meth:`start_phase` fits (only while ``fit`` runs).
+    _statistics_inputs: np.ndarray | None = None
 
     # ---------------------------------------------------------------- hooks
     def jet_loss(self, network: nn.Module, inputs: torch.Tensor, outputs: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -188,19 +196,21 @@ class ConstituentAEDetector(TorchDetector):
 
     def _fit(self, train_inputs: np.ndarray, val_inputs: np.ndarray | None, **kwargs: Any) -> None:
         self._check_inputs(self.input_shape_)
-        self._train_inputs_for_statistics = train_inputs
+        # All training jets, before the engine's validation split: read by start_phase, then dropped.
+        self._statistics_inputs = train_inputs
         try:
             super()._fit(train_inputs, val_inputs, **kwargs)
         finally:
-            self._train_inputs_for_statistics = None
+            self._statistics_inputs = None
         self._fit_latent_distribution(train_inputs)
 
-    def build_and_fit_statistics(self, network: nn.Module) -> nn.Module:
-        """Fit the input statistics of a freshly built network when called inside ``fit``."""
-        train_inputs = getattr(self, "_train_inputs_for_statistics", None)
-        if train_inputs is not None:
-            self.fit_statistics(network, train_inputs)
-        return network
+    def start_phase(self, phase: TrainingPhase) -> None:
+        """Fit the input statistics of the network about to be trained (once per ``fit``).
+
+        A resumed fit fits them too and then loads the checkpoint's (equal) buffers over them.
+        """
+        if self._statistics_inputs is not None:
+            self.fit_statistics(self.network_, self._statistics_inputs)
 
     def training_loss(self, network: nn.Module, batch: dict[str, torch.Tensor], stage: str,
                       module: Any = None) -> dict[str, torch.Tensor]:
@@ -240,8 +250,8 @@ class ConstituentAEDetector(TorchDetector):
     def reconstruct(self, data: JetsOrArray) -> tuple[np.ndarray, np.ndarray]:
         """``(target, reconstruction)`` per jet, in the units each model documents."""
         inputs = self.transform(data)
-        target = self._run(inputs, lambda network, batch: self.reconstruction_pair(network, batch)[0])
-        reconstruction = self._run(inputs, lambda network, batch: self.reconstruction_pair(network, batch)[1])
+        target = self.run_network(inputs, lambda network, batch: self.reconstruction_pair(network, batch)[0])
+        reconstruction = self.run_network(inputs, lambda network, batch: self.reconstruction_pair(network, batch)[1])
         return target, reconstruction
 
     # ---------------------------------------------------------------- persistence
@@ -253,11 +263,9 @@ class ConstituentAEDetector(TorchDetector):
 
     def _load_state_arrays(self, arrays: dict[str, np.ndarray]) -> None:
         self._check_inputs(self.input_shape_)
-        self.latent_mean_ = arrays.pop("latent.mean")
-        self.latent_covariance_ = arrays.pop("latent.covariance")
-        if self.latent_covariance_.shape != (self.config.latent_dim, self.config.latent_dim):
-            raise ValueError(f"latent covariance has shape {self.latent_covariance_.shape}, "
-                             f"expected latent_dim {self.config.latent_dim}")
+        dim = self.config.latent_dim
+        self.latent_mean_ = pop_array(arrays, "latent.mean", (dim,), np.float64)
+        self.latent_covariance_ = pop_array(arrays, "latent.covariance", (dim, dim), np.float64)
         super()._load_state_arrays(arrays)
         self._set_latent_tensors()
 

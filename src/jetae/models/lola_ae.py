@@ -251,8 +251,6 @@ class LolaAEConfig(ConstituentAEConfig):
     #: Dense layers between the (flattened) LoLa output and the code; the decoder mirrors them.
     hidden: list = field(default_factory=lambda: [100])
     latent_dim: int = 8
-    epochs: int = 30
-    batch_size: int = 128
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -269,6 +267,7 @@ class LolaAE(ConstituentAEDetector):
     """CoLa/LoLa 4-vector autoencoder; reconstructs the jet-frame 4-vectors of the N hardest constituents."""
 
     config_cls = LolaAEConfig
+    trainer_defaults = {"epochs": 30, "batch_size": 128}
 
     def _check_inputs(self, input_shape: tuple[int, ...]) -> None:
         super()._check_inputs(input_shape)
@@ -278,9 +277,8 @@ class LolaAE(ConstituentAEDetector):
 
     def build_network(self, input_shape: tuple[int, ...]) -> nn.Module:
         config = self.config
-        network = LolaAutoencoder(int(input_shape[0]), config.n_combinations, config.n_distance_sums,
-                                  [int(h) for h in config.hidden], config.latent_dim, config.activation)
-        return self.build_and_fit_statistics(network)
+        return LolaAutoencoder(int(input_shape[0]), config.n_combinations, config.n_distance_sums,
+                               [int(h) for h in config.hidden], config.latent_dim, config.activation)
 
     def fit_statistics(self, network: nn.Module, train_inputs: np.ndarray) -> None:
         """Per-slot, per-component mean and std of the jet-frame 4-vectors over real constituents."""
@@ -316,4 +314,4 @@ class LolaAE(ConstituentAEDetector):
             mask = real_mask(batch)
             return network.lola_features(jet_frame(batch, mask), mask)
 
-        return self._run(inputs, features)
+        return self.run_network(inputs, features)

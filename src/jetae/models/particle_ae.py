@@ -240,8 +240,6 @@ class ParticleAEConfig(ConstituentAEConfig):
     sinkhorn_iterations: int = 30
     #: Sinkhorn mass of the input constituents: ``uniform`` (1/n_real) or ``pt`` (pT fractions).
     sinkhorn_weights: str = "uniform"
-    epochs: int = 40
-    batch_size: int = 128
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -257,7 +255,8 @@ class ParticleAEConfig(ConstituentAEConfig):
             (self.set_loss in SET_LOSSES, f"set_loss must be one of {', '.join(SET_LOSSES)}"),
             (self.sinkhorn_epsilon > 0, "sinkhorn_epsilon must be > 0"),
             (self.sinkhorn_iterations >= 1, "sinkhorn_iterations must be >= 1"),
-            (self.sinkhorn_weights in SINKHORN_WEIGHTS, f"sinkhorn_weights must be one of {', '.join(SINKHORN_WEIGHTS)}"),
+            (self.sinkhorn_weights in SINKHORN_WEIGHTS,
+             f"sinkhorn_weights must be one of {', '.join(SINKHORN_WEIGHTS)}"),
         ]
         for ok, message in checks:
             if not ok:
@@ -270,6 +269,7 @@ class ParticleAE(ConstituentAEDetector):
     """EdgeConv encoder over the constituent set, set decoder, permutation-invariant set loss."""
 
     config_cls = ParticleAEConfig
+    trainer_defaults = {"epochs": 40, "batch_size": 128}
 
     def _features(self) -> list[str]:
         return list(self.config.representation["features"])
@@ -277,7 +277,7 @@ class ParticleAE(ConstituentAEDetector):
     def build_network(self, input_shape: tuple[int, ...]) -> nn.Module:
         config = self.config
         features = self._features()
-        network = ParticleAutoencoder(
+        return ParticleAutoencoder(
             n_features=int(input_shape[1]),
             coordinate_columns=(features.index("delta_eta"), features.index("delta_phi")),
             log_columns=log_columns(features, config.log_momentum),
@@ -285,7 +285,6 @@ class ParticleAE(ConstituentAEDetector):
             encoder_hidden=[int(h) for h in config.encoder_hidden], latent_dim=config.latent_dim,
             decoder_hidden=[int(h) for h in config.decoder_hidden],
             n_outputs=config.n_outputs or int(input_shape[0]), act=config.activation)
-        return self.build_and_fit_statistics(network)
 
     def fit_statistics(self, network: nn.Module, train_inputs: np.ndarray) -> None:
         real = (train_inputs != 0).any(axis=-1)

@@ -133,8 +133,6 @@ class SeqAEConfig(ConstituentAEConfig):
     latent_dim: int = 8
     #: Decoder input: the code at every step (False) or the previous true constituent (True).
     teacher_forcing: bool = False
-    epochs: int = 30
-    batch_size: int = 128
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -150,15 +148,15 @@ class SeqAE(ConstituentAEDetector):
     """Recurrent sequence autoencoder over the pT-ordered constituents."""
 
     config_cls = SeqAEConfig
+    trainer_defaults = {"epochs": 30, "batch_size": 128}
 
     def build_network(self, input_shape: tuple[int, ...]) -> nn.Module:
         config = self.config
-        network = SequenceAutoencoder(
+        return SequenceAutoencoder(
             n_features=int(input_shape[1]),
             log_columns=log_columns(list(config.representation["features"]), config.log_momentum),
             cell=config.cell, hidden=config.hidden, layers=config.layers, latent_dim=config.latent_dim,
             teacher_forcing=config.teacher_forcing)
-        return self.build_and_fit_statistics(network)
 
     def fit_statistics(self, network: nn.Module, train_inputs: np.ndarray) -> None:
         real = (train_inputs != 0).any(axis=-1)
