@@ -12,8 +12,10 @@ For every run (a model with its default options, or a named variant such as ``lo
 Recorded per run and direction: AUC and R30 (background rejection at 30% signal efficiency)
 of the default score and of every other score, training wall time (``fit``, including the
 input representation and the latent fit), training throughput (jets x epochs / s), median
-epoch time, inference throughput (``anomaly_score`` on both test samples), epochs run and the
-fully resolved config. Results go to ``bench/results/constituent_aes.json``; a table is printed.
+epoch time, inference throughput (``anomaly_score`` on both test samples), epochs run (of the
+trainer config's ``epochs``) and the fully resolved options (``detector.get_params()``: model and
+trainer options in one flat dict, as ``create_model`` takes them). Results go to
+``bench/results/constituent_aes.json``; a table is printed.
 
 Usage (from the repository root; the samples are those of ``bench/make_samples.sh``)::
 
@@ -21,8 +23,9 @@ Usage (from the repository root; the samples are those of ``bench/make_samples.s
     .venv/bin/python bench/bench_constituent_aes.py --runs lola_ae@n20 --merge   # add one variant
     .venv/bin/python bench/bench_constituent_aes.py --quick             # smoke test: tiny generated samples
 
-``--set RUN.KEY=VALUE`` (or ``KEY=VALUE`` for every run) overrides a model option; values are
-JSON (``--set particle_ae.channels=[32,32]``, ``--set seq_ae.cell='"lstm"'``).
+``--set RUN.KEY=VALUE`` (or ``KEY=VALUE`` for every run) overrides a model or trainer option
+(``create_model`` routes each key to its config); values are JSON (``--set particle_ae.channels=[32,32]``,
+``--set seq_ae.cell='"lstm"'``, ``--set lr=3e-3``).
 """
 
 from __future__ import annotations
@@ -41,11 +44,10 @@ from typing import Any
 
 import numpy as np
 import torch
-from _samples import read_samples  # bench/, next to this script
 
+from _samples import read_samples  # bench/, next to this script
 from jetae import __version__
 from jetae._atomic import write_text_atomic
-from jetae.config import config_to_dict
 from jetae.evaluation.metrics import auc, r30
 from jetae.features.kinematics import jet_mass
 from jetae.models import create_model
@@ -80,9 +82,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--runs", nargs="+", default=list(DEFAULT_RUNS), choices=sorted(RUNS), metavar="RUN",
                         help=f"runs to measure (default: {' '.join(DEFAULT_RUNS)}; all: {', '.join(RUNS)})")
     parser.add_argument("--directions", nargs="+", default=list(DIRECTIONS), choices=DIRECTIONS)
-    parser.add_argument("--epochs", type=int, default=None, help="override every run's epochs")
+    parser.add_argument("--epochs", type=int, default=None,
+                        help="override every run's epochs (a trainer option; default: the model's own)")
     parser.add_argument("--set", action="append", default=[], metavar="[RUN.]KEY=VALUE",
-                        help="model option (JSON value) for one run or, without RUN., for all")
+                        help="model or trainer option (JSON value) for one run or, without RUN., for all")
     parser.add_argument("--device", default="cpu", help="auto, cpu or cuda (default cpu: the CPU budget is measured)")
     parser.add_argument("--threads", type=int, default=1,
                         help="torch CPU threads (default 1: these networks are tiny, and two threads on a busy "
@@ -101,7 +104,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def run_options(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
-    """Options per run: the run's own, then --epochs / --device / --seed, then --set."""
+    """Options per run: the run's own, then --epochs / --device / --seed, then --set (model and trainer
+    options in one flat dict: ``create_model`` routes each to the detector's config or trainer config)."""
     options = {}
     for name in args.runs:
         _, own = RUNS[name]
@@ -175,16 +179,17 @@ def measure(name: str, model: str, options: dict[str, Any], train, background, s
     default = scores[detector.score_names[0]]
     monitor = "val_loss" if history and "val_loss" in history[0] else "train_loss"
     best_epoch = int(np.argmin([h.get(monitor, np.inf) for h in history])) if history else None
-    n_fit = round(len(train) * (1 - detector.config.val_fraction))
+    trainer = detector.trainer_config
+    n_fit = len(train) - int(round(len(train) * trainer.val_fraction))  # the engine's validation split
     result = {
         "auc": default["auc"], "r30": default["r30"], "score": detector.score_names[0], "scores": scores,
         "n_train": len(train), "n_background_test": len(background), "n_signal_test": len(signal),
-        "train_seconds": train_seconds, "epochs": epochs, "best_epoch": best_epoch,
+        "train_seconds": train_seconds, "epochs": epochs, "max_epochs": trainer.epochs, "best_epoch": best_epoch,
         "epoch_seconds_median": float(np.median([h["seconds"] for h in history])) if history else None,
         "train_jets_per_second": n_fit * epochs / train_seconds,
         "inference_jets_per_second": (len(background) + len(signal)) / infer_seconds,
         "final": {k: v for k, v in (history[-1] if history else {}).items() if k.endswith("loss")},
-        "config": config_to_dict(detector.config),
+        "config": detector.get_params(),
         "torch_threads": torch.get_num_threads(), "load_average_after": [round(x, 2) for x in os.getloadavg()],
     }
     log.info("%s: AUC %.3f, R30 %s, %d epochs in %.0f s", name, result["auc"], result["r30"], epochs, train_seconds)
