@@ -12,8 +12,10 @@ For every run (a model with its default options, or a named variant such as ``lo
 Recorded per run and direction: AUC and R30 (background rejection at 30% signal efficiency)
 of the default score and of every other score, training wall time (``fit``, including the
 input representation and the latent fit), training throughput (jets x epochs / s), median
-epoch time, inference throughput (``anomaly_score`` on both test samples), epochs run and the
-fully resolved config. Results go to ``bench/results/constituent_aes.json``; a table is printed.
+epoch time, inference throughput (``anomaly_score`` on both test samples), epochs run (of the
+trainer config's ``epochs``) and the fully resolved options (``detector.get_params()``: model and
+trainer options in one flat dict, as ``create_model`` takes them). Results go to
+``bench/results/constituent_aes.json``; a table is printed.
 
 Usage (from the repository root; the samples are those of ``bench/make_samples.sh``)::
 
@@ -21,8 +23,9 @@ Usage (from the repository root; the samples are those of ``bench/make_samples.s
     .venv/bin/python bench/bench_constituent_aes.py --runs lola_ae@n20 --merge   # add one variant
     .venv/bin/python bench/bench_constituent_aes.py --quick             # smoke test: tiny generated samples
 
-``--set RUN.KEY=VALUE`` (or ``KEY=VALUE`` for every run) overrides a model option; values are
-JSON (``--set particle_ae.channels=[32,32]``, ``--set seq_ae.cell='"lstm"'``).
+``--set RUN.KEY=VALUE`` (or ``KEY=VALUE`` for every run) overrides a model or trainer option
+(``create_model`` routes each key to its config); values are JSON (``--set particle_ae.channels=[32,32]``,
+``--set seq_ae.cell='"lstm"'``, ``--set lr=3e-3``).
 """
 
 from __future__ import annotations
@@ -41,20 +44,18 @@ from typing import Any
 
 import numpy as np
 import torch
-from _samples import read_samples  # bench/, next to this script
 
 from jetae import __version__
-from jetae.io.atomic import write_text_atomic
-from jetae.config import config_to_dict
 from jetae.evaluation.metrics import auc, r30
+from jetae.evaluation.samples import read_sample
 from jetae.features.kinematics import jet_mass
+from jetae.io.atomic import write_text_atomic
 from jetae.models import create_model
 
 log = logging.getLogger("bench_constituent_aes")
 
 ROOT = Path(__file__).resolve().parents[1]
-FILES = {"qcd_train": "qcd_train.h5", "top_train": "top_train.h5", "qcd_test": "qcd_test.h5",
-         "top_test": "top_test.h5"}
+FILES = {"qcd_train": "qcd_train.h5", "top_train": "top_train.h5", "qcd_test": "qcd_test.h5", "top_test": "top_test.h5"}
 
 #: Named runs: ``name -> (model, options over the model's defaults)``. ``@`` marks a variant.
 RUNS: dict[str, tuple[str, dict[str, Any]]] = {
@@ -73,26 +74,53 @@ QUICK = {"n_train": 300, "n_test": 200, "epochs": 2}
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data-dir", type=Path, default=ROOT / "data",
-                        help="folder with qcd_train.h5, top_train.h5, qcd_test.h5, top_test.h5")
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        default=ROOT / "data",
+        help="folder with qcd_train.h5, top_train.h5, qcd_test.h5, top_test.h5",
+    )
     parser.add_argument("--n-train", type=int, default=20_000, help="training jets per direction")
     parser.add_argument("--n-test", type=int, default=10_000, help="jets of each test sample")
-    parser.add_argument("--runs", nargs="+", default=list(DEFAULT_RUNS), choices=sorted(RUNS), metavar="RUN",
-                        help=f"runs to measure (default: {' '.join(DEFAULT_RUNS)}; all: {', '.join(RUNS)})")
+    parser.add_argument(
+        "--runs",
+        nargs="+",
+        default=list(DEFAULT_RUNS),
+        choices=sorted(RUNS),
+        metavar="RUN",
+        help=f"runs to measure (default: {' '.join(DEFAULT_RUNS)}; all: {', '.join(RUNS)})",
+    )
     parser.add_argument("--directions", nargs="+", default=list(DIRECTIONS), choices=DIRECTIONS)
-    parser.add_argument("--epochs", type=int, default=None, help="override every run's epochs")
-    parser.add_argument("--set", action="append", default=[], metavar="[RUN.]KEY=VALUE",
-                        help="model option (JSON value) for one run or, without RUN., for all")
+    parser.add_argument(
+        "--epochs",
+        type=int,
+        default=None,
+        help="override every run's epochs (a trainer option; default: the model's own)",
+    )
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="[RUN.]KEY=VALUE",
+        help="model or trainer option (JSON value) for one run or, without RUN., for all",
+    )
     parser.add_argument("--device", default="cpu", help="auto, cpu or cuda (default cpu: the CPU budget is measured)")
-    parser.add_argument("--threads", type=int, default=1,
-                        help="torch CPU threads (default 1: these networks are tiny, and two threads on a busy "
-                             "2-core machine made epochs 5-50x slower; 0: torch's default, one per core)")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch CPU threads (default 1: these networks are tiny, and two threads on a busy "
+        "2-core machine made epochs 5-50x slower; 0: torch's default, one per core)",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "constituent_aes.json")
     parser.add_argument("--merge", action="store_true", help="keep the other runs already in --out")
-    parser.add_argument("--quick", action="store_true",
-                        help=f"smoke test: {QUICK['n_train']} training / {QUICK['n_test']} test jets, "
-                             f"{QUICK['epochs']} epochs; missing samples are generated into bench/work/")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help=f"smoke test: {QUICK['n_train']} training / {QUICK['n_test']} test jets, "
+        f"{QUICK['epochs']} epochs; missing samples are generated into bench/work/",
+    )
     args = parser.parse_args(argv)
     if args.quick:
         args.n_train, args.n_test = QUICK["n_train"], QUICK["n_test"]
@@ -101,7 +129,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def run_options(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
-    """Options per run: the run's own, then --epochs / --device / --seed, then --set."""
+    """Options per run: the run's own, then --epochs / --device / --seed, then --set (model and trainer
+    options in one flat dict: ``create_model`` routes each to the detector's config or trainer config)."""
     options = {}
     for name in args.runs:
         _, own = RUNS[name]
@@ -136,7 +165,7 @@ def ensure_quick_samples(args: argparse.Namespace) -> Path:
     if all((args.data_dir / name).exists() for name in FILES.values()):
         return args.data_dir
     if not args.quick:
-        return args.data_dir  # read_samples stops with a message naming the missing file
+        return args.data_dir  # read_sample stops with a message naming the missing file
     work = ROOT / "bench" / "work" / "constituent_quick"
     plan = {"qcd_train": ("qcd", 101), "top_train": ("top", 106), "qcd_test": ("qcd", 102), "top_test": ("top", 103)}
     for key, (process, seed) in plan.items():
@@ -144,8 +173,24 @@ def ensure_quick_samples(args: argparse.Namespace) -> Path:
         n = args.n_train if key.endswith("train") else args.n_test
         if not path.exists():
             log.warning("%s missing: generating %d %s jets into %s", args.data_dir / FILES[key], n, process, path)
-            subprocess.run([sys.executable, "-m", "jetae.cli.main", "-q", "generate", process, "--n", str(n),
-                            "--seed", str(seed), "--out", str(path), "--no-progress"], check=True)
+            subprocess.run(
+                [
+                    sys.executable,
+                    "-m",
+                    "jetae.cli.main",
+                    "-q",
+                    "generate",
+                    process,
+                    "--n",
+                    str(n),
+                    "--seed",
+                    str(seed),
+                    "--out",
+                    str(path),
+                    "--no-progress",
+                ],
+                check=True,
+            )
     return work
 
 
@@ -175,25 +220,37 @@ def measure(name: str, model: str, options: dict[str, Any], train, background, s
     default = scores[detector.score_names[0]]
     monitor = "val_loss" if history and "val_loss" in history[0] else "train_loss"
     best_epoch = int(np.argmin([h.get(monitor, np.inf) for h in history])) if history else None
-    n_fit = round(len(train) * (1 - detector.config.val_fraction))
+    trainer = detector.trainer_config
+    n_fit = len(train) - int(round(len(train) * trainer.val_fraction))  # the engine's validation split
     result = {
-        "auc": default["auc"], "r30": default["r30"], "score": detector.score_names[0], "scores": scores,
-        "n_train": len(train), "n_background_test": len(background), "n_signal_test": len(signal),
-        "train_seconds": train_seconds, "epochs": epochs, "best_epoch": best_epoch,
+        "auc": default["auc"],
+        "r30": default["r30"],
+        "score": detector.score_names[0],
+        "scores": scores,
+        "n_train": len(train),
+        "n_background_test": len(background),
+        "n_signal_test": len(signal),
+        "train_seconds": train_seconds,
+        "epochs": epochs,
+        "max_epochs": trainer.epochs,
+        "best_epoch": best_epoch,
         "epoch_seconds_median": float(np.median([h["seconds"] for h in history])) if history else None,
         "train_jets_per_second": n_fit * epochs / train_seconds,
         "inference_jets_per_second": (len(background) + len(signal)) / infer_seconds,
         "final": {k: v for k, v in (history[-1] if history else {}).items() if k.endswith("loss")},
-        "config": config_to_dict(detector.config),
-        "torch_threads": torch.get_num_threads(), "load_average_after": [round(x, 2) for x in os.getloadavg()],
+        "config": detector.get_params(),
+        "torch_threads": torch.get_num_threads(),
+        "load_average_after": [round(x, 2) for x in os.getloadavg()],
     }
     log.info("%s: AUC %.3f, R30 %s, %d epochs in %.0f s", name, result["auc"], result["r30"], epochs, train_seconds)
     return result
 
 
 def print_table(runs: dict[str, dict[str, Any]]) -> None:
-    header = (f"{'run':<22} {'direction':<8} {'AUC':>6} {'R30':>7} {'best latent AUC':>16} {'train s':>8} "
-              f"{'train jets/s':>12} {'infer jets/s':>12} {'epochs':>6}")
+    header = (
+        f"{'run':<22} {'direction':<8} {'AUC':>6} {'R30':>7} {'best latent AUC':>16} {'train s':>8} "
+        f"{'train jets/s':>12} {'infer jets/s':>12} {'epochs':>6}"
+    )
     print(header)
     print("-" * len(header))
     for name, directions in runs.items():
@@ -202,9 +259,11 @@ def print_table(runs: dict[str, dict[str, Any]]) -> None:
             best = max(latent, key=latent.get) if latent else None
             latent_text = f"{latent[best]:.3f} ({best[:5]})" if best else "-"
             r30_text = "inf" if result["r30"] is None else f"{result['r30']:.1f}"
-            print(f"{name:<22} {direction:<8} {result['auc']:>6.3f} {r30_text:>7} {latent_text:>16} "
-                  f"{result['train_seconds']:>8.1f} {result['train_jets_per_second']:>12,.0f} "
-                  f"{result['inference_jets_per_second']:>12,.0f} {result['epochs']:>6d}")
+            print(
+                f"{name:<22} {direction:<8} {result['auc']:>6.3f} {r30_text:>7} {latent_text:>16} "
+                f"{result['train_seconds']:>8.1f} {result['train_jets_per_second']:>12,.0f} "
+                f"{result['inference_jets_per_second']:>12,.0f} {result['epochs']:>6d}"
+            )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -217,14 +276,21 @@ def main(argv: list[str] | None = None) -> int:
     options = run_options(args)
     data_dir = ensure_quick_samples(args)
     sizes = {"qcd_train": args.n_train, "top_train": args.n_train, "qcd_test": args.n_test, "top_test": args.n_test}
-    samples = read_samples(data_dir, FILES, sizes)
+    samples = {key: read_sample(data_dir / name, key, n_max=sizes[key]) for key, name in FILES.items()}
     started = time.perf_counter()
     meta = {
         "command": " ".join([Path(sys.argv[0]).name, *(argv if argv is not None else sys.argv[1:])]),
-        "jetae": __version__, "torch": torch.__version__, "python": platform.python_version(),
-        "device": args.device, "torch_threads": torch.get_num_threads(), "cpu_count": os.cpu_count(),
+        "jetae": __version__,
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "device": args.device,
+        "torch_threads": torch.get_num_threads(),
+        "cpu_count": os.cpu_count(),
         "load_average_start": [round(x, 2) for x in os.getloadavg()],
-        "data_dir": str(data_dir), "files": FILES, "n_train": args.n_train, "n_test": args.n_test,
+        "data_dir": str(data_dir),
+        "files": FILES,
+        "n_train": args.n_train,
+        "n_test": args.n_test,
         "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
     results: dict[str, dict[str, Any]] = {}
@@ -240,11 +306,13 @@ def main(argv: list[str] | None = None) -> int:
             results[name][direction] = measure(name, model, options[name], train, background, signal)
     meta["wall_seconds"] = time.perf_counter() - started
     meta["load_average_end"] = [round(x, 2) for x in os.getloadavg()]
-    baselines = {"jet_mass": {direction: auc(*(jet_mass(samples[key].constituents) for key in keys))
-                              for direction, keys in (("forward", ("qcd_test", "top_test")),
-                                                      ("reverse", ("top_test", "qcd_test")))}}
-    payload: dict[str, Any] = {"meta": meta, "commands": [meta["command"]], "baselines": baselines,
-                               "runs": results}
+    baselines = {
+        "jet_mass": {
+            direction: auc(*(jet_mass(samples[key].constituents) for key in keys))
+            for direction, keys in (("forward", ("qcd_test", "top_test")), ("reverse", ("top_test", "qcd_test")))
+        }
+    }
+    payload: dict[str, Any] = {"meta": meta, "commands": [meta["command"]], "baselines": baselines, "runs": results}
     if args.merge and args.out.exists():
         previous = json.loads(args.out.read_text())
         payload["runs"] = {**previous.get("runs", {}), **results}
@@ -252,8 +320,10 @@ def main(argv: list[str] | None = None) -> int:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     write_text_atomic(args.out, json.dumps(payload, indent=1) + "\n")
     print_table(payload["runs"])
-    print("\njet mass alone (higher = more anomalous): " + ", ".join(
-        f"{direction} AUC {value:.3f}" for direction, value in baselines["jet_mass"].items()))
+    print(
+        "\njet mass alone (higher = more anomalous): "
+        + ", ".join(f"{direction} AUC {value:.3f}" for direction, value in baselines["jet_mass"].items())
+    )
     print(f"\nwritten {args.out} ({meta['wall_seconds']:.0f} s)")
     return 0
 

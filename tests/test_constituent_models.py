@@ -10,15 +10,15 @@ import numpy as np
 import pytest
 import torch
 from sklearn.metrics import roc_auc_score
-from toys import prong_jets
 
-from jetae.jets import Jets
 from jetae.errors import JetaeError
 from jetae.features.kinematics import jet_four_momentum, rapidity
+from jetae.jets import Jets
 from jetae.models import create_model, get_model_spec, load_model
 from jetae.models.base import CONFIG_FILE, WEIGHTS_FILE
 from jetae.models.lola_ae import CombinationLayer, LorentzLayer, jet_frame, minkowski_dot
 from jetae.models.particle_ae import chamfer_distance, knn_graph, sinkhorn_distance
+from toys import prong_jets
 
 MODELS = ("lola_ae", "particle_ae", "seq_ae")
 #: Small and short: each fit takes about a second on one core.
@@ -68,14 +68,27 @@ def test_models_are_registered_with_their_scores():
         assert not spec.detector_cls.benchmark_by_default
 
 
-@pytest.mark.parametrize("name, options, message", [
-    ("lola_ae", {"scaler": "standard"}, "scaler must be 'none'"),
-    ("lola_ae", {"representation": {"features": ["E", "px"]}}, "E, px, py, pz|'E', 'px', 'py', 'pz'"),
-    ("particle_ae", {"representation": {"features": ["pt_rel", "log_e"]}}, "delta_eta"),
-    ("particle_ae", {"set_loss": "emd"}, "set_loss must be one of"),
-    ("seq_ae", {"cell": "rnn"}, "cell must be one of"),
-    ("seq_ae", {"representation": {"flatten": True}}, "flatten false"),
-])
+@pytest.mark.parametrize("name, epochs", [("lola_ae", 30), ("particle_ae", 40), ("seq_ae", 30)])
+def test_training_options_are_trainer_options_with_the_models_defaults(name, epochs):
+    detector = create_model(name)
+    assert (detector.trainer_config.epochs, detector.trainer_config.batch_size) == (epochs, 128)
+    assert not hasattr(detector.config, "epochs") and not hasattr(detector.config, "batch_size")
+    assert create_model(name, epochs=2).trainer_config.epochs == 2
+    same = create_model(name, detector.get_params())
+    assert same.config == detector.config and same.trainer_config == detector.trainer_config
+
+
+@pytest.mark.parametrize(
+    "name, options, message",
+    [
+        ("lola_ae", {"scaler": "standard"}, "scaler must be 'none'"),
+        ("lola_ae", {"representation": {"features": ["E", "px"]}}, "E, px, py, pz|'E', 'px', 'py', 'pz'"),
+        ("particle_ae", {"representation": {"features": ["pt_rel", "log_e"]}}, "delta_eta"),
+        ("particle_ae", {"set_loss": "emd"}, "set_loss must be one of"),
+        ("seq_ae", {"cell": "rnn"}, "cell must be one of"),
+        ("seq_ae", {"representation": {"flatten": True}}, "flatten false"),
+    ],
+)
 def test_invalid_options_are_refused(name, options, message):
     with pytest.raises(JetaeError, match=message):
         create_model(name, options)
@@ -113,16 +126,21 @@ def test_save_load_round_trip_gives_identical_scores(fitted, toy_samples, tmp_pa
     assert type(loaded) is type(detector)
     for score in detector.score_names:
         for jets in (background, signal):
-            np.testing.assert_array_equal(loaded.anomaly_score(jets, score=score),
-                                          detector.anomaly_score(jets, score=score))
+            np.testing.assert_array_equal(
+                loaded.anomaly_score(jets, score=score), detector.anomaly_score(jets, score=score)
+            )
 
 
 def test_appending_padding_rows_changes_no_score(fitted, toy_samples):
     _, detector = fitted
     jets = toy_samples[2][:20]
     for score in detector.score_names:
-        np.testing.assert_allclose(detector.anomaly_score(with_padding(jets, 7), score=score),
-                                   detector.anomaly_score(jets, score=score), rtol=1e-6, atol=1e-7)
+        np.testing.assert_allclose(
+            detector.anomaly_score(with_padding(jets, 7), score=score),
+            detector.anomaly_score(jets, score=score),
+            rtol=1e-6,
+            atol=1e-7,
+        )
 
 
 @pytest.mark.parametrize("name", ["particle_ae", "seq_ae"])
@@ -137,8 +155,9 @@ def test_extra_padding_slots_change_nothing_in_the_network(fitted_models, name, 
     with torch.no_grad():
         plain, more = network(inputs), network(padded)
         torch.testing.assert_close(more["latent"], plain["latent"], rtol=1e-5, atol=1e-6)
-        torch.testing.assert_close(detector.jet_loss(network, padded, more),
-                                   detector.jet_loss(network, inputs, plain), rtol=1e-5, atol=1e-6)
+        torch.testing.assert_close(
+            detector.jet_loss(network, padded, more), detector.jet_loss(network, inputs, plain), rtol=1e-5, atol=1e-6
+        )
 
 
 def test_lola_padding_slots_give_zero_lola_features(toy_samples):
@@ -159,8 +178,9 @@ def _shuffle(inputs: torch.Tensor, seed: int) -> torch.Tensor:
 
 @pytest.mark.parametrize("set_loss", ["chamfer", "sinkhorn"])
 def test_particle_ae_encoder_and_loss_are_permutation_invariant(set_loss, toy_samples):
-    detector = create_model("particle_ae", TOY_OPTIONS["particle_ae"], epochs=1, set_loss=set_loss,
-                            sinkhorn_iterations=10).fit(toy_samples[0][:64])
+    detector = create_model(
+        "particle_ae", TOY_OPTIONS["particle_ae"], epochs=1, set_loss=set_loss, sinkhorn_iterations=10
+    ).fit(toy_samples[0][:64])
     inputs = torch.from_numpy(detector.transform(toy_samples[2][:12]))
     inputs[:6, 10:] = 0.0  # padding rows that the shuffle mixes in between real ones
     shuffled = _shuffle(inputs, seed=3)
@@ -170,8 +190,12 @@ def test_particle_ae_encoder_and_loss_are_permutation_invariant(set_loss, toy_sa
         plain, permuted = network(inputs), network(shuffled)
         torch.testing.assert_close(permuted["latent"], plain["latent"], rtol=1e-5, atol=1e-5)
         torch.testing.assert_close(permuted["reconstruction"], plain["reconstruction"], rtol=1e-5, atol=1e-5)
-        torch.testing.assert_close(detector.jet_loss(network, shuffled, permuted),
-                                   detector.jet_loss(network, inputs, plain), rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(
+            detector.jet_loss(network, shuffled, permuted),
+            detector.jet_loss(network, inputs, plain),
+            rtol=1e-5,
+            atol=1e-5,
+        )
 
 
 def test_set_losses_ignore_point_order_and_padding():
@@ -181,19 +205,21 @@ def test_set_losses_ignore_point_order_and_padding():
     mask[1, 6:] = False
     points = points * mask.unsqueeze(-1)
     order = torch.randperm(9, generator=generator)
-    for loss in (lambda p, m, o: chamfer_distance(p, m, o),
-                 lambda p, m, o: sinkhorn_distance(p, m.float(), o, epsilon=0.1, iterations=50)):
+    for loss in (
+        lambda p, m, o: chamfer_distance(p, m, o),
+        lambda p, m, o: sinkhorn_distance(p, m.float(), o, epsilon=0.1, iterations=50),
+    ):
         reference = loss(points, mask, outputs)
         torch.testing.assert_close(loss(points[:, order], mask[:, order], outputs), reference, rtol=1e-5, atol=1e-6)
-        torch.testing.assert_close(loss(points, mask, outputs[:, torch.randperm(7, generator=generator)]), reference,
-                                   rtol=1e-5, atol=1e-6)
+        torch.testing.assert_close(
+            loss(points, mask, outputs[:, torch.randperm(7, generator=generator)]), reference, rtol=1e-5, atol=1e-6
+        )
         # Masked rows take no part, whatever they hold.
         moved = points.clone()
         moved[1, 7] = 5.0
         torch.testing.assert_close(loss(moved, mask, outputs), reference)
     # Chamfer of a set with itself is zero.
-    torch.testing.assert_close(chamfer_distance(outputs, torch.ones(3, 7, dtype=torch.bool), outputs),
-                               torch.zeros(3))
+    torch.testing.assert_close(chamfer_distance(outputs, torch.ones(3, 7, dtype=torch.bool), outputs), torch.zeros(3))
 
 
 def test_knn_graph_never_links_padding_or_self():
@@ -222,8 +248,9 @@ def boost(p4: torch.Tensor, beta: float, axis: tuple[float, float, float]) -> to
 
 def rotate_z(p4: torch.Tensor, angle: float) -> torch.Tensor:
     c, s = np.cos(angle), np.sin(angle)
-    return torch.stack([p4[..., 0], c * p4[..., 1] - s * p4[..., 2], s * p4[..., 1] + c * p4[..., 2], p4[..., 3]],
-                       dim=-1)
+    return torch.stack(
+        [p4[..., 0], c * p4[..., 1] - s * p4[..., 2], s * p4[..., 1] + c * p4[..., 2], p4[..., 3]], dim=-1
+    )
 
 
 @pytest.fixture(scope="module")
@@ -234,8 +261,9 @@ def lola_vectors():
     return p4, (p4 != 0).any(dim=-1)
 
 
-@pytest.mark.parametrize("beta, axis", [(0.6, (0.0, 0.0, 1.0)), (-0.8, (0.0, 0.0, 1.0)), (0.5, (0.3, -0.5, 0.8)),
-                                        (0.7, (1.0, 0.0, 0.0))])
+@pytest.mark.parametrize(
+    "beta, axis", [(0.6, (0.0, 0.0, 1.0)), (-0.8, (0.0, 0.0, 1.0)), (0.5, (0.3, -0.5, 0.8)), (0.7, (1.0, 0.0, 0.0))]
+)
 def test_lola_invariants_are_lorentz_invariant(lola_vectors, beta, axis):
     p4, mask = lola_vectors
     torch.manual_seed(0)
@@ -252,8 +280,9 @@ def test_lola_invariants_are_lorentz_invariant(lola_vectors, beta, axis):
     # Sanity: pT and E are not invariant, so the check above is not vacuous.
     assert not torch.allclose(after[..., 1:3], before[..., 1:3], rtol=1e-3)
     # The combinations' masses are those of the boosted combinations.
-    torch.testing.assert_close(minkowski_dot(cola(boosted), cola(boosted)), minkowski_dot(cola(p4), cola(p4)),
-                               rtol=1e-9, atol=1e-9 * scale)
+    torch.testing.assert_close(
+        minkowski_dot(cola(boosted), cola(boosted)), minkowski_dot(cola(p4), cola(p4)), rtol=1e-9, atol=1e-9 * scale
+    )
 
 
 def test_jet_frame_removes_longitudinal_boosts_and_azimuthal_rotations(lola_vectors):

@@ -29,8 +29,9 @@ import torch
 from torch import nn
 
 from jetae.errors import JetaeError
-from jetae.models.base import JetsOrArray
-from jetae.models.torch_base import TorchDetector, TorchDetectorConfig
+from jetae.models.inputs import JetsOrArray
+from jetae.models.persistence import pop_array
+from jetae.models.torch_base import TorchDetector, TorchDetectorConfig, TrainingPhase
 
 log = logging.getLogger(__name__)
 
@@ -55,8 +56,9 @@ def masked_mean(values: torch.Tensor, mask: torch.Tensor, dim: int) -> torch.Ten
     return total / count
 
 
-def masked_feature_statistics(inputs: np.ndarray, real: np.ndarray | None = None,
-                              min_scale: float = 1e-6) -> tuple[np.ndarray, np.ndarray]:
+def masked_feature_statistics(
+    inputs: np.ndarray, real: np.ndarray | None = None, min_scale: float = 1e-6
+) -> tuple[np.ndarray, np.ndarray]:
     """Per-feature mean and standard deviation of ``(n, N, F)`` inputs over the real rows only.
 
     ``real``: ``(n, N)`` mask of real rows (default: rows with a non-zero feature).
@@ -129,7 +131,7 @@ class FeatureNorm(nn.Module):
 
 @dataclass
 class ConstituentAEConfig(TorchDetectorConfig):
-    """Options shared by the constituent autoencoders (besides the training options)."""
+    """Model options shared by the constituent autoencoders (training options: the detector's trainer config)."""
 
     #: Always ``none``: the networks standardise real constituents themselves (padding must stay zero).
     scaler: str = "none"
@@ -140,30 +142,41 @@ class ConstituentAEConfig(TorchDetectorConfig):
     def __post_init__(self) -> None:
         super().__post_init__()
         if self.scaler != "none":
-            raise JetaeError("invalid option: scaler must be 'none' for constituent autoencoders (the network "
-                             "standardises the real constituents itself, keeping padding rows at zero)")
+            raise JetaeError(
+                "invalid option: scaler must be 'none' for constituent autoencoders (the network "
+                "standardises the real constituents itself, keeping padding rows at zero)"
+            )
         if self.loss_weights != "none":
             raise JetaeError("invalid option: loss_weights must be 'none' for constituent autoencoders")
         if self.latent_dim < 1:
             raise JetaeError("invalid option: latent_dim must be >= 1")
         if self.representation.get("kind") != "constituents" or self.representation.get("flatten", False):
-            raise JetaeError("invalid option: constituent autoencoders need representation kind 'constituents' "
-                             "with flatten false (inputs of shape (n_jets, n_constituents, n_features))")
+            raise JetaeError(
+                "invalid option: constituent autoencoders need representation kind 'constituents' "
+                "with flatten false (inputs of shape (n_jets, n_constituents, n_features))"
+            )
 
 
 class ConstituentAEDetector(TorchDetector):
     """Base of the constituent autoencoders: reconstruction and latent-space scores.
 
     Subclasses implement :meth:`build_network` (a module whose ``forward(inputs)`` returns at
-    least ``latent`` ``(n, latent_dim)``), :meth:`jet_loss` (per-jet reconstruction loss from
-    the network outputs), :meth:`fit_statistics` (set the network's input statistics from the
-    training inputs) and :meth:`reconstruction_pair`.
+    least ``latent`` ``(n, latent_dim)``; it must not depend on the training data),
+    :meth:`jet_loss` (per-jet reconstruction loss from the network outputs), :meth:`fit_statistics`
+    (set the network's input statistics from the training inputs) and :meth:`reconstruction_pair`.
+
+    In ``fit``, :meth:`start_phase` calls :meth:`fit_statistics` once on the freshly built network,
+    with all the training jets (validation split included, as the detector-level scaler of the other
+    models is fitted); after training the code distribution of the same jets is fitted for the
+    latent scores. A loaded model takes both from ``weights.safetensors``.
     """
 
     config_cls = ConstituentAEConfig
     score_names = CONSTITUENT_SCORES
     #: Not in ``jetae benchmark``'s default zoo: bench/bench_constituent_aes.py measures them.
     benchmark_by_default = False
+    #: The training inputs whose statistics :meth:`start_phase` fits (only while ``fit`` runs).
+    _statistics_inputs: np.ndarray | None = None
 
     # ---------------------------------------------------------------- hooks
     def jet_loss(self, network: nn.Module, inputs: torch.Tensor, outputs: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -179,8 +192,10 @@ class ConstituentAEDetector(TorchDetector):
 
     def _check_inputs(self, input_shape: tuple[int, ...]) -> None:
         if len(input_shape) != 2:
-            raise JetaeError(f"{self.name} needs inputs of shape (n_jets, n_constituents, n_features), got "
-                             f"(n_jets, {', '.join(map(str, input_shape))})")
+            raise JetaeError(
+                f"{self.name} needs inputs of shape (n_jets, n_constituents, n_features), got "
+                f"(n_jets, {', '.join(map(str, input_shape))})"
+            )
 
     # ---------------------------------------------------------------- training
     def build_network(self, input_shape: tuple[int, ...]) -> nn.Module:
@@ -188,22 +203,25 @@ class ConstituentAEDetector(TorchDetector):
 
     def _fit(self, train_inputs: np.ndarray, val_inputs: np.ndarray | None, **kwargs: Any) -> None:
         self._check_inputs(self.input_shape_)
-        self._train_inputs_for_statistics = train_inputs
+        # All training jets, before the engine's validation split: read by start_phase, then dropped.
+        self._statistics_inputs = train_inputs
         try:
             super()._fit(train_inputs, val_inputs, **kwargs)
         finally:
-            self._train_inputs_for_statistics = None
+            self._statistics_inputs = None
         self._fit_latent_distribution(train_inputs)
 
-    def build_and_fit_statistics(self, network: nn.Module) -> nn.Module:
-        """Fit the input statistics of a freshly built network when called inside ``fit``."""
-        train_inputs = getattr(self, "_train_inputs_for_statistics", None)
-        if train_inputs is not None:
-            self.fit_statistics(network, train_inputs)
-        return network
+    def start_phase(self, phase: TrainingPhase) -> None:
+        """Fit the input statistics of the network about to be trained (once per ``fit``).
 
-    def training_loss(self, network: nn.Module, batch: dict[str, torch.Tensor], stage: str,
-                      module: Any = None) -> dict[str, torch.Tensor]:
+        A resumed fit fits them too and then loads the checkpoint's (equal) buffers over them.
+        """
+        if self._statistics_inputs is not None:
+            self.fit_statistics(self.network_, self._statistics_inputs)
+
+    def training_loss(
+        self, network: nn.Module, batch: dict[str, torch.Tensor], stage: str, module: Any = None
+    ) -> dict[str, torch.Tensor]:
         inputs = batch["inputs"]
         error = self.jet_loss(network, inputs, network(inputs))
         return {"loss": error.mean(), "score": error}
@@ -240,8 +258,8 @@ class ConstituentAEDetector(TorchDetector):
     def reconstruct(self, data: JetsOrArray) -> tuple[np.ndarray, np.ndarray]:
         """``(target, reconstruction)`` per jet, in the units each model documents."""
         inputs = self.transform(data)
-        target = self._run(inputs, lambda network, batch: self.reconstruction_pair(network, batch)[0])
-        reconstruction = self._run(inputs, lambda network, batch: self.reconstruction_pair(network, batch)[1])
+        target = self.run_network(inputs, lambda network, batch: self.reconstruction_pair(network, batch)[0])
+        reconstruction = self.run_network(inputs, lambda network, batch: self.reconstruction_pair(network, batch)[1])
         return target, reconstruction
 
     # ---------------------------------------------------------------- persistence
@@ -253,11 +271,9 @@ class ConstituentAEDetector(TorchDetector):
 
     def _load_state_arrays(self, arrays: dict[str, np.ndarray]) -> None:
         self._check_inputs(self.input_shape_)
-        self.latent_mean_ = arrays.pop("latent.mean")
-        self.latent_covariance_ = arrays.pop("latent.covariance")
-        if self.latent_covariance_.shape != (self.config.latent_dim, self.config.latent_dim):
-            raise ValueError(f"latent covariance has shape {self.latent_covariance_.shape}, "
-                             f"expected latent_dim {self.config.latent_dim}")
+        dim = self.config.latent_dim
+        self.latent_mean_ = pop_array(arrays, "latent.mean", (dim,), np.float64)
+        self.latent_covariance_ = pop_array(arrays, "latent.covariance", (dim, dim), np.float64)
         super()._load_state_arrays(arrays)
         self._set_latent_tensors()
 
@@ -266,6 +282,7 @@ def feature_index(features: tuple[str, ...] | list[str], name: str, model: str) 
     """Position of feature ``name`` in the representation's feature list (JetaeError if absent)."""
     features = list(features)
     if name not in features:
-        raise JetaeError(f"invalid option: {model} needs the constituent feature {name!r} in "
-                         f"representation.features, got {features}")
+        raise JetaeError(
+            f"invalid option: {model} needs the constituent feature {name!r} in representation.features, got {features}"
+        )
     return features.index(name)

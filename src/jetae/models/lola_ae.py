@@ -70,8 +70,7 @@ _TINY = 1e-12
 
 
 def _four_vectors(n_constituents: int = 40) -> dict:
-    return {"kind": "constituents", "n_constituents": n_constituents, "features": list(FOUR_VECTOR),
-            "flatten": False}
+    return {"kind": "constituents", "n_constituents": n_constituents, "features": list(FOUR_VECTOR), "flatten": False}
 
 
 def minkowski_dot(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -105,12 +104,15 @@ def jet_frame(p4: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     gamma_beta = (pz / transverse_mass)[:, None]
     cos_phi, sin_phi = (px / pt)[:, None], (py / pt)[:, None]
     e_i, x_i, y_i, z_i = p4.unbind(dim=-1)
-    boosted = torch.stack([
-        gamma * e_i - gamma_beta * z_i,
-        cos_phi * x_i + sin_phi * y_i,
-        -sin_phi * x_i + cos_phi * y_i,
-        gamma * z_i - gamma_beta * e_i,
-    ], dim=-1)
+    boosted = torch.stack(
+        [
+            gamma * e_i - gamma_beta * z_i,
+            cos_phi * x_i + sin_phi * y_i,
+            -sin_phi * x_i + cos_phi * y_i,
+            gamma * z_i - gamma_beta * e_i,
+        ],
+        dim=-1,
+    )
     return (boosted / pt[:, None, None]).to(dtype)
 
 
@@ -179,8 +181,9 @@ class _BatchNorm(nn.BatchNorm1d):
 
     def forward(self, inputs: torch.Tensor) -> torch.Tensor:
         if self.training and inputs.shape[0] < 2:
-            return nn.functional.batch_norm(inputs, self.running_mean, self.running_var, self.weight, self.bias,
-                                            False, 0.0, self.eps)
+            return nn.functional.batch_norm(
+                inputs, self.running_mean, self.running_var, self.weight, self.bias, False, 0.0, self.eps
+            )
         return super().forward(inputs)
 
 
@@ -192,8 +195,15 @@ class LolaAutoencoder(nn.Module):
     ``mask`` ``(n, N)``.
     """
 
-    def __init__(self, n_constituents: int, n_combinations: int, n_distance_sums: int, hidden: list[int],
-                 latent_dim: int, act: str = "relu"):
+    def __init__(
+        self,
+        n_constituents: int,
+        n_combinations: int,
+        n_distance_sums: int,
+        hidden: list[int],
+        latent_dim: int,
+        act: str = "relu",
+    ):
         super().__init__()
         self.n_constituents = n_constituents
         self.n_combinations = n_combinations
@@ -231,8 +241,13 @@ class LolaAutoencoder(nn.Module):
         features = self.lola_features(frame, mask).flatten(1)
         latent = self.encoder(self.norm(features))
         reconstruction = self.decoder(latent).view(-1, self.n_constituents, 4)
-        return {"latent": latent, "reconstruction": reconstruction, "target": self.standardise(frame, mask),
-                "mask": mask, "frame": frame}
+        return {
+            "latent": latent,
+            "reconstruction": reconstruction,
+            "target": self.standardise(frame, mask),
+            "mask": mask,
+            "frame": frame,
+        }
 
 
 @dataclass
@@ -251,36 +266,47 @@ class LolaAEConfig(ConstituentAEConfig):
     #: Dense layers between the (flattened) LoLa output and the code; the decoder mirrors them.
     hidden: list = field(default_factory=lambda: [100])
     latent_dim: int = 8
-    epochs: int = 30
-    batch_size: int = 128
 
     def __post_init__(self) -> None:
         super().__post_init__()
         if list(self.representation.get("features", [])) != FOUR_VECTOR:
-            raise JetaeError(f"invalid option: lola_ae needs representation.features = {FOUR_VECTOR} "
-                             f"(raw 4-vectors in GeV), got {self.representation.get('features')}")
+            raise JetaeError(
+                f"invalid option: lola_ae needs representation.features = {FOUR_VECTOR} "
+                f"(raw 4-vectors in GeV), got {self.representation.get('features')}"
+            )
         if self.n_combinations < 0 or self.n_distance_sums < 0:
             raise JetaeError("invalid option: n_combinations and n_distance_sums must be >= 0")
 
 
-@register("lola_ae", LolaAEConfig, "4-vector autoencoder with a CoLa + LoLa (Lorentz layer) encoder, "
-          "'QCD or What?' (scores: reconstruction, mahalanobis, latent_distance)")
+@register(
+    "lola_ae",
+    LolaAEConfig,
+    "4-vector autoencoder with a CoLa + LoLa (Lorentz layer) encoder, "
+    "'QCD or What?' (scores: reconstruction, mahalanobis, latent_distance)",
+)
 class LolaAE(ConstituentAEDetector):
     """CoLa/LoLa 4-vector autoencoder; reconstructs the jet-frame 4-vectors of the N hardest constituents."""
 
     config_cls = LolaAEConfig
+    trainer_defaults = {"epochs": 30, "batch_size": 128}
 
     def _check_inputs(self, input_shape: tuple[int, ...]) -> None:
         super()._check_inputs(input_shape)
         if input_shape[1] != 4:
-            raise JetaeError(f"lola_ae needs 4-vectors (n_jets, n_constituents, 4), got features of size "
-                             f"{input_shape[1]}")
+            raise JetaeError(
+                f"lola_ae needs 4-vectors (n_jets, n_constituents, 4), got features of size {input_shape[1]}"
+            )
 
     def build_network(self, input_shape: tuple[int, ...]) -> nn.Module:
         config = self.config
-        network = LolaAutoencoder(int(input_shape[0]), config.n_combinations, config.n_distance_sums,
-                                  [int(h) for h in config.hidden], config.latent_dim, config.activation)
-        return self.build_and_fit_statistics(network)
+        return LolaAutoencoder(
+            int(input_shape[0]),
+            config.n_combinations,
+            config.n_distance_sums,
+            [int(h) for h in config.hidden],
+            config.latent_dim,
+            config.activation,
+        )
 
     def fit_statistics(self, network: nn.Module, train_inputs: np.ndarray) -> None:
         """Per-slot, per-component mean and std of the jet-frame 4-vectors over real constituents."""
@@ -316,4 +342,4 @@ class LolaAE(ConstituentAEDetector):
             mask = real_mask(batch)
             return network.lola_features(jet_frame(batch, mask), mask)
 
-        return self._run(inputs, features)
+        return self.run_network(inputs, features)

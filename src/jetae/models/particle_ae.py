@@ -72,8 +72,12 @@ _LOG_ZERO = -1e4
 
 
 def _relative_constituents(n_constituents: int = 15) -> dict:
-    return {"kind": "constituents", "n_constituents": n_constituents,
-            "features": ["delta_eta", "delta_phi", "pt_rel"], "flatten": False}
+    return {
+        "kind": "constituents",
+        "n_constituents": n_constituents,
+        "features": ["delta_eta", "delta_phi", "pt_rel"],
+        "flatten": False,
+    }
 
 
 @torch.no_grad()
@@ -128,9 +132,19 @@ class ParticleAutoencoder(nn.Module):
     and ``mask`` ``(n, N)``. Works for any N (the weights do not depend on it).
     """
 
-    def __init__(self, n_features: int, coordinate_columns: tuple[int, int], log_columns: list[int], k: int,
-                 channels: list[int], encoder_hidden: list[int], latent_dim: int, decoder_hidden: list[int],
-                 n_outputs: int, act: str = "relu"):
+    def __init__(
+        self,
+        n_features: int,
+        coordinate_columns: tuple[int, int],
+        log_columns: list[int],
+        k: int,
+        channels: list[int],
+        encoder_hidden: list[int],
+        latent_dim: int,
+        decoder_hidden: list[int],
+        n_outputs: int,
+        act: str = "relu",
+    ):
         super().__init__()
         self.n_features = n_features
         self.coordinate_columns = list(coordinate_columns)
@@ -164,8 +178,12 @@ class ParticleAutoencoder(nn.Module):
     def forward(self, inputs: torch.Tensor) -> dict[str, torch.Tensor]:
         mask = real_mask(inputs)
         latent = self.encode(inputs, mask)
-        return {"latent": latent, "reconstruction": self.decode(latent), "target": self.target(inputs, mask),
-                "mask": mask}
+        return {
+            "latent": latent,
+            "reconstruction": self.decode(latent),
+            "target": self.target(inputs, mask),
+            "mask": mask,
+        }
 
     def to_features(self, points: torch.Tensor) -> torch.Tensor:
         """Standardised points back to representation units (log undone)."""
@@ -191,8 +209,9 @@ def chamfer_distance(points: torch.Tensor, mask: torch.Tensor, outputs: torch.Te
     return masked_mean(to_outputs, mask, dim=1) + from_outputs.mean(dim=1)
 
 
-def sinkhorn_distance(points: torch.Tensor, weights: torch.Tensor, outputs: torch.Tensor, epsilon: float,
-                      iterations: int) -> torch.Tensor:
+def sinkhorn_distance(
+    points: torch.Tensor, weights: torch.Tensor, outputs: torch.Tensor, epsilon: float, iterations: int
+) -> torch.Tensor:
     """``(n,)`` transport cost ``sum P_ia |x_i - y_a|^2`` of the entropic OT plan (log-domain Sinkhorn).
 
     ``weights``: ``(n, N)`` non-negative point weights (zero for padding), normalised here;
@@ -240,8 +259,6 @@ class ParticleAEConfig(ConstituentAEConfig):
     sinkhorn_iterations: int = 30
     #: Sinkhorn mass of the input constituents: ``uniform`` (1/n_real) or ``pt`` (pT fractions).
     sinkhorn_weights: str = "uniform"
-    epochs: int = 40
-    batch_size: int = 128
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -257,19 +274,27 @@ class ParticleAEConfig(ConstituentAEConfig):
             (self.set_loss in SET_LOSSES, f"set_loss must be one of {', '.join(SET_LOSSES)}"),
             (self.sinkhorn_epsilon > 0, "sinkhorn_epsilon must be > 0"),
             (self.sinkhorn_iterations >= 1, "sinkhorn_iterations must be >= 1"),
-            (self.sinkhorn_weights in SINKHORN_WEIGHTS, f"sinkhorn_weights must be one of {', '.join(SINKHORN_WEIGHTS)}"),
+            (
+                self.sinkhorn_weights in SINKHORN_WEIGHTS,
+                f"sinkhorn_weights must be one of {', '.join(SINKHORN_WEIGHTS)}",
+            ),
         ]
         for ok, message in checks:
             if not ok:
                 raise JetaeError(f"invalid option: {message}")
 
 
-@register("particle_ae", ParticleAEConfig, "permutation-invariant EdgeConv point-cloud autoencoder with a "
-          "Chamfer / Sinkhorn set loss (scores: reconstruction, mahalanobis, latent_distance)")
+@register(
+    "particle_ae",
+    ParticleAEConfig,
+    "permutation-invariant EdgeConv point-cloud autoencoder with a "
+    "Chamfer / Sinkhorn set loss (scores: reconstruction, mahalanobis, latent_distance)",
+)
 class ParticleAE(ConstituentAEDetector):
     """EdgeConv encoder over the constituent set, set decoder, permutation-invariant set loss."""
 
     config_cls = ParticleAEConfig
+    trainer_defaults = {"epochs": 40, "batch_size": 128}
 
     def _features(self) -> list[str]:
         return list(self.config.representation["features"])
@@ -277,23 +302,27 @@ class ParticleAE(ConstituentAEDetector):
     def build_network(self, input_shape: tuple[int, ...]) -> nn.Module:
         config = self.config
         features = self._features()
-        network = ParticleAutoencoder(
+        return ParticleAutoencoder(
             n_features=int(input_shape[1]),
             coordinate_columns=(features.index("delta_eta"), features.index("delta_phi")),
             log_columns=log_columns(features, config.log_momentum),
-            k=config.k, channels=[int(c) for c in config.channels],
-            encoder_hidden=[int(h) for h in config.encoder_hidden], latent_dim=config.latent_dim,
+            k=config.k,
+            channels=[int(c) for c in config.channels],
+            encoder_hidden=[int(h) for h in config.encoder_hidden],
+            latent_dim=config.latent_dim,
             decoder_hidden=[int(h) for h in config.decoder_hidden],
-            n_outputs=config.n_outputs or int(input_shape[0]), act=config.activation)
-        return self.build_and_fit_statistics(network)
+            n_outputs=config.n_outputs or int(input_shape[0]),
+            act=config.activation,
+        )
 
     def fit_statistics(self, network: nn.Module, train_inputs: np.ndarray) -> None:
         real = (train_inputs != 0).any(axis=-1)
         transformed = apply_log_columns_numpy(train_inputs, network.log_columns)
         network.norm.set_statistics(*masked_feature_statistics(transformed, real))
 
-    def set_distance(self, target: torch.Tensor, mask: torch.Tensor, outputs: torch.Tensor,
-                     raw_inputs: torch.Tensor) -> torch.Tensor:
+    def set_distance(
+        self, target: torch.Tensor, mask: torch.Tensor, outputs: torch.Tensor, raw_inputs: torch.Tensor
+    ) -> torch.Tensor:
         config = self.config
         if config.set_loss == "chamfer":
             return chamfer_distance(target, mask, outputs)

@@ -55,8 +55,12 @@ CELLS = {"gru": nn.GRU, "lstm": nn.LSTM}
 
 
 def _relative_constituents(n_constituents: int = 15) -> dict:
-    return {"kind": "constituents", "n_constituents": n_constituents,
-            "features": ["delta_eta", "delta_phi", "pt_rel"], "flatten": False}
+    return {
+        "kind": "constituents",
+        "n_constituents": n_constituents,
+        "features": ["delta_eta", "delta_phi", "pt_rel"],
+        "flatten": False,
+    }
 
 
 class SequenceAutoencoder(nn.Module):
@@ -66,8 +70,16 @@ class SequenceAutoencoder(nn.Module):
     ``target`` ``(n, N, F)`` (standardised features) and ``mask`` ``(n, N)``. Works for any N.
     """
 
-    def __init__(self, n_features: int, log_columns: list[int], cell: str, hidden: int, layers: int,
-                 latent_dim: int, teacher_forcing: bool):
+    def __init__(
+        self,
+        n_features: int,
+        log_columns: list[int],
+        cell: str,
+        hidden: int,
+        layers: int,
+        latent_dim: int,
+        teacher_forcing: bool,
+    ):
         super().__init__()
         self.n_features = n_features
         self.log_columns = list(log_columns)
@@ -80,8 +92,9 @@ class SequenceAutoencoder(nn.Module):
         self.encoder = recurrent(n_features, hidden, num_layers=layers, batch_first=True)
         self.to_latent = nn.Linear(hidden, latent_dim)
         self.from_latent = nn.Linear(latent_dim, hidden * layers)
-        self.decoder = recurrent(n_features if teacher_forcing else latent_dim, hidden, num_layers=layers,
-                                 batch_first=True)
+        self.decoder = recurrent(
+            n_features if teacher_forcing else latent_dim, hidden, num_layers=layers, batch_first=True
+        )
         self.output = nn.Linear(hidden, n_features)
 
     def target(self, inputs: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -133,8 +146,6 @@ class SeqAEConfig(ConstituentAEConfig):
     latent_dim: int = 8
     #: Decoder input: the code at every step (False) or the previous true constituent (True).
     teacher_forcing: bool = False
-    epochs: int = 30
-    batch_size: int = 128
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -144,21 +155,28 @@ class SeqAEConfig(ConstituentAEConfig):
             raise JetaeError("invalid option: hidden and layers must be >= 1")
 
 
-@register("seq_ae", SeqAEConfig, "GRU/LSTM sequence autoencoder over pT-ordered constituents "
-          "(scores: reconstruction, mahalanobis, latent_distance)")
+@register(
+    "seq_ae",
+    SeqAEConfig,
+    "GRU/LSTM sequence autoencoder over pT-ordered constituents (scores: reconstruction, mahalanobis, latent_distance)",
+)
 class SeqAE(ConstituentAEDetector):
     """Recurrent sequence autoencoder over the pT-ordered constituents."""
 
     config_cls = SeqAEConfig
+    trainer_defaults = {"epochs": 30, "batch_size": 128}
 
     def build_network(self, input_shape: tuple[int, ...]) -> nn.Module:
         config = self.config
-        network = SequenceAutoencoder(
+        return SequenceAutoencoder(
             n_features=int(input_shape[1]),
             log_columns=log_columns(list(config.representation["features"]), config.log_momentum),
-            cell=config.cell, hidden=config.hidden, layers=config.layers, latent_dim=config.latent_dim,
-            teacher_forcing=config.teacher_forcing)
-        return self.build_and_fit_statistics(network)
+            cell=config.cell,
+            hidden=config.hidden,
+            layers=config.layers,
+            latent_dim=config.latent_dim,
+            teacher_forcing=config.teacher_forcing,
+        )
 
     def fit_statistics(self, network: nn.Module, train_inputs: np.ndarray) -> None:
         real = (train_inputs != 0).any(axis=-1)
