@@ -58,11 +58,12 @@ from jetae.evaluation.direction import resolve_scores
 from jetae.evaluation.figures import N_NEGATIVES, energy_model_figures, file_stem, model_figures
 from jetae.evaluation.jsonify import json_ready, write_json
 from jetae.evaluation.model_metrics import ModelResult, compute_metrics
-from jetae.evaluation.provenance import evaluation_provenance, sidecar_path
+from jetae.evaluation.provenance import evaluation_provenance
 from jetae.evaluation.samples import SampleLike, check_labels, load_inputs, unique_names, warn_small_samples
 from jetae.evaluation.terminal import summary_lines
 from jetae.evaluation.tradeoff import tradeoff_series
 from jetae.io.atomic import atomic_dir, check_not_input, check_writable
+from jetae.io.provenance import sidecar_for
 from jetae.jets import Jets
 from jetae.models import Detector, load_model
 
@@ -136,7 +137,7 @@ def input_paths(models: Sequence[Any], background: Any, signals: Any) -> list[Pa
     paths += [sample for sample in samples if isinstance(sample, (str, os.PathLike))]
     for sample in samples:
         if isinstance(sample, (str, os.PathLike)):
-            paths.append(sidecar_path(sample))
+            paths.append(sidecar_for(sample))
     return paths
 
 

@@ -8,7 +8,6 @@ and that sidecar, and for itself the time, the jetae version, the bootstrap size
 from __future__ import annotations
 
 import datetime
-import json
 import logging
 import os
 from pathlib import Path
@@ -19,32 +18,13 @@ import numpy as np
 from jetae import __version__
 from jetae.errors import JetaeError
 from jetae.evaluation.jsonify import json_ready
+from jetae.io.provenance import read_sidecar, sidecar_for
 from jetae.io.toptag import count_jets
 from jetae.jets import Jets
 
 log = logging.getLogger(__name__)
 
 PathLike = str | os.PathLike
-
-
-def sidecar_path(data_path: PathLike) -> Path:
-    """The generation record next to a data file: ``FILE.h5`` -> ``FILE.h5.json``."""
-    return Path(os.fspath(data_path) + ".json")
-
-
-def read_sidecar(data_path: PathLike) -> tuple[dict | None, str | None]:
-    """``(record, None)``, ``(None, None)`` if there is no sidecar, or ``(None, why)`` if unreadable."""
-    path = sidecar_path(data_path)
-    if not path.is_file():
-        return None, None
-    try:
-        record = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        log.warning("%s: ignoring unreadable generation record: %s", path, exc)
-        return None, f"{path}: {exc}"
-    if not isinstance(record, dict):
-        return None, f"{path}: expected a JSON object"
-    return record, None
 
 
 def file_provenance(jets: Jets, path: PathLike | None = None) -> dict[str, Any]:
@@ -65,7 +45,7 @@ def file_provenance(jets: Jets, path: PathLike | None = None) -> dict[str, Any]:
             pass  # the jets came from elsewhere; the count is informational only
         record, error = read_sidecar(path)
         if record is not None or error is not None:
-            info["sidecar"] = os.fspath(sidecar_path(path))
+            info["sidecar"] = os.fspath(sidecar_for(path))
         info["generation"] = record
         if error:
             info["sidecar_error"] = error
