@@ -32,7 +32,9 @@ from jetae.generation import regional as regional_module
 from jetae.generation.clustering import JetWindow
 from jetae.generation.generate import generate_jets, generate_to_file
 from jetae.generation.jet_finding import find_jets
-from jetae.generation.processes import get_process, read_card
+from jetae.generation.matching import match_jets
+from jetae.generation.plan import check_settings, make_plan
+from jetae.generation.processes import ProcessSpec, find_card, get_process, read_card, shipped_cards
 from jetae.generation.shard_files import work_dir_for
 from jetae.generation.shards import shard_seed, shard_sizes
 from jetae.io.provenance import sidecar_for
@@ -363,3 +365,131 @@ def test_regional_clustering_keeps_window_jets_next_to_a_harder_skeleton_jet():
             )
             assert np.array_equal(r_p4, jet_p4[full]), name
             assert np.array_equal(r_index[r_offsets[0] : r_offsets[1]], index[offsets[full[0]] : offsets[full[0] + 1]])
+
+
+# --- signal zoo: shipped cards, --card NAME, axis matching ----------------------------------
+
+
+def test_at_least_six_zoo_cards_are_shipped_and_documented():
+    cards = shipped_cards()
+    assert len(cards) >= 6
+    for name, path in cards.items():
+        header = "\n".join(line for line in path.read_text().splitlines() if line.startswith("!"))
+        for field in ("Process:", "Masses:" if name != "dark_shower" else "m = ", "Decays:", "Prongs:", "Matching:"):
+            assert field in header, (name, field)
+
+
+@pytest.mark.parametrize("name", sorted(shipped_cards()))
+def test_shipped_card_passes_pythia_init(name):
+    spec = read_card(name)
+    assert spec.is_signal and spec.card_path == str(shipped_cards()[name])
+    _, tasks = make_plan(spec, 10, 1, JetWindow(), 14000.0, False)
+    check_settings(spec, tasks[0])  # Pythia's readString and init() accept every line
+
+
+def test_card_name_resolution(tmp_path, monkeypatch, capsys):
+    shipped = shipped_cards()
+    assert find_card("higgs_bb") == find_card("higgs-bb") == find_card("higgs_bb.cmnd") == shipped["higgs_bb"]
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "higgs_bb").write_text("! jetae: match = 25\nHiggsSM:gg2Hg(l:t) = on\n")
+    assert find_card("higgs_bb") == Path("higgs_bb")  # a path that exists wins
+    assert read_card("higgs_bb").settings == ("HiggsSM:gg2Hg(l:t) = on",)
+    with pytest.raises(JetaeError, match="no card of that name is shipped with jetae .*dark_shower"):
+        read_card("no_such_card")
+    with pytest.raises(JetaeError, match="card file not found") as info:
+        read_card(tmp_path / "cards" / "higgs_bb.cmnd")  # a path with folders is never a shipped name
+    assert "shipped" not in str(info.value)
+    assert _cli("--card", "no_such_card", "--n", "5", "--out", str(tmp_path / "x.h5")) == 2
+    err = capsys.readouterr().err
+    assert "no_such_card" in err and all(name in err for name in shipped)
+    assert not (tmp_path / "x.h5").exists()
+
+
+@pytest.mark.parametrize(
+    ("option", "mode"),
+    [("", "decay"), ("! jetae: match_mode = axis\n", "axis"), ("! jetae: match_mode = Decay\n", "decay")],
+)
+def test_match_mode_option(tmp_path, option, mode):
+    card = tmp_path / "c.cmnd"
+    card.write_text(f"! jetae: match = 6\n{option}Top:gg2ttbar = on\n")
+    spec = read_card(card)
+    assert spec.match_mode == mode
+    assert ProcessSpec.from_dict(spec.to_dict()) == spec
+    assert spec.to_dict()["match_mode"] == mode
+
+
+def test_bad_match_mode_is_refused(tmp_path):
+    card = tmp_path / "c.cmnd"
+    card.write_text("! jetae: match = 6\n! jetae: match_mode = cone\nTop:gg2ttbar = on\n")
+    with pytest.raises(JetaeError, match="match_mode = cone' is not one of decay, axis"):
+        read_card(card)
+
+
+def _p4(pt_, eta_, phi_, m=0.0):
+    px, py, pz = pt_ * np.cos(phi_), pt_ * np.sin(phi_), pt_ * np.sinh(eta_)
+    return [np.sqrt(px**2 + py**2 + pz**2 + m**2), px, py, pz]
+
+
+def _dark_shower_batch() -> gen_pythia.EventBatch:
+    """Two copies of one hand-made event: Z_v -> q_v (phi 0) + q_v-bar (phi pi); q_v's two dark
+    mesons at phi 0.3 and -1.2 decay to quark pairs, so its coloured descendants are spread
+    wider than R = 0.8; q_v-bar has no recorded descendants."""
+    #        id       mother  d1 d2  (pT, eta, phi, m)
+    rows = [
+        (90, 0, 0, 0, (0.0, 0.0, 0.0, 0.0)),
+        (4900023, 0, 2, 3, (0.0, 0.0, 0.0, 1500.0)),
+        (4900101, 1, 4, 5, (600.0, 0.0, 0.0, 10.0)),
+        (-4900101, 1, 0, 0, (600.0, 0.0, np.pi, 10.0)),
+        (4900111, 2, 6, 7, (400.0, 0.0, 0.3, 20.0)),
+        (4900111, 2, 8, 9, (200.0, 0.0, -1.2, 20.0)),
+        (1, 4, 0, 0, (200.0, 0.05, 0.3, 0.0)),
+        (-1, 4, 0, 0, (200.0, -0.05, 0.3, 0.0)),
+        (2, 5, 0, 0, (100.0, 0.05, -1.2, 0.0)),
+        (-2, 5, 0, 0, (100.0, -0.05, -1.2, 0.0)),
+    ] * 2
+    column = lambda k: np.array([row[k] for row in rows], dtype=np.int32)  # noqa: E731
+    p4 = np.array([_p4(*row[4]) for row in rows])
+    return gen_pythia.EventBatch(
+        offsets=np.array([0, 10, 20], dtype=np.int64),
+        pid=column(0),
+        status=np.full(len(rows), -22, dtype=np.int32),
+        mother1=column(1),
+        mother2=np.zeros(len(rows), dtype=np.int32),
+        daughter1=column(2),
+        daughter2=column(3),
+        e=p4[:, 0].copy(),
+        px=p4[:, 1].copy(),
+        py=p4[:, 2].copy(),
+        pz=p4[:, 3].copy(),
+    )
+
+
+def test_axis_matching_needs_only_the_particle_direction():
+    batch = _dark_shower_batch()
+    # jets: near q_v (event 0), near nothing (event 0), near q_v-bar (event 1), near q_v (event 1)
+    jets = np.array([_p4(600.0, *where, 80.0) for where in ((0.1, 0.1), (0.0, 2.0), (0.0, 3.0), (-0.2, -0.3))])
+    jet_event = np.array([0, 0, 1, 1])
+    matched, truth = match_jets(batch, jets, jet_event, 4900101, RADIUS)  # decay: q_v's products too wide
+    assert not matched.any() and not truth.any()
+    matched, truth = match_jets(batch, jets, jet_event, 4900101, RADIUS, mode="axis")
+    assert matched.tolist() == [True, False, True, True]
+    assert np.allclose(truth[[0, 3]], batch.momenta([2, 12]))
+    assert np.allclose(truth[2], batch.momenta([13])[0]) and not truth[1].any()
+    # the decay rule still holds for a compact decay: q_v's first meson alone (match 4900111)
+    matched, _ = match_jets(batch, jets, jet_event, 4900111, RADIUS)
+    assert matched.tolist() == [True, False, False, True]
+    with pytest.raises(ValueError, match="match mode"):
+        match_jets(batch, jets, jet_event, 4900101, RADIUS, mode="cone")
+
+
+def test_dark_shower_card_by_name_matches_on_the_axis(tmp_path):
+    out = tmp_path / "dark.h5"
+    assert _cli("--card", "dark_shower", "--n", "20", "--out", str(out), "--workers", "1", "--seed", "3") == 0
+    jets = read_jets(out)
+    assert len(jets) == 20 and np.all(jets.is_signal == 1)
+    assert np.all(delta_r(jet_four_momentum(jets.constituents), jets.truth) < RADIUS)
+    provenance = json.loads(sidecar_for(out).read_text())
+    process = provenance["arguments"]["process"]
+    assert process["match_mode"] == "axis" and process["match_id"] == 4900101
+    assert process["card_path"] == str(shipped_cards()["dark_shower"])
+    assert provenance["totals"]["matched_fraction"] > 0.8  # the decay rule matched 0.2 %

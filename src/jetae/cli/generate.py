@@ -46,8 +46,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--card",
-        metavar="FILE",
-        help="your own Pythia settings file with a '! jetae: match = PDG_ID' line (see docs/generation.md)",
+        metavar="FILE|NAME",
+        help=(
+            "your own Pythia settings file with a '! jetae: match = PDG_ID' line, or the name of a card shipped "
+            "with jetae (the signal zoo: dark_shower, higgs_bb, light_top, ...; see docs/generation.md)"
+        ),
     )
     physics = parser.add_argument_group("physics")
     physics.add_argument("--pt-min", type=float, default=550.0, help="jet pT lower edge in GeV (default 550)")

@@ -60,12 +60,14 @@ def find_jets(
     timings: dict[str, float] | None = None,
     regional: bool = True,
     stats: dict[str, int] | None = None,
+    match_mode: str = "decay",
 ) -> BatchJets:
     """All jets in the window from a batch of events; for signal, only truth-matched ones.
 
     A signal jet must lie within ``Delta R < window.radius`` of the matched particle (last
-    copy before decay) and have all of its coloured decay partons within the same distance
-    of the jet axis (``Delta R`` in (pseudorapidity, phi)). The matched particle's
+    copy before decay) and, with ``match_mode="decay"`` (default), have all of its coloured
+    decay partons within the same distance of the jet axis (``Delta R`` in (pseudorapidity,
+    phi)); ``match_mode="axis"`` asks for the particle alone. The matched particle's
     four-momentum becomes the jet's truth; for background the truth is zero.
 
     ``regional=True`` (default) clusters only around candidate jets (:mod:`jetae.generation.regional`); ``False``
@@ -99,7 +101,7 @@ def find_jets(
     window_event = jet_event[chosen]
     truth = np.zeros((len(chosen), 4), dtype=np.float64)
     if match_id is not None:
-        matched, truth = match_jets(batch, jet_p4[chosen], window_event, match_id, window.radius)
+        matched, truth = match_jets(batch, jet_p4[chosen], window_event, match_id, window.radius, match_mode)
         chosen, truth = chosen[matched], truth[matched]
     t3 = clock()
     constituents = pack_constituents(p4, const_offsets, const_index, chosen, window.max_constituents)

@@ -1,10 +1,12 @@
 """Truth matching of generated jets: which hard particle (top, W, the card's particle) a jet came from.
 
-A signal jet must lie within ``Delta R < R`` of the last copy of the matched particle and
-have all of that particle's coloured decay partons within ``R`` of its axis (``Delta R`` in
-pseudorapidity and azimuth). The partons are found by walking Pythia's event record
-(:class:`jetae.generation.pythia.EventBatch`), following copies and intermediate
-resonances; the kinematics are those of :mod:`jetae.features.kinematics`.
+In the default ``decay`` mode a signal jet must lie within ``Delta R < R`` of the last copy
+of the matched particle and have all of that particle's coloured decay partons within ``R``
+of its axis (``Delta R`` in pseudorapidity and azimuth). In ``axis`` mode (for signals that
+are not a resonance decay, such as a dark quark's shower) the last copy's direction alone
+must be within ``R``; decay products are not looked at. The partons are found by walking
+Pythia's event record (:class:`jetae.generation.pythia.EventBatch`), following copies and
+intermediate resonances; the kinematics are those of :mod:`jetae.features.kinematics`.
 """
 
 from __future__ import annotations
@@ -85,9 +87,12 @@ class TruthPartons:
     daughter_entry: np.ndarray  # (k,) entry of each decay parton
 
 
-def truth_partons(batch: EventBatch, events: np.ndarray, match_id: int) -> TruthPartons:
+def truth_partons(batch: EventBatch, events: np.ndarray, match_id: int, mode: str = "decay") -> TruthPartons:
     """Every last copy of a particle with ``abs(id) == match_id`` in ``events`` (sorted) that
-    has coloured decay products, with those products."""
+    has coloured decay products, with those products (``mode="decay"``); with ``mode="axis"``
+    every last copy, without decay products."""
+    if mode not in ("decay", "axis"):
+        raise ValueError(f"unknown match mode {mode!r}")
     event_of, entry_of, owner, daughters = [], [], [], []
     for event in events.tolist():
         start, stop = int(batch.offsets[event]), int(batch.offsets[event + 1])
@@ -97,8 +102,8 @@ def truth_partons(batch: EventBatch, events: np.ndarray, match_id: int) -> Truth
         first = found[ids[batch.mother1[start + found]] != ids[found]]
         for i in first.tolist():
             last = _last_copy(batch, start, i)
-            partons = decay_partons(batch, start, last)
-            if partons:
+            partons = decay_partons(batch, start, last) if mode == "decay" else []
+            if partons or mode == "axis":
                 owner.extend([len(entry_of)] * len(partons))
                 daughters.extend(start + d for d in partons)
                 event_of.append(event)
@@ -108,19 +113,25 @@ def truth_partons(batch: EventBatch, events: np.ndarray, match_id: int) -> Truth
 
 
 def match_jets(
-    batch: EventBatch, jet_p4: np.ndarray, jet_event: np.ndarray, match_id: int, radius: float
+    batch: EventBatch,
+    jet_p4: np.ndarray,
+    jet_event: np.ndarray,
+    match_id: int,
+    radius: float,
+    mode: str = "decay",
 ) -> tuple[np.ndarray, np.ndarray]:
     """Truth-match jets: ``(matched mask (n,), truth p4 (n, 4))``.
 
-    A jet matches a parton of its event when ``Delta R(jet, parton) < radius`` and every
-    decay parton is within ``radius`` of the jet axis; the closest such parton is its truth.
+    A jet matches a parton of its event when ``Delta R(jet, parton) < radius`` and (``mode=
+    "decay"``) every decay parton is within ``radius`` of the jet axis, or (``mode="axis"``)
+    with no condition on decay products; the closest such parton is its truth.
     """
     n = len(jet_p4)
     matched = np.zeros(n, dtype=bool)
     truth = np.zeros((n, 4), dtype=np.float64)
     if not n:
         return matched, truth
-    partons = truth_partons(batch, np.unique(jet_event), match_id)
+    partons = truth_partons(batch, np.unique(jet_event), match_id, mode)
     if not len(partons.entry):
         return matched, truth
     # all (jet, parton of the same event) pairs
@@ -149,7 +160,7 @@ def match_jets(
     to_daughter = delta_r_eta_phi(
         jet_eta[pair_jet[owner_pair]], jet_phi[pair_jet[owner_pair]], eta(daughter_p4), phi(daughter_p4)
     )
-    farthest = np.zeros(len(pair_jet))
+    farthest = np.zeros(len(pair_jet))  # 0 where a candidate has no decay partons (axis mode)
     np.maximum.at(farthest, owner_pair, to_daughter)
     good = np.flatnonzero((to_parton < radius) & (farthest < radius))
     # closest good parton per jet: sort by (jet, distance), keep the first of each jet

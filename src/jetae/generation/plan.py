@@ -37,10 +37,10 @@ def resolve_process(process: str | ProcessSpec | None, card: str | os.PathLike |
     """A :class:`ProcessSpec` from a built-in name, a spec, or a card file (exactly one)."""
     if card is not None:
         if process is not None:
-            raise JetaeError("give either a process name or --card FILE, not both")
+            raise JetaeError("give either a process name or --card FILE|NAME, not both")
         return read_card(card)
     if process is None:
-        raise JetaeError("no process given: choose qcd, top or w, or give --card FILE")
+        raise JetaeError("no process given: choose qcd, top or w, or give --card FILE|NAME")
     if isinstance(process, ProcessSpec):
         return process
     return get_process(str(process))

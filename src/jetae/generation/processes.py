@@ -11,6 +11,7 @@ jetae's own options are comment lines of the form ``! jetae: key = value``::
 
     ! jetae: match = 6          PDG id of the particle whose jets are signal (required)
     ! jetae: name = zprime-tt   short name for the provenance (optional, default: file stem)
+    ! jetae: match_mode = decay  how signal jets are matched (optional): decay (default) or axis
     Top:gg2ttbar = on
     24:onMode = off
     24:onIfAny = 1 2 3 4 5
@@ -40,6 +41,14 @@ DEFAULT_PTHAT_FRACTIONS = (0.8, 1.25)
 
 _HADRONIC_W = ("24:onMode = off", "24:onIfAny = 1 2 3 4 5")
 
+#: Truth-matching rules (``! jetae: match_mode = ...``): ``decay`` (the default) needs the
+#: matched particle within R of the jet axis and all its coloured decay partons too; ``axis``
+#: only the particle (its last copy).
+MATCH_MODES = ("decay", "axis")
+
+#: Folder of the cards shipped with jetae (``--card NAME``).
+CARDS_DIR = Path(__file__).resolve().parent / "cards"
+
 
 @dataclass(frozen=True)
 class ProcessSpec:
@@ -54,6 +63,9 @@ class ProcessSpec:
     match_id:
         ``abs(PDG id)`` a signal jet is matched to (6 top, 24 W); ``None`` for background,
         where every jet in the window counts.
+    match_mode:
+        ``"decay"`` (matched particle and its decay partons within R of the jet) or ``"axis"``
+        (the particle alone), see :data:`MATCH_MODES`.
     pthat_fractions:
         ``(lo, hi)``: ``PhaseSpace:pTHatMin = lo * pt_min`` and ``pTHatMax = hi * pt_max``.
     card_path, card_lines, card_text:
@@ -64,6 +76,7 @@ class ProcessSpec:
     name: str
     settings: tuple[str, ...]
     match_id: int | None = None
+    match_mode: str = "decay"
     pthat_fractions: tuple[float, float] = DEFAULT_PTHAT_FRACTIONS
     card_path: str | None = None
     card_lines: tuple[tuple[int, str], ...] = field(default=(), compare=False)
@@ -85,6 +98,7 @@ class ProcessSpec:
             "name": self.name,
             "settings": list(self.settings),
             "match_id": self.match_id,
+            "match_mode": self.match_mode,
             "pthat_fractions": list(self.pthat_fractions),
             "card_path": self.card_path,
             "card_text": self.card_text,
@@ -97,6 +111,7 @@ class ProcessSpec:
             name=data["name"],
             settings=tuple(data["settings"]),
             match_id=data["match_id"],
+            match_mode=data.get("match_mode", "decay"),
             pthat_fractions=tuple(data["pthat_fractions"]),
             card_path=data.get("card_path"),
             card_text=data.get("card_text"),
@@ -138,27 +153,55 @@ def get_process(name: str) -> ProcessSpec:
         return BUILTIN_PROCESSES[name.lower()]
     except KeyError:
         raise JetaeError(
-            f"unknown process '{name}'; choose one of {', '.join(BUILTIN_PROCESSES)} or give --card FILE"
+            f"unknown process '{name}'; choose one of {', '.join(BUILTIN_PROCESSES)} or give --card FILE, "
+            f"or --card NAME of a shipped card ({', '.join(shipped_cards())})"
         ) from None
+
+
+def shipped_cards() -> dict[str, Path]:
+    """The cards shipped with jetae, ``{name: file}``; the name is the file's stem."""
+    return {card.stem: card for card in sorted(CARDS_DIR.glob("*.cmnd"))}
+
+
+def find_card(card: str | os.PathLike) -> Path:
+    """The card file for ``--card CARD``: a path that exists, else a shipped card's name.
+
+    The name may be given with or without ``.cmnd`` and with ``-`` for ``_``
+    (``higgs-bb`` is ``higgs_bb``). An unknown name that looks like no path gives an error
+    listing the shipped cards.
+    """
+    path = Path(card)
+    if path.exists():
+        return path
+    shipped = shipped_cards()
+    if str(card) != path.name:  # a path with folders: no shipped card
+        raise JetaeError("card file not found", path)
+    name = path.name.removesuffix(".cmnd").replace("-", "_")
+    if name in shipped:
+        return shipped[name]
+    raise JetaeError(
+        f"card file not found, and no card of that name is shipped with jetae (shipped: {', '.join(shipped)})",
+        path,
+    )
 
 
 def read_card(path: str | os.PathLike) -> ProcessSpec:
     """Parse a user card (format in the module docstring) into a :class:`ProcessSpec`.
 
-    Only the syntax is checked here; :func:`jetae.generation.plan.check_settings` asks
-    Pythia itself whether it accepts the settings.
+    ``path`` may also name a shipped card (:func:`find_card`). Only the syntax is checked
+    here; :func:`jetae.generation.plan.check_settings` asks Pythia itself whether it accepts
+    the settings.
 
     Raises
     ------
     JetaeError
-        Unreadable file, no ``! jetae: match = ID`` line, bad jetae option, a reserved
+        Unreadable file or unknown card name, no ``! jetae: match = ID`` line, bad jetae option
+        (``match_mode`` other than decay or axis), a reserved
         setting (beams, seeds, MPI, pTHat window), or no settings at all.
     """
-    path = Path(path)
+    path = find_card(path)
     if path.is_dir():
         raise JetaeError("is a directory, not a card file", path)
-    if not path.exists():
-        raise JetaeError("card file not found", path)
     if not path.is_file():
         raise JetaeError("is not a regular file; a card is a text file of Pythia settings", path)
     try:
@@ -174,8 +217,8 @@ def read_card(path: str | os.PathLike) -> ProcessSpec:
         option = _JETAE_LINE.match(line)
         if option:
             key = option["key"].lower()
-            if key not in ("match", "name"):
-                raise JetaeError(f"line {number}: unknown jetae option '{key}' (known: match, name)", path)
+            if key not in ("match", "name", "match_mode"):
+                raise JetaeError(f"line {number}: unknown jetae option '{key}' (known: match, name, match_mode)", path)
             options[key] = option["value"]
             continue
         if line[0] in "!#":
@@ -200,6 +243,11 @@ def read_card(path: str | os.PathLike) -> ProcessSpec:
         match_id = abs(int(options["match"]))
     except ValueError:
         raise JetaeError(f"'! jetae: match = {options['match']}' is not an integer PDG id", path) from None
+    match_mode = options.get("match_mode", "decay").lower()
+    if match_mode not in MATCH_MODES:
+        raise JetaeError(
+            f"'! jetae: match_mode = {options['match_mode']}' is not one of {', '.join(MATCH_MODES)}", path
+        )
     if not lines:
         raise JetaeError("the card has no Pythia settings", path)
     name = options.get("name", path.stem)
@@ -207,6 +255,7 @@ def read_card(path: str | os.PathLike) -> ProcessSpec:
         name=name,
         settings=tuple(setting for _, setting in lines),
         match_id=match_id or None,
+        match_mode=match_mode,
         card_path=str(path),
         card_lines=tuple(lines),
         card_text=text,

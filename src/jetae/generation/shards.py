@@ -120,7 +120,7 @@ def run_shard(task: ShardTask | dict, progress: Callable[[int], None] | None = N
         wanted = task.n_jets - n_found
         n_batch = int(min(MAX_BATCH_EVENTS, max(MIN_BATCH_EVENTS, math.ceil(1.2 * wanted / jets_per_event))))
         batch = next_batch(pythia, n_batch)
-        jets = find_jets(batch, visible, window, spec.match_id)
+        jets = find_jets(batch, visible, window, spec.match_id, match_mode=spec.match_mode)
         take = min(len(jets), wanted)
         if take < len(jets):
             # the quota is reached inside this batch: count only the events used
