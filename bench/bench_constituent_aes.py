@@ -36,7 +36,6 @@ import logging
 import math
 import os
 import platform
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -48,6 +47,7 @@ import torch
 from jetae import __version__
 from jetae.evaluation.metrics import auc, r30
 from jetae.evaluation.samples import read_sample
+from jetae.experiments.sample_files import ensure_sample_files
 from jetae.features.kinematics import jet_mass
 from jetae.io.atomic import write_text_atomic
 from jetae.models import create_model
@@ -168,29 +168,9 @@ def ensure_quick_samples(args: argparse.Namespace) -> Path:
         return args.data_dir  # read_sample stops with a message naming the missing file
     work = ROOT / "bench" / "work" / "constituent_quick"
     plan = {"qcd_train": ("qcd", 101), "top_train": ("top", 106), "qcd_test": ("qcd", 102), "top_test": ("top", 103)}
-    for key, (process, seed) in plan.items():
-        path = work / FILES[key]
-        n = args.n_train if key.endswith("train") else args.n_test
-        if not path.exists():
-            log.warning("%s missing: generating %d %s jets into %s", args.data_dir / FILES[key], n, process, path)
-            subprocess.run(
-                [
-                    sys.executable,
-                    "-m",
-                    "jetae.cli.main",
-                    "-q",
-                    "generate",
-                    process,
-                    "--n",
-                    str(n),
-                    "--seed",
-                    str(seed),
-                    "--out",
-                    str(path),
-                    "--no-progress",
-                ],
-                check=True,
-            )
+    sizes = {key: args.n_train if key.endswith("train") else args.n_test for key in plan}
+    log.warning("%s lacks the benchmark samples: using tiny generated ones in %s", args.data_dir, work)
+    ensure_sample_files(work, {key: (process, sizes[key], seed) for key, (process, seed) in plan.items()})
     return work
 
 

@@ -457,7 +457,9 @@ def run_direction(
             k: finite(nae_history[-1].get(k, math.nan))
             for k in ("train_pos_energy", "val_pos_energy", "train_neg_energy", "train_neg_start_energy")
         }
-    record["mcmc_throughput"] = mcmc_throughput(detector, detector.config.batch_size, args.mcmc_repeats, args.seed)
+    record["mcmc_throughput"] = mcmc_throughput(
+        detector, detector.trainer_config.batch_size, args.mcmc_repeats, args.seed
+    )
     record["history"] = compact_history(history)
     log.info(
         "%s-trained nae (AE %.0f s, NAE %.0f s): %s",
@@ -675,7 +677,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.nae_epochs is not None:
         nae_options["epochs"] = args.nae_epochs
     try:
-        nae_config = create_model("nae", nae_options).config
+        nae_model = create_model("nae", nae_options)
+        nae_config, nae_trainer = nae_model.config, nae_model.trainer_config
     except JetaeError as exc:
         raise SystemExit(f"nae: {exc}") from None
     # The plain AE trains like the NAE's AE phase: same epochs, learning rate and early stopping.
@@ -683,10 +686,10 @@ def main(argv: list[str] | None = None) -> int:
         dict(common),
         {
             "epochs": nae_config.ae_epochs,
-            "lr": nae_config.ae_lr or nae_config.lr,
-            "patience": nae_config.patience,
-            "min_delta": nae_config.min_delta,
-            "val_fraction": nae_config.val_fraction,
+            "lr": nae_config.ae_lr or nae_trainer.lr,
+            "patience": nae_trainer.patience,
+            "min_delta": nae_trainer.min_delta,
+            "val_fraction": nae_trainer.val_fraction,
         },
     )
     for name, options in (("conv_ae", conv_options),):

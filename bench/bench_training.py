@@ -31,7 +31,6 @@ import json
 import logging
 import os
 import platform
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -43,6 +42,7 @@ import torch
 from jetae import __version__
 from jetae.evaluation.metrics import auc
 from jetae.evaluation.samples import read_sample
+from jetae.experiments.sample_files import ensure_sample_files
 from jetae.features import make_representation
 from jetae.io.toptag import count_jets
 from jetae.models import create_model
@@ -101,30 +101,15 @@ def ensure_samples(args: argparse.Namespace) -> dict[str, Path]:
         "qcd_test": ("qcd", args.n_test, 202),
         "top_test": ("top", args.n_test, 203),
     }
-    paths = {}
-    for key, (process, n, seed) in plan.items():
-        path = Path(wanted[key]) if Path(wanted[key]).exists() else work / f"{key}_{n}.h5"
-        if not path.exists():
-            log.warning("%s not found: generating %d %s jets into %s", wanted[key], n, process, path)
-            subprocess.run(
-                [
-                    sys.executable,
-                    "-m",
-                    "jetae.cli.main",
-                    "-q",
-                    "generate",
-                    process,
-                    "--n",
-                    str(n),
-                    "--seed",
-                    str(seed),
-                    "--out",
-                    str(path),
-                    "--no-progress",
-                ],
-                check=True,
-            )
-        paths[key] = path
+    missing = {
+        f"{key}_{n}": (process, n, seed) for key, (process, n, seed) in plan.items() if not Path(wanted[key]).exists()
+    }
+    log.warning("generating the missing samples into %s: %s", work, ", ".join(missing))
+    generated = ensure_sample_files(work, missing)
+    paths = {
+        key: Path(wanted[key]) if Path(wanted[key]).exists() else generated[f"{key}_{n}"]
+        for key, (_, n, _) in plan.items()
+    }
     return paths
 
 
@@ -177,7 +162,7 @@ def engine_training(
         "jets_per_second": len(inputs) / steady,
         "fit_wall_seconds": wall,
         "final_train_loss": detector.history_[-1]["train_loss"],
-        "precision": resolve_precision(detector.config.precision, device.type),
+        "precision": resolve_precision(detector.trainer_config.precision, device.type),
     }, detector
 
 
@@ -294,7 +279,7 @@ def benchmark_model(name: str, jets, args: argparse.Namespace, device: torch.dev
         "representation_speed": representation_speed(train_jets, spec, args.repeats),
         "batch_sizes": {},
     }
-    bf16_default = resolve_precision(template.config.precision, device.type).startswith("bf16")
+    bf16_default = resolve_precision(template.trainer_config.precision, device.type).startswith("bf16")
     detector = None
     for batch_size in args.batch_sizes:
         log.info("%s: batch size %d", name, batch_size)
@@ -305,7 +290,7 @@ def benchmark_model(name: str, jets, args: argparse.Namespace, device: torch.dev
             detector.build_network(detector.input_shape_),
             scaled,
             batch_size,
-            detector.config.lr,
+            detector.trainer_config.lr,
             args.epochs,
             device,
             bf16=bf16_default,
@@ -338,7 +323,7 @@ def benchmark_model(name: str, jets, args: argparse.Namespace, device: torch.dev
                     detector.build_network(detector.input_shape_),
                     scaled,
                     batch_size,
-                    detector.config.lr,
+                    detector.trainer_config.lr,
                     args.epochs,
                     device,
                 )
@@ -355,7 +340,7 @@ def benchmark_model(name: str, jets, args: argparse.Namespace, device: torch.dev
             detector.build_network(detector.input_shape_),
             scaled,
             batch_size,
-            detector.config.lr,
+            detector.trainer_config.lr,
             args.epochs,
             device,
             channels_last=other == "channels_last",
@@ -370,7 +355,7 @@ def benchmark_model(name: str, jets, args: argparse.Namespace, device: torch.dev
             detector.build_network(detector.input_shape_),
             scaled,
             batch_size,
-            detector.config.lr,
+            detector.trainer_config.lr,
             args.epochs,
             device,
             bf16=False,
@@ -389,7 +374,7 @@ def benchmark_model(name: str, jets, args: argparse.Namespace, device: torch.dev
                 detector.build_network(detector.input_shape_),
                 scaled,
                 batch_size,
-                detector.config.lr,
+                detector.trainer_config.lr,
                 args.epochs,
                 device,
                 compile_network=True,
@@ -441,7 +426,9 @@ def engine_overhead(args: argparse.Namespace, device: torch.device) -> dict[str,
     result: dict[str, Any] = {"n": n, "batch_size": batch_size, "network": "16-8-2-8-16"}
     grouped, detector = engine_training("dense_ae", inputs, options, args.epochs, device)
     single, _ = engine_training("dense_ae", inputs, options, args.epochs, device, group=1)
-    plain = plain_training(detector.build_network((16,)), inputs, batch_size, detector.config.lr, args.epochs, device)
+    plain = plain_training(
+        detector.build_network((16,)), inputs, batch_size, detector.trainer_config.lr, args.epochs, device
+    )
     for key, entry in (("plain", plain), ("engine", grouped), ("engine_one_minibatch_per_lightning_step", single)):
         result[f"{key}_us_per_step"] = entry["best_epoch_seconds"] / steps * 1e6
     return result
@@ -466,7 +453,7 @@ def benchmark_pyod(jets, args: argparse.Namespace, device: torch.device) -> dict
             "epochs_run": len(dense.history_),
             "auc_top_vs_qcd": auc(dense.anomaly_score(qcd), dense.anomaly_score(top)),
             "config": {
-                k: getattr(dense.config, k)
+                k: dense.get_params()[k]
                 for k in ("hidden", "latent_dim", "batch_size", "lr", "epochs", "patience", "val_fraction", "scaler")
             },
         },
@@ -480,8 +467,8 @@ def benchmark_pyod(jets, args: argparse.Namespace, device: torch.device) -> dict
             batch_norm=False,
             dropout_rate=0.0,
             epoch_num=len(dense.history_),
-            batch_size=config.batch_size,
-            lr=config.lr,
+            batch_size=dense.trainer_config.batch_size,
+            lr=dense.trainer_config.lr,
             optimizer_params={"weight_decay": 0.0},
         ),
         "pyod_defaults": {},

@@ -3,7 +3,7 @@
 
 ``pandas.HDFStore`` (and PyTables under it) unpickles: object columns are stored as
 pickles, and node attributes holding Python lists (column names) are protocol-0
-pickles that PyTables loads with :func:`pickle.loads`. A crafted jet file could run
+pickles that PyTables unpickles when it opens the node. A crafted jet file could run
 code the moment it is opened. This module reads the same files through h5py and
 
 * decodes the few pickled attributes it needs (column names, empty-array shapes) with

@@ -1,7 +1,7 @@
 """Decode pickles of plain data without the :mod:`pickle` module: nothing is ever imported or run.
 
 pandas stores some HDF5 attributes (column names, empty-array shapes) as protocol-0
-pickles, which PyTables loads with :func:`pickle.loads`; a crafted file could run code
+pickles, which PyTables unpickles when it opens the node; a crafted file could run code
 the moment it is opened. :func:`decode_pickle` walks :func:`pickletools.genops` (a
 parser only) and evaluates a whitelist of data-only opcodes (:data:`SAFE_OPCODES`),
 refusing every opcode that imports, calls or builds objects.
@@ -177,7 +177,7 @@ def decode_pickle(data: bytes | str, *, path: str | os.PathLike | None = None, w
                 for key, value in zip(items[::2], items[1::2]):
                     target[key] = value
             elif name in ("STRING", "BINSTRING", "SHORT_BINSTRING"):
-                # Python 2 str: pickle.loads decodes it as ASCII by default.
+                # Python 2 str: the pickle module decodes it as ASCII by default.
                 stack.append(arg.decode("ascii") if isinstance(arg, bytes) else str(arg))
             elif name in ("NONE",):
                 stack.append(None)
