@@ -452,3 +452,16 @@ def test_old_import_paths_still_work():
     assert jetae.benchmark_seeds.summarize_seeds is seeds.summarize_seeds
     assert digits_holdout_study is digits.digits_holdout_study
     assert callable(jetae.demo.run_demo) and callable(jetae.studies.read_sample)
+
+
+def test_benchmark_never_replaces_the_samples_it_reads(tmp_path, capsys):
+    """`--out` equal to (or holding) the data directory is refused, even with --overwrite, before any work."""
+    data = tmp_path / "samples"
+    data.mkdir()
+    (data / "qcd_train.h5").write_bytes(b"precious")
+    for out in (data, tmp_path):
+        code = main(["benchmark", "--models", "pca", "--data-dir", str(data), "--out", str(out), "--overwrite"])
+        assert code == 2
+        err = capsys.readouterr().err
+        assert "Traceback" not in err and str(data) in err
+    assert (data / "qcd_train.h5").read_bytes() == b"precious"

@@ -273,3 +273,27 @@ def test_toy_cli_and_example(tmp_path, capsys, monkeypatch):
         runpy.run_path(str(ROOT / "examples" / "function_autoencoder.py"), run_name="__main__")
     assert exit_info.value.code == 0
     assert json.loads((example_out / "results.json").read_text())["error_ratio"] > 1
+
+
+def test_a_study_never_replaces_the_files_it_reads(tmp_path, capsys):
+    """`--out` that is or holds an input file is refused, even with --overwrite, before any work."""
+    data = tmp_path / "samples"
+    data.mkdir()
+    files = {name: data / f"{name}.h5" for name in ("qcd_train", "top_train", "qcd_test", "top_test")}
+    for path in files.values():
+        path.write_bytes(b"precious")
+    inputs = [
+        "--background-train",
+        str(files["qcd_train"]),
+        "--signal-train",
+        str(files["top_train"]),
+        "--background-test",
+        str(files["qcd_test"]),
+        "--signal-test",
+        str(files["top_test"]),
+    ]
+    for out in (data, tmp_path):
+        assert main(["study", "reverse", *inputs, "--out", str(out), "--overwrite"]) == 2
+        err = capsys.readouterr().err
+        assert "Traceback" not in err and "input" in err
+    assert all(path.read_bytes() == b"precious" for path in files.values())

@@ -228,7 +228,10 @@ def _models(args: argparse.Namespace) -> list[str]:
 def _check_common(args: argparse.Namespace) -> None:
     from jetae.experiments.studies.common import check_out_dir
 
-    check_out_dir(args.out, args.overwrite)
+    inputs = [
+        getattr(args, name, None) for name in ("background_train", "signal_train", "background_test", "signal_test")
+    ]
+    check_out_dir(args.out, args.overwrite, [path for path in inputs if isinstance(path, str)])
     if getattr(args, "n_bootstrap", 0) < 0:
         raise JetaeError(f"--n-bootstrap must be >= 0, got {args.n_bootstrap}")
     for flag in ("n_train", "n_test", "epochs"):

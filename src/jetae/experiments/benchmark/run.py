@@ -33,6 +33,7 @@ from jetae.experiments.benchmark.results import write_results
 from jetae.experiments.benchmark.samples import Samples, load_samples, prepare_samples
 from jetae.experiments.benchmark.threads import cpu_name, thread_limit
 from jetae.generation.run import available_cores
+from jetae.io.atomic import check_not_input, check_writable
 from jetae.jets import Jets
 from jetae.models import create_model
 from jetae.train.device import resolve_accelerator
@@ -197,6 +198,9 @@ def run_benchmark(config: BenchmarkConfig) -> dict[str, Any]:
     out_dir = Path(config.out_dir)
     if out_dir.exists() and not config.overwrite:
         raise JetaeError("output directory already exists; pass --overwrite to replace it", out_dir)
+    # The output directory is replaced as a whole: it may not be or hold the samples it reads.
+    check_not_input(out_dir, [config.data_dir], kind="dir")
+    check_writable(out_dir, kind="dir")
     options = {name: model_options(config, name) for name in config.models or ()}
     for name, opts in options.items():
         create_model(name, opts)  # invalid options fail now, before any data is read or generated

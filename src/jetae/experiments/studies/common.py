@@ -8,7 +8,7 @@ import os
 import platform
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 import numpy as np
 
@@ -16,7 +16,7 @@ from jetae import __version__
 from jetae.errors import JetaeError
 from jetae.evaluation.jsonify import json_ready
 from jetae.evaluation.plots import save_figure
-from jetae.io.atomic import atomic_dir
+from jetae.io.atomic import atomic_dir, check_not_input
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -46,9 +46,11 @@ def study_config(
     return config
 
 
-def check_out_dir(out: str | os.PathLike, overwrite: bool) -> Path:
-    """Refuse an existing output directory unless ``overwrite`` (checked before any work)."""
+def check_out_dir(out: str | os.PathLike, overwrite: bool, inputs: Sequence[str | os.PathLike] = ()) -> Path:
+    """Refuse an existing output directory unless ``overwrite``, and always one that is or holds one of
+    the study's ``inputs`` (data files it reads): checked before any work."""
     out = Path(out)
+    check_not_input(out, inputs, kind="dir")
     if out.exists() and not overwrite:
         raise JetaeError("output directory already exists; pass --overwrite to replace it", out)
     if out.exists() and not out.is_dir():
