@@ -32,24 +32,10 @@ from jetae.models.base import CONFIG_FILE, WEIGHTS_FILE
 from jetae.models.torch_base import TorchDetector
 from jetae.train.engine import LAST_CHECKPOINT
 from test_models import SMALL_DENSE, plane_points
+from test_train_cli import FAST as TRAIN_CLI_FAST
 from toys import prong_jets as toy_jets
 
-FAST = [
-    "--device",
-    "cpu",
-    "--set",
-    "hidden=[16]",
-    "--set",
-    "latent_dim=4",
-    "--set",
-    "representation.n_constituents=20",
-    "--set",
-    "batch_size=64",
-    "--set",
-    "lr=1e-2",
-    "--set",
-    "patience=0",
-]
+FAST = [*TRAIN_CLI_FAST, "--set", "patience=0"]
 
 
 @pytest.fixture(scope="module")
