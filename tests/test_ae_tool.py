@@ -292,3 +292,13 @@ def test_morph_cli(dense, files, tmp_path, capsys):
     assert {"interpolation.png", "attribute_images.png", "attribute_observables.pdf", "report.html"} <= {
         p.name for p in out.iterdir()
     }
+
+
+def test_sample_of_a_plain_autoencoder_needs_jets_for_its_density(dense, files, tmp_path, capsys):
+    _, run = dense
+    out = tmp_path / "g.h5"
+    code = main(["sample", str(run), "--n", "10", "--out", str(out), "--reference", str(files["qcd_test"])])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and "has no prior" in err and "--train" in err
+    assert not out.exists() and not (tmp_path / "g_report").exists()

@@ -106,7 +106,7 @@ def is_representation_file(path: str | os.PathLike) -> bool:
     try:
         with h5py.File(path, "r") as handle:
             return _text(handle.attrs.get("format")) == REPRESENTATION_FORMAT
-    except (OSError, ValueError):
+    except Exception:  # a probe: whatever h5py makes of a damaged or foreign file, it is not ours
         return False
 
 

@@ -16,10 +16,10 @@ and, unsupervised, an isolation forest (scikit-learn) fitted on the AE features 
 training jets only, scored by ``-score_samples`` (higher = more anomalous). Every AUC is measured
 on the test files, with a bootstrap error.
 
-LightGBM rather than XGBoost: both are maintained and give the same AUC on tabular features of
-this size; LightGBM is the smaller install (one wheel, no GPU build), trains faster on CPU with
-histograms by default, and reports the split-gain importances used here. It is the optional
-extra ``gbdt`` (``pip install 'jetae[gbdt]'``), imported only when this study runs.
+LightGBM rather than XGBoost: both are maintained, widely used gradient-boosting libraries; LightGBM
+installs as one wheel without a GPU build, grows histogram-based trees by default (fast on a CPU) and
+reports split-gain importances, and it is the project's optional extra ``gbdt``
+(``pip install 'jetae[gbdt]'``), imported only when this study runs. XGBoost was not compared.
 
 The autoencoder must not be trained on the jets the trees learn from (its error is smaller on
 jets it has seen, which the trees would learn as "background"): when the background training file

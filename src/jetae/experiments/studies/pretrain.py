@@ -24,13 +24,14 @@ autoencoder's own seed dependence.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import logging
 import math
 import os
 import time
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Iterator, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -174,9 +175,25 @@ def train_tagger(
         device=device,
         progress=False,
     )
-    result = fit_network(BinaryCrossEntropy(), tagger, train, val, config, seed=seed, name="tagger")
+    with _quiet_engine():
+        result = fit_network(BinaryCrossEntropy(), tagger, train, val, config, seed=seed, name="tagger")
     tagger.eval()
     return result.history
+
+
+@contextlib.contextmanager
+def _quiet_engine() -> Iterator[None]:
+    """The engine's per-epoch INFO lines off for a tagger fit (hundreds per study), unless debugging."""
+    loggers = [logging.getLogger(name) for name in ("jetae.train.module", "jetae.train.engine")]
+    levels = [logger.level for logger in loggers]
+    if not log.isEnabledFor(logging.DEBUG):
+        for logger in loggers:
+            logger.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        for logger, level in zip(loggers, levels):
+            logger.setLevel(level)
 
 
 def tagger_logits(tagger: Tagger, inputs: np.ndarray, device: str = "auto") -> np.ndarray:
@@ -393,19 +410,23 @@ def verdicts(results: Mapping[str, Any]) -> tuple[list[str], str]:
 
 
 def plot_pretrain(results: Mapping[str, Any]) -> "Figure":
-    """Learning curve: test AUC vs number of labelled jets, pretrained and scratch (mean +- sd over seeds)."""
+    """Learning curve: test AUC vs number of labelled jets, pretrained and scratch (mean +- sd over seeds),
+    and below it the paired difference pretrained - scratch (+- its standard error)."""
     with plot_style():
-        figure, axes = new_figure()
-        ax = axes[0, 0]
+        figure, axes = new_figure(2, 1, size=(8.0, 8.0), sharex=True, gridspec_kw={"height_ratios": [2.2, 1.0]})
+        ax, diff = axes[0, 0], axes[1, 0]
         n = np.asarray(results["n_labels"], dtype=float)
         arms = (("pretrained", "pretrained encoder, fine-tuned"), ("scratch", "random init"))
         if "frozen_auc" in results:
             arms += (("frozen", "pretrained encoder, frozen"),)
+        lowest = results["ae_auc"]
         for i, (arm, label) in enumerate(arms):
+            mean, sd = np.asarray(results[f"{arm}_auc"]), np.asarray(results[f"{arm}_auc_sd"])
+            lowest = min(lowest, float((mean - sd).min()))
             ax.errorbar(
                 n * (1.0 + 0.03 * (i - 1)),
-                results[f"{arm}_auc"],
-                yerr=results[f"{arm}_auc_sd"],
+                mean,
+                yerr=sd,
                 marker="os^"[i],
                 lw=2 if i < 2 else 1.5,
                 ls="-" if i < 2 else "--",
@@ -414,16 +435,19 @@ def plot_pretrain(results: Mapping[str, Any]) -> "Figure":
                 label=label,
             )
         ax.axhline(results["ae_auc"], ls=":", color=COLOURS[0], lw=2, label="AE anomaly score (no labels)")
-        ax.axhline(0.5, ls="--", color="grey", lw=1.5, label="random")
-        ax.set_xscale("log")
-        ax.set_xlabel("Labelled training jets")
+        ax.set_ylim(max(0.5, lowest - 0.02), 1.0)
         ax.set_ylabel("Test AUC")
-        ax.set_ylim(0.45, 1.0)
         ax.set_title(
             f"Tagger = {results['model']} encoder + head, {len(results['seeds'])} seeds (mean $\\pm$ sd)",
             fontsize="small",
         )
-        ax.legend(loc="center right", fontsize="x-small")
+        ax.legend(loc="lower right", fontsize="x-small")
+        error = np.nan_to_num(np.asarray(results["difference_err"], dtype=float))
+        diff.errorbar(n, results["difference"], yerr=error, marker="o", lw=2, capsize=3, color=COLOURS[1])
+        diff.axhline(0.0, ls="--", color="grey", lw=1.5)
+        diff.set_xscale("log")
+        diff.set_xlabel("Labelled training jets")
+        diff.set_ylabel("pretrained $-$ scratch", fontsize="small")
     return figure
 
 
