@@ -302,3 +302,19 @@ def test_sample_of_a_plain_autoencoder_needs_jets_for_its_density(dense, files, 
     err = capsys.readouterr().err
     assert "Traceback" not in err and "has no prior" in err and "--train" in err
     assert not out.exists() and not (tmp_path / "g_report").exists()
+
+
+def test_a_model_without_encoder_is_refused_before_any_work(jets, files, tmp_path, capsys):
+    pca_run = tmp_path / "pca"
+    create_model("pca", {"representation": IMAGE, "n_components": 3}).fit(jets["qcd_train"]).save(pca_run)
+    for argv in (
+        ["study", "features", str(pca_run), *inputs(files), "--out", str(tmp_path / "f")],
+        ["study", "morph", str(pca_run), "--from", str(files["qcd_test"]), "--to", str(files["top_test"])]
+        + ["--out", str(tmp_path / "m")],
+        ["study", "pretrain", *inputs(files), "--model", "pca", "--out", str(tmp_path / "p")],
+        ["sample", str(pca_run), "--n", "5", "--train", str(files["qcd_train"]), "--out", str(tmp_path / "s.h5")],
+    ):
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert "Traceback" not in err and "is not an autoencoder with an encoder" in err, err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["pca"]

@@ -47,19 +47,24 @@ OBSERVABLES = {
 FLOW_FEATURES = ("delta_eta", "delta_phi", "pt_rel")
 
 
-def load_autoencoder(model: str | os.PathLike | Detector) -> tuple[Detector, str | None, dict[str, Any]]:
-    """``(detector, run_dir or None, metadata)`` of a fitted autoencoder: a network with an
-    ``encoder`` and a ``decoder``; a JetaeError naming the run directory otherwise."""
-    detector, run_dir, metadata = load_detector(model)
+def check_autoencoder(detector: Detector, where: str | None = None) -> Detector:
+    """``detector`` if it is a fitted autoencoder (a network with an ``encoder`` and a ``decoder`` and a
+    ``latent_dim`` option); a JetaeError naming ``where`` (the run directory) otherwise."""
     network = getattr(detector, "network_", None)
-    if network is None or not hasattr(network, "encoder") or not hasattr(network, "decoder"):
-        where = run_dir if run_dir is not None else None
+    usable = network is not None and hasattr(network, "encoder") and hasattr(network, "decoder")
+    if not usable or not hasattr(detector.config, "latent_dim"):
         raise JetaeError(
             f"model {detector.name!r} is not an autoencoder with an encoder and a decoder "
             "(use dense_ae, conv_ae, vae, ...)",
             where,
         )
-    return detector, run_dir, metadata
+    return detector
+
+
+def load_autoencoder(model: str | os.PathLike | Detector) -> tuple[Detector, str | None, dict[str, Any]]:
+    """``(detector, run_dir or None, metadata)`` of a fitted autoencoder (:func:`check_autoencoder`)."""
+    detector, run_dir, metadata = load_detector(model)
+    return check_autoencoder(detector, run_dir), run_dir, metadata
 
 
 def is_variational(detector: Detector) -> bool:

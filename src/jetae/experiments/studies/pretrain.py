@@ -43,10 +43,12 @@ from jetae.evaluation.metrics import auc
 from jetae.evaluation.plots import COLOURS, new_figure, plot_style
 from jetae.evaluation.samples import read_sample, sample_source
 from jetae.experiments.options import check_models, model_options_for, resolved_configs
+from jetae.experiments.studies.autoencoder import check_autoencoder
 from jetae.experiments.studies.common import notes_html, study_config, study_report_html, write_study
 from jetae.jets import Jets
-from jetae.models import Detector, create_model
+from jetae.models import Detector, create_model, get_model_spec
 from jetae.models.nets import mlp
+from jetae.models.torch_base import TorchDetector
 from jetae.train.config import TrainerConfig
 from jetae.train.data import split_validation
 from jetae.train.engine import fit_network
@@ -277,6 +279,9 @@ def pretrain_study(
     sizes, budget, options and seconds.
     """
     check_models([model])
+    spec = get_model_spec(model)
+    if not (spec.has_option("latent_dim") and issubclass(spec.detector_cls, TorchDetector)):
+        raise JetaeError(f"model {model!r} is not an autoencoder with an encoder (use dense_ae, conv_ae, vae, ...)")
     labels = check_labels(labels)
     if n_seeds < 1:
         raise JetaeError(f"n_seeds must be >= 1, got {n_seeds}")
@@ -292,7 +297,7 @@ def pretrain_study(
     began = time.perf_counter()
     pool = Jets.concatenate([background_pool, signal_pool]).shuffled(seed)
     log.info("pretraining %s on %d unlabelled jets", model, len(pool))
-    autoencoder = create_model(model, options[model]).fit(pool)
+    autoencoder = check_autoencoder(create_model(model, options[model]).fit(pool))
     seconds_pretrain = time.perf_counter() - began
     device = autoencoder.trainer_config.device
     ae_auc = auc(autoencoder.anomaly_score(background), autoencoder.anomaly_score(signal))
