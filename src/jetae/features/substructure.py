@@ -179,7 +179,8 @@ LOG_FLOOR = 1.0e-6
 
 def observable_inputs(constituents: np.ndarray, **options) -> np.ndarray:
     """``(n_jets, 1 + n_max * len(betas))`` float32 model inputs (options: :class:`ObservableConfig`):
-    ``log(1 + mass / GeV)``, then per N and beta ``log(tau_N^beta + 1e-6)`` (or, with ``ratios``, ``tau_N / tau_{N-1}`` for N >= 2).
+    ``log(1 + mass / GeV)``, then per N and beta ``log(tau_N^beta + 1e-6)``
+    (or, with ``ratios``, ``tau_N / tau_{N-1}`` for N >= 2).
 
     Logarithms spread the steep, positive distributions so that a density model sees them on an even
     footing; the ratios live in [0, 1] already.
