@@ -1,7 +1,7 @@
 """Jet substructure observables: N-subjettiness and a compact IRC-safe basis built from it.
 
 N-subjettiness (Thaler & Van Tilburg, arXiv:1011.2268) with exclusive-kT axes from the real
-FastJet::
+FastJet, winner-take-all recombination (axes on hard constituents, insensitive to soft recoil)::
 
     tau_N^beta = sum_i pT_i min_k dR_ik^beta / (sum_i pT_i R0^beta)
 
@@ -37,14 +37,14 @@ _KT_DEFINITIONS: dict[float, object] = {}
 def _kt_definition(radius: float):
     key = float(radius)
     if key not in _KT_DEFINITIONS:
-        _KT_DEFINITIONS[key] = fastjet.JetDefinition(fastjet.kt_algorithm, key)
+        _KT_DEFINITIONS[key] = fastjet.JetDefinition(fastjet.kt_algorithm, key, fastjet.WTA_pt_scheme)
     return _KT_DEFINITIONS[key]
 
 
 def exclusive_kt_axes(constituents: np.ndarray, n_axes: int, radius: float = 0.8) -> np.ndarray:
     """``(n_jets, n_axes, 2)`` (rapidity, phi) of the exclusive-kT subjets of each jet.
 
-    The constituents are reclustered with the kT algorithm and the sequence is run back to
+    The constituents are reclustered with the kT algorithm (WTA pT scheme) and the sequence is run back to
     ``n_axes`` subjets. A jet with fewer constituents than ``n_axes`` gets its constituents as
     axes (and copies of its hardest one for the missing axes), so its ``tau_N`` is 0.
     """

@@ -18,7 +18,7 @@ import numpy as np
 import pythia8mc as pythia8
 
 from jetae.errors import JetaeError
-from jetae.features.cpp_output import capture_stdout
+from jetae.features.cpp_output import capture_stdout, stdout_to_stderr  # noqa: F401 (jetae.data.gen_pythia re-exports)
 
 log = logging.getLogger(__name__)
 
