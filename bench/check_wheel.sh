@@ -24,9 +24,10 @@ mkdir -p "$WORK"
 echo "check_wheel: working in $WORK"
 start=$(date +%s)
 
-# Warnings that are about the build machinery, not about this package.
-# (byte-compiling: PYTHONDONTWRITEBYTECODE is set in some environments; the build does not need .pyc.)
-benign='byte-compiling is disabled|^WARNING: Running pip as the .root. user'
+# Warnings about the machine, not about this package: setuptools' byte-compiling notice
+# (PYTHONDONTWRITEBYTECODE is set in some environments), pip's notes on configured index
+# locations that do not exist, and on running as root.
+benign="byte-compiling is disabled|^WARNING: Location '[^']*' is ignored|^WARNING: Running pip as the .root. user"
 
 fail() { echo "check_wheel: FAILED: $*" >&2; exit 1; }
 

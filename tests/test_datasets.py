@@ -261,6 +261,8 @@ def test_info_and_check_describe_both_layouts(tmp_path, qcd, top, capsys):
     write_jetnet(bad, top, particles=particles)
     assert main(["check", str(bad)]) == 1
     assert "NaN or inf momenta: 1 jet(s), e.g. rows [2]" in capsys.readouterr().out
+    with pytest.raises(JetaeError, match=r"NaN or inf momenta in 1 jet\(s\), e.g. rows \[2\]"):
+        read_jets(bad)
 
 
 def test_train_score_evaluate_accept_both_layouts(tmp_path, qcd, top, capsys):

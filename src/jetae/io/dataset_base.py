@@ -145,7 +145,7 @@ def pack_particles(flat: np.ndarray, counts: np.ndarray) -> np.ndarray:
     counts = np.asarray(counts, dtype=np.int64)
     n = len(counts)
     width = max(int(counts.max()) if n else 0, 1)
-    padded = np.zeros((n, width, 4), dtype=np.float64)
+    padded = np.zeros((n, width, 4), dtype=np.float32)  # the momenta are float32 in the files
     starts = np.cumsum(counts) - counts
     rows = np.repeat(np.arange(n), counts)
     slots = np.arange(len(flat)) - np.repeat(starts, counts)
