@@ -141,3 +141,19 @@ def test_bad_options_are_one_line_errors():
         create_model("combination", members=["not_a_model"])
     with pytest.raises(JetaeError, match="latent_density"):
         create_model("latent_density", model="combination")
+
+
+def test_agnostic_config_names_its_model_and_resolves():
+    import argparse
+    from pathlib import Path
+
+    from jetae.cli.train import model_options
+
+    config = Path(__file__).resolve().parents[1] / "configs" / "agnostic.yaml"
+    args = argparse.Namespace(model="combination", config=str(config), set=[], epochs=None, seed=None)
+    options = model_options(args)
+    assert "model" not in options
+    detector = create_model("combination", options)
+    assert [member["model"] for member in detector.config.members] == ["pca", "observable_density"]
+    with pytest.raises(JetaeError, match="config for model 'combination', not 'pca'"):
+        model_options(argparse.Namespace(model="pca", config=str(config), set=[], epochs=None, seed=None))
