@@ -253,9 +253,18 @@ def image_inputs(constituents: np.ndarray, config: ImageConfig) -> np.ndarray:
         from jetae.features.rescale import rescale_and_boost
 
         constituents = rescale_and_boost(constituents, config.fixed_mass, config.fixed_energy)
+    plain = config.smooth == 0 and config.intensity_power == 1
     images = jet_images(
-        constituents, config.n_pixels, config.pixel_eta, config.pixel_phi, False, config.rotate, config.flip
+        constituents,
+        config.n_pixels,
+        config.pixel_eta,
+        config.pixel_phi,
+        config.normalize and plain,  # exactly the plain images when nothing comes after
+        config.rotate,
+        config.flip,
     )
+    if plain:
+        return images
     if config.smooth > 0:
         from scipy.ndimage import gaussian_filter
 
