@@ -19,6 +19,7 @@ from jetae.features import make_representation
 from jetae.generation.generate import generate_jets
 from jetae.jets import Jets
 from jetae.models import Detector, available_models, create_model
+from jetae.models.autoencoders import DenseAE
 from jetae.models.export import OnnxScorer, export_onnx, score_agreement, scoring_module
 from jetae.models.torch_representation import asinh_f64, atan2_f64, representation_module
 
@@ -99,6 +100,23 @@ def test_onnx_scores_reproduce_jetae(name, score, fitted, samples, tmp_path):
     assert abs(auc_jetae - auc_onnx) < 5e-4, (auc_jetae, auc_onnx)
 
 
+VARIANTS = {
+    "nae-spectral_norm": ("nae", {**EXPORTABLE["nae"], "spectral_norm": True, "stages": [[4], [4]], "conv_dense": [8]}),
+    "particle_ae-sinkhorn": ("particle_ae", {**ONE_EPOCH, "set_loss": "sinkhorn", "sinkhorn_weights": "pt"}),
+    "seq_ae-lstm": ("seq_ae", {**ONE_EPOCH, "cell": "lstm", "layers": 2, "teacher_forcing": True}),
+}
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_option_variants_export_too(variant, samples, tmp_path):
+    """Options that put other operators into the graph (spectral norm's vdot, Sinkhorn iterations, LSTM)."""
+    name, options = VARIANTS[variant]
+    detector = create_model(name, options).fit(samples["train"][:150])
+    test = samples["test"]
+    path = export_onnx(detector, tmp_path / f"{variant}.onnx")
+    assert score_agreement(detector.anomaly_score(test), OnnxScorer(path)(test.constituents))["fraction_within"] >= 0.99
+
+
 def test_graph_takes_any_number_of_constituent_slots(fitted, samples, tmp_path):
     """Constituents cut to 30 slots or zero-padded to 260: the graph scores what jetae scores for those arrays."""
     test = samples["test"][:60]
@@ -175,6 +193,23 @@ def test_a_model_that_cannot_be_exported_says_why(samples, tmp_path):
     with pytest.raises(JetaeError, match="numpy_toy.*cannot be exported to ONNX: its score is not a forward pass"):
         export_onnx(detector, tmp_path / "toy.onnx")
     assert not (tmp_path / "toy.onnx").exists()
+
+
+class _DigammaAE(DenseAE):
+    """A torch detector whose score uses an operator ONNX lacks (digamma)."""
+
+    def score_batch(self, network, inputs, score):
+        return torch.digamma(1.0 + super().score_batch(network, inputs, score))
+
+
+def test_an_operator_onnx_lacks_is_one_error_line(samples, tmp_path, capfd):
+    detector = _DigammaAE({"epochs": 1, "hidden": [8], "latent_dim": 2}).fit(samples["train"][:64])
+    capfd.readouterr()
+    with pytest.raises(JetaeError, match="cannot be exported to ONNX: .*'aten::digamma'.* not supported"):
+        export_onnx(detector, tmp_path / "digamma.onnx")
+    out, err = capfd.readouterr()
+    assert "graph" not in out + err  # the exporter's dump of the traced graph is kept off the terminal
+    assert not (tmp_path / "digamma.onnx").exists()
 
 
 def test_a_model_trained_on_other_inputs_cannot_be_exported_from_constituents(tmp_path):

@@ -29,15 +29,18 @@ onnxruntime (the ``onnx`` extra) are imported only here, when needed.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import importlib
 import io
 import json
 import logging
 import os
+import sys
+import tempfile
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 import torch
@@ -212,6 +215,11 @@ def _example_inputs(module: JetScorer, detector: Detector, n_jets: int, seed: in
     return np.random.default_rng(seed).normal(size=(n_jets, *detector.input_shape_)).astype(np.float32)
 
 
+def _vdot(g: Any, a: Any, b: Any) -> Any:
+    """ONNX for ``torch.vdot`` of real vectors (spectral normalisation's sigma = u . W v): sum(a * b)."""
+    return g.op("ReduceSum", g.op("Mul", a, b), keepdims_i=0)
+
+
 def export_onnx(
     detector: Detector,
     path: str | os.PathLike,
@@ -239,7 +247,8 @@ def export_onnx(
     input_name = "constituents" if inputs == "constituents" else "inputs"
     dynamic = {0: "n_jets", 1: "n_constituents"} if inputs == "constituents" else {0: "n_jets"}
     buffer = io.BytesIO()
-    with warnings.catch_warnings(), torch.no_grad():
+    torch.onnx.register_custom_op_symbolic("aten::vdot", _vdot, 13)  # not in the exporter (nae's spectral_norm)
+    with warnings.catch_warnings(), torch.no_grad(), _silenced_output():
         # the TorchScript exporter (no onnxscript needed) warns about its deprecation and about traced shapes
         warnings.simplefilter("ignore")
         try:
@@ -281,6 +290,29 @@ def export_onnx(
         tmp.write_bytes(data)
     log.info("exported %s (score %s, from %s) to %s", detector.name, score, inputs, path)
     return path
+
+
+@contextlib.contextmanager
+def _silenced_output() -> Iterator[None]:
+    """Standard output and error (file descriptors 1 and 2) discarded: the TorchScript exporter prints the
+    whole traced graph from C++ when it fails; the caller turns the exception into one line instead."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = [os.dup(1), os.dup(2)]
+    try:
+        with tempfile.TemporaryFile() as sink:
+            os.dup2(sink.fileno(), 1)
+            os.dup2(sink.fileno(), 2)
+            try:
+                yield
+            finally:
+                sys.stdout.flush()
+                sys.stderr.flush()
+                os.dup2(saved[0], 1)
+                os.dup2(saved[1], 2)
+    finally:
+        for fd in saved:
+            os.close(fd)
 
 
 def _check_export(data: bytes, module: JetScorer, detector: Detector, onnxruntime: Any) -> None:
