@@ -58,9 +58,12 @@ class PCADetector(Detector):
         return (self._project(inputs) @ self.components_ + self.mean_).reshape(inputs.shape).astype(np.float32)
 
     def _score(self, inputs: np.ndarray, score: str) -> np.ndarray:
-        flat = inputs.reshape(len(inputs), -1)
-        reconstruction = self._reconstruct(inputs).reshape(len(inputs), -1)
-        return np.mean((flat - reconstruction) ** 2, axis=1)
+        # float64: a jet's score must not depend on the other jets of the batch (float32 matrix products
+        # differ in the last bit with a row's position in BLAS's blocks)
+        flat = inputs.reshape(len(inputs), -1).astype(np.float64) - self.mean_
+        components = self.components_.astype(np.float64)
+        residual = flat - (flat @ components.T) @ components
+        return np.mean(residual**2, axis=1)
 
     def _encode(self, inputs: np.ndarray) -> np.ndarray:
         return self._project(inputs).astype(np.float32)
