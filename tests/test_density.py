@@ -157,3 +157,18 @@ def test_agnostic_config_names_its_model_and_resolves():
     assert [member["model"] for member in detector.config.members] == ["pca", "observable_density"]
     with pytest.raises(JetaeError, match="config for model 'combination', not 'pca'"):
         model_options(argparse.Namespace(model="pca", config=str(config), set=[], epochs=None, seed=None))
+
+
+def test_density_models_and_numpy_only_image_options_refuse_onnx_export(tmp_path):
+    pytest.importorskip("onnx")
+    from jetae.models.export import export_onnx
+
+    train = prong_jets(100, 1, seed=1)
+    for name, options in (
+        ("observable_density", {"n_components": 2}),
+        ("pca", {"n_components": 3, "representation": {"kind": "image", "smooth": 1.0}}),
+    ):
+        detector = create_model(name, options).fit(train)
+        with pytest.raises(JetaeError, match="no torch version|cannot be exported"):
+            export_onnx(detector, tmp_path / f"{name}.onnx")
+        assert not (tmp_path / f"{name}.onnx").exists()

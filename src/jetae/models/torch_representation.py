@@ -191,7 +191,12 @@ def representation_module(spec: dict[str, Any]) -> nn.Module:
     kind = spec.get("kind")
     try:
         if kind == "image":
-            return ImageRepresentation(ImageConfig(**options))
+            config = ImageConfig(**options)
+            extras = {"fixed_mass": 0.0, "smooth": 0.0, "intensity_power": 1.0}
+            used = [name for name, off in extras.items() if getattr(config, name) != off]
+            if used:  # numpy-only preprocessing (a boost, scipy's smoothing): not in the graph yet
+                raise JetaeError(f"no torch version of the image option(s) {', '.join(used)}")
+            return ImageRepresentation(config)
         if kind == "constituents":
             flatten = bool(options.pop("flatten", False))
             return ConstituentRepresentation(ConstituentConfig(**options), flatten)
