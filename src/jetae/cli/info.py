@@ -163,11 +163,46 @@ def format_summary(summary: dict[str, Any], sidecar: Path | None, provenance: An
     return "\n".join(lines)
 
 
+def representation_file(path: Path) -> bool:
+    """Whether ``path`` is a representation file (``jetae sample``'s output) rather than jets."""
+    if not path.is_file():
+        return False
+    from jetae.io.representation_file import is_representation_file
+
+    return is_representation_file(path)
+
+
+def format_representation(path: Path, n_max: int | None = None) -> str:
+    """The printed block for a representation file: rows, shape, representation, element statistics."""
+    from jetae.io.representation_file import read_representation_file
+
+    sample = read_representation_file(path, n_max=n_max)
+    rows = sample.inputs.reshape(len(sample), -1).astype(np.float64)
+    sums = rows.sum(axis=1)
+    nonzero = float((rows != 0).sum(axis=1).mean())
+    lines = [
+        str(path),
+        f"  rows          {len(sample)} (representation file: model inputs, no constituents)",
+        f"  shape         {tuple(sample.inputs.shape[1:])}",
+        f"  representation {json.dumps(sample.representation, sort_keys=True)}",
+        f"  elements      min {rows.min():.4g}, max {rows.max():.4g}, non-zero per row {nonzero:.1f}",
+        f"  row sums      mean {sums.mean():.4g}, min {sums.min():.4g}, max {sums.max():.4g}",
+    ]
+    if sample.arrays:
+        lines.append("  datasets      " + ", ".join(f"{k} {tuple(v.shape)}" for k, v in sample.arrays.items()))
+    for key, value in sample.metadata.items():
+        lines.append(f"    {key}: {_short(value)}")
+    return "\n".join(lines)
+
+
 def run(args: argparse.Namespace) -> int:
     if args.max_jets is not None and args.max_jets < 1:
         raise JetaeError(f"--max-jets must be at least 1, got {args.max_jets}")
     for i, name in enumerate(args.files):
         path = Path(name)
+        if representation_file(path):  # `jetae sample` output: model inputs, no jets
+            print(("\n" if i else "") + format_representation(path, args.max_jets), flush=True)
+            continue
         summary = summarize_file(path, n_max=args.max_jets, on_unphysical=unphysical_policy(args))
         sidecar, provenance = read_provenance(path)
         print(("\n" if i else "") + format_summary(summary, sidecar, provenance), flush=True)

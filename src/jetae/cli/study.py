@@ -1,4 +1,5 @@
-"""``jetae study contamination|reverse|digits|toy``: the studies named in the field's literature."""
+"""``jetae study contamination|reverse|digits|toy|pretrain|features|morph``: the studies named in the
+field's literature, and the autoencoder used as a tool (pretraining, features, morphing)."""
 
 from __future__ import annotations
 
@@ -18,13 +19,16 @@ STUDIES = {
     "reverse": "train on background and tag signal, train on signal and tag background",
     "digits": "8x8 digits: train on nine classes, score the held-out one (per digit, per model)",
     "toy": "function autoencoder: points on y = f(x) through a 1-d bottleneck (runs in seconds)",
+    "pretrain": "unsupervised pretraining: tagger from the AE's encoder vs from random weights, per label count",
+    "features": "boosted trees on observables, on AE features (code + error), on both; isolation forest",
+    "morph": "decoded jets along lines in the latent space: interpolation and an attribute vector, measured",
 }
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "study",
-        help="run a study: contamination, reverse, digits, toy",
+        help="run a study: contamination, reverse, digits, toy, pretrain, features, morph",
         description="Studies that train detectors and compare them. Each writes results.json, config.json "
         "(the fully resolved configuration) and its plot (PNG and PDF) to --out.",
     )
@@ -111,6 +115,107 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     toy.add_argument("--epochs", type=int, help="maximum number of epochs")
     toy.set_defaults(func=run_toy)
 
+    _register_ae_tool(studies)
+
+
+def _register_ae_tool(studies: argparse._SubParsersAction) -> None:
+    """The studies that use a trained autoencoder as a tool (issue #20; ``jetae sample`` is its own command)."""
+    from jetae.cli._types import positive_int
+
+    pretrain = _add(
+        studies,
+        "pretrain",
+        "Pretrain an autoencoder (--model, default dense_ae on 40x40 images) on all training jets of "
+        "--background and --signal without labels; then, for each label count and seed, train a tagger = "
+        "its encoder + a small head (BCE) on that many labelled jets, once from the pretrained weights and "
+        "once from random weights with the same budget (plus a frozen-encoder reference). Plots test AUC "
+        "vs label count and says where pretraining helps.",
+    )
+    _tool_inputs(pretrain)
+    pretrain.add_argument(
+        "--labels",
+        nargs="+",
+        default=["100,300,1000,3000,10000"],
+        metavar="N",
+        help="numbers of labelled jets, half background, half signal (default: 100,300,1000,3000,10000)",
+    )
+    pretrain.add_argument(
+        "--seeds", type=positive_int, default=3, metavar="K", help="seeds per label count (default 3)"
+    )
+    pretrain.add_argument("--model", default="dense_ae", metavar="NAME", help="the autoencoder (default: dense_ae)")
+    pretrain.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override an autoencoder option (repeatable; default for dense_ae: representation={kind: image}, "
+        "scaler=global)",
+    )
+    pretrain.add_argument("--epochs", type=positive_int, help="maximum number of epochs of the autoencoder")
+    pretrain.add_argument(
+        "--steps", type=positive_int, default=500, metavar="N", help="optimiser steps of every tagger (default: 500)"
+    )
+    pretrain.add_argument(
+        "--tagger-batch-size", type=positive_int, default=128, metavar="N", help="tagger batch size (default: 128)"
+    )
+    pretrain.add_argument("--tagger-lr", type=float, default=1e-3, metavar="LR", help="tagger learning rate (1e-3)")
+    pretrain.set_defaults(func=run_pretrain)
+
+    features = _add(
+        studies,
+        "features",
+        "Gradient-boosted trees (LightGBM, extra 'gbdt') trained with labels on (a) jet observables (mass, pT, "
+        "multiplicity, N-subjettiness tau1-3, tau21, tau32; FastJet), (b) the AE's latent code + reconstruction "
+        "error, (c) both; and an isolation forest on the AE features of background only. AUCs on the test files, "
+        "feature importances.",
+    )
+    features.add_argument("run", metavar="RUN", help="run directory of a trained autoencoder")
+    _tool_inputs(features)
+    features.add_argument(
+        "--gbdt-set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a LightGBM option (repeatable), e.g. --gbdt-set num_leaves=63",
+    )
+    features.add_argument(
+        "--n-bootstrap", type=int, default=100, metavar="N", help="bootstrap replicas of the AUC errors (default: 100)"
+    )
+    features.set_defaults(func=run_features)
+
+    morph = _add(
+        studies,
+        "morph",
+        "Decode jets along the line between the latent codes of pairs (A from --from, B from --to) and add the "
+        "attribute vector (mean code of B - mean code of A) to A's codes in steps; measures mass, pT, multiplicity "
+        "and N-subjettiness ratios of the decoded jets at every step.",
+    )
+    morph.add_argument("run", metavar="RUN", help="run directory of a trained autoencoder (images, or constituents)")
+    morph.add_argument("--from", dest="from_file", required=True, metavar="A.h5", help="jets A (reference layout)")
+    morph.add_argument("--to", dest="to_file", required=True, metavar="B.h5", help="jets B (reference layout)")
+    morph.add_argument(
+        "--n-jets", type=positive_int, default=2000, metavar="N", help="jets read from each file (default: 2000)"
+    )
+    morph.add_argument("--pairs", type=positive_int, default=6, metavar="N", help="pairs interpolated (default: 6)")
+    morph.add_argument("--steps", type=int, default=9, metavar="N", help="points per walk, endpoints included (9)")
+    morph.add_argument(
+        "--max-alpha", type=float, default=1.0, metavar="A", help="largest multiple of the attribute vector (1)"
+    )
+    morph.set_defaults(func=run_morph)
+
+
+def _tool_inputs(parser: argparse.ArgumentParser) -> None:
+    """The four jet files, named as in issue #20 (the other studies' names are accepted too)."""
+    for flags, dest, what in (
+        (("--background-train", "--background"), "background_train", "background training jets"),
+        (("--signal-train", "--signal"), "signal_train", "signal training jets"),
+        (("--background-test", "--test-background"), "background_test", "background test jets"),
+        (("--signal-test", "--test-signal"), "signal_test", "signal test jets"),
+    ):
+        parser.add_argument(*flags, dest=dest, required=True, metavar="FILE.h5", help=f"{what} (reference layout)")
+    parser.add_argument("--n-train", type=int, metavar="N", help="use at most the first N jets of each training file")
+    parser.add_argument("--n-test", type=int, metavar="N", help="use at most the first N jets of each test file")
+
 
 def _add(studies: argparse._SubParsersAction, name: str, description: str) -> argparse.ArgumentParser:
     parser = studies.add_parser(name, help=STUDIES[name], description=description)
@@ -161,6 +266,7 @@ def _model_options(parser: argparse.ArgumentParser, default_models: list[str], b
 def command_line(args: argparse.Namespace) -> str:
     """The study as a shell command, rebuilt from the parsed options (however it was called)."""
     words = ["jetae", "study", args.study]
+    words += [str(getattr(args, a.dest)) for a in args.study_parser._actions if not a.option_strings]
     for action in args.study_parser._actions:
         if not action.option_strings or action.dest == "help":
             continue
@@ -228,9 +334,8 @@ def _models(args: argparse.Namespace) -> list[str]:
 def _check_common(args: argparse.Namespace) -> None:
     from jetae.experiments.studies.common import check_out_dir
 
-    inputs = [
-        getattr(args, name, None) for name in ("background_train", "signal_train", "background_test", "signal_test")
-    ]
+    names = ("background_train", "signal_train", "background_test", "signal_test", "run", "from_file", "to_file")
+    inputs = [getattr(args, name, None) for name in names]
     check_out_dir(args.out, args.overwrite, [path for path in inputs if isinstance(path, str)])
     if getattr(args, "n_bootstrap", 0) < 0:
         raise JetaeError(f"--n-bootstrap must be >= 0, got {args.n_bootstrap}")
@@ -332,3 +437,66 @@ def run_toy(args: argparse.Namespace) -> int:
     )
     write_toy(args.out, result, command_line(args), overwrite=args.overwrite)
     return _finish(summary_lines(result), args.out)
+
+
+def run_pretrain(args: argparse.Namespace) -> int:
+    from jetae.experiments.options import check_models
+    from jetae.experiments.studies.pretrain import TaggerBudget, pretrain_study, summary_lines, write_pretrain
+
+    _check_common(args)
+    check_models([args.model])
+    options = per_model_options([args.model], args.set, args.epochs)[args.model]
+    results = pretrain_study(
+        args.background_train,
+        args.signal_train,
+        args.background_test,
+        args.signal_test,
+        labels=split_numbers(args.labels, "--labels", int),
+        n_seeds=args.seeds,
+        model=args.model,
+        model_options=options,
+        n_train=args.n_train,
+        n_test=args.n_test,
+        seed=args.seed,
+        budget=TaggerBudget(steps=args.steps, batch_size=args.tagger_batch_size, lr=args.tagger_lr),
+    )
+    write_pretrain(args.out, results, command_line(args), overwrite=args.overwrite)
+    return _finish(summary_lines(results), args.out)
+
+
+def run_features(args: argparse.Namespace) -> int:
+    from jetae.experiments.studies.features import features_study, summary_lines, write_features
+
+    _check_common(args)
+    results = features_study(
+        args.run,
+        args.background_train,
+        args.signal_train,
+        args.background_test,
+        args.signal_test,
+        n_train=args.n_train,
+        n_test=args.n_test,
+        seed=args.seed,
+        gbdt_options=parse_set_options(args.gbdt_set),
+        n_bootstrap=args.n_bootstrap,
+    )
+    write_features(args.out, results, command_line(args), overwrite=args.overwrite)
+    return _finish(summary_lines(results), args.out)
+
+
+def run_morph(args: argparse.Namespace) -> int:
+    from jetae.experiments.studies.morph import morph_study, summary_lines, write_morph
+
+    _check_common(args)
+    results, images = morph_study(
+        args.run,
+        args.from_file,
+        args.to_file,
+        n_jets=args.n_jets,
+        n_pairs=args.pairs,
+        steps=args.steps,
+        max_alpha=args.max_alpha,
+        seed=args.seed,
+    )
+    write_morph(args.out, results, images, command_line(args), overwrite=args.overwrite)
+    return _finish(summary_lines(results), args.out)

@@ -26,6 +26,7 @@ import numpy as np
 
 from jetae.errors import JetaeError
 from jetae.features.cpp_output import capture_stdout
+from jetae.features.images import PIXEL_ETA, PIXEL_PHI
 from jetae.features.kinematics import jet_kinematics, padding_mask, pt, rapidity_fastjet, wrap_phi
 
 #: The angular exponents of the N-subjettiness basis.
@@ -193,3 +194,59 @@ def observable_inputs(constituents: np.ndarray, **options) -> np.ndarray:
         columns[:, 1:] = (taus[:, 1:] + LOG_FLOOR) / (taus[:, :-1] + LOG_FLOOR)
     log_mass = np.log1p(np.asarray(mass, dtype=np.float64))
     return np.concatenate([log_mass[:, None], columns.reshape(len(taus), -1)], axis=1).astype(np.float32)
+
+
+def ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
+    """``numerator / denominator``, 0 where the denominator is 0 (e.g. ``tau32 = ratio(tau3, tau2)``)."""
+    numerator, denominator = np.asarray(numerator, np.float64), np.asarray(denominator, np.float64)
+    return np.divide(numerator, denominator, out=np.zeros_like(numerator), where=denominator > 0)
+
+
+def image_constituents(
+    images: np.ndarray,
+    pixel_eta: float = PIXEL_ETA,
+    pixel_phi: float = PIXEL_PHI,
+    pt_scale: float = 1.0,
+    min_fraction: float = 0.0,
+) -> np.ndarray:
+    """Jet images as massless pseudo-constituents, one per pixel, pT-ordered.
+
+    Parameters
+    ----------
+    images:
+        ``(n_jets, n_pixels, n_pixels)`` or ``(n_jets, 1, n_pixels, n_pixels)`` images indexed
+        ``[jet, y (phi), x (eta)]`` as :func:`jetae.features.images.jet_images` makes them, the
+        origin in pixel ``(n_pixels // 2, n_pixels // 2)``. Negative intensities (a decoder's
+        output) count as 0.
+    pixel_eta, pixel_phi:
+        Pixel size of the images.
+    pt_scale:
+        GeV per unit of intensity: 1 for images in GeV, the jet pT for unit-sum images.
+    min_fraction:
+        Pixels below this fraction of their image's sum are dropped (0: keep every pixel > 0).
+
+    Returns
+    -------
+    ``(n_jets, n_kept, 4)`` float64 ``(E, px, py, pz)`` in GeV of massless particles with
+    ``pT = intensity * pt_scale`` at ``eta = x``, ``phi = y`` (the jet near eta = phi = 0),
+    ordered by decreasing pT, zero rows = padding; ``n_kept`` = the largest number of pixels
+    kept in one image (at least 1).
+    """
+    images = np.asarray(images, dtype=np.float64)
+    if images.ndim == 4 and images.shape[1] == 1:
+        images = images[:, 0]
+    if images.ndim != 3 or images.shape[1] != images.shape[2]:
+        raise JetaeError(f"images must have shape (n_jets, [1,] n_pixels, n_pixels), got {images.shape}")
+    n_jets, n = images.shape[:2]
+    flat = np.clip(images.reshape(n_jets, -1), 0.0, None)
+    total = flat.sum(axis=1, keepdims=True)
+    flat = np.where(flat > min_fraction * total, flat, 0.0)
+    rows, columns = np.divmod(np.arange(n * n), n)
+    eta = (columns - n // 2) * pixel_eta
+    phi = (rows - n // 2) * pixel_phi
+    order = np.argsort(-flat, axis=1, kind="stable")
+    n_kept = max(1, int((flat > 0).sum(axis=1).max(initial=0)))
+    order = order[:, :n_kept]
+    pt = np.take_along_axis(flat, order, axis=1) * pt_scale
+    eta, phi = eta[order], phi[order]
+    return np.stack([pt * np.cosh(eta), pt * np.cos(phi), pt * np.sin(phi), pt * np.sinh(eta)], axis=-1)
