@@ -63,7 +63,8 @@ class TrainingModule(L.LightningModule):
 
     @property
     def learning_rate(self) -> float:
-        """Learning rate of the first parameter group (the rate the current epoch trains with)."""
+        """Learning rate of the first parameter group (the rate the current epoch trains with; under
+        ``lr_schedule=cosine`` the rate of the latest optimiser step)."""
         return float(self.trainer.optimizers[0].param_groups[0]["lr"])
 
     # ------------------------------------------------------------ steps
