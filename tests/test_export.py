@@ -32,7 +32,7 @@ EXPORTABLE = {
     "conv_ae": ONE_EPOCH,
     "denoising_ae": ONE_EPOCH,
     "dropout_ae": ONE_EPOCH,
-    "nae": {**ONE_EPOCH, "ae_epochs": 1, "nae_epochs": 1, "x_steps": 5, "z_steps": 5},
+    "nae": {**ONE_EPOCH, "ae_epochs": 1, "nae_epochs": 1, "x_steps": 2, "z_steps": 2},
     "vae": ONE_EPOCH,
     "oe_vae": ONE_EPOCH,
     "lola_ae": ONE_EPOCH,
@@ -106,7 +106,10 @@ def test_onnx_scores_reproduce_jetae(name, score, fitted, samples, tmp_path):
 
 
 VARIANTS = {
-    "nae-spectral_norm": ("nae", {**EXPORTABLE["nae"], "spectral_norm": True, "stages": [[4], [4]], "conv_dense": [8]}),
+    "nae-spectral_norm": (
+        "nae",
+        {**EXPORTABLE["nae"], "spectral_norm": True, "representation": {"kind": "image", "n_pixels": 16}},
+    ),
     "particle_ae-sinkhorn": ("particle_ae", {**ONE_EPOCH, "set_loss": "sinkhorn", "sinkhorn_weights": "pt"}),
     "seq_ae-lstm": ("seq_ae", {**ONE_EPOCH, "cell": "lstm", "layers": 2, "teacher_forcing": True}),
 }
@@ -116,7 +119,7 @@ VARIANTS = {
 def test_option_variants_export_too(variant, samples, tmp_path):
     """Options that put other operators into the graph (spectral norm's vdot, Sinkhorn iterations, LSTM)."""
     name, options = VARIANTS[variant]
-    detector = create_model(name, options).fit(samples["train"][:150])
+    detector = create_model(name, options).fit(samples["train"][:100])
     test = samples["test"]
     path = export_onnx(detector, tmp_path / f"{variant}.onnx")
     assert score_agreement(detector.anomaly_score(test), OnnxScorer(path)(test.constituents))["fraction_within"] >= 0.99
