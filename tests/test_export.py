@@ -51,14 +51,14 @@ NOT_EXPORTABLE: dict[str, str] = {
 
 @pytest.fixture(scope="module")
 def samples() -> dict[str, Jets]:
-    """Pythia jets: 300 QCD to train on, 200 QCD + 200 top to score, 80 W as outliers (oe_vae)."""
+    """Pythia jets: 250 QCD to train on, 150 QCD + 150 top to score, 60 W as outliers (oe_vae)."""
     test = Jets.concatenate(
-        [generate_jets("qcd", 200, seed=22, workers=1), generate_jets("top", 200, seed=23, workers=1)]
+        [generate_jets("qcd", 150, seed=22, workers=1), generate_jets("top", 150, seed=23, workers=1)]
     )
     return {
-        "train": generate_jets("qcd", 300, seed=21, workers=1),
+        "train": generate_jets("qcd", 250, seed=21, workers=1),
         "test": test,
-        "outliers": generate_jets("w", 80, seed=24, workers=1),
+        "outliers": generate_jets("w", 60, seed=24, workers=1),
     }
 
 
@@ -98,7 +98,7 @@ def test_onnx_scores_reproduce_jetae(name, score, fitted, samples, tmp_path):
     test = samples["test"]
     path = export_onnx(detector, tmp_path / f"{name}.onnx", score=score)
     reference = detector.anomaly_score(test, score=score)
-    exported = OnnxScorer(path)(test.constituents, batch_size=150)  # batches of another size than the trace
+    exported = OnnxScorer(path)(test.constituents, batch_size=128)  # batches of another size than the trace
     agreement = score_agreement(reference, exported)
     assert agreement["fraction_within"] >= 0.99, agreement
     auc_jetae, auc_onnx = roc_auc_score(test.is_signal, reference), roc_auc_score(test.is_signal, exported)

@@ -22,9 +22,9 @@ ONE_EPOCH_DENSE = {"epochs": 1, "hidden": [32], "latent_dim": 4, "batch_size": 6
 
 @pytest.fixture(scope="module")
 def jets() -> Jets:
-    """300 QCD (label 0) and 150 top (label 1) Pythia jets."""
+    """240 QCD (label 0) and 120 top (label 1) Pythia jets."""
     return Jets.concatenate(
-        [generate_jets("qcd", 300, seed=31, workers=1), generate_jets("top", 150, seed=32, workers=1)]
+        [generate_jets("qcd", 240, seed=31, workers=1), generate_jets("top", 120, seed=32, workers=1)]
     )
 
 
