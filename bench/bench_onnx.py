@@ -40,7 +40,7 @@ from jetae.io.atomic import write_text_atomic
 from jetae.io.toptag import read_jets
 from jetae.jets import Jets
 from jetae.models import available_models, create_model
-from jetae.models.export import OnnxScorer, export_onnx, score_agreement
+from jetae.models.export import OnnxScorer, export_onnx, has_onnx_version, score_agreement
 
 ROOT = Path(__file__).resolve().parents[1]
 log = logging.getLogger("bench_onnx")
@@ -95,8 +95,12 @@ def main(argv: list[str] | None = None) -> int:
         [read_jets(data / "qcd_test.h5", n_max=args.n_test), read_jets(data / "top_test.h5", n_max=args.n_test)]
     )
     outliers = read_jets(data / "w_outliers.h5", n_max=args.n_outliers)
-    names = args.models.split(",") if args.models else [spec.name for spec in available_models()]
+    specs = {spec.name: spec for spec in available_models()}
+    names = args.models.split(",") if args.models else list(specs)
     results: dict[str, Any] = {}
+    for name in [name for name in names if not has_onnx_version(specs[name].detector_cls)]:
+        results[name] = {"exportable": False, "reason": "its score is not a forward pass of a torch network or of PCA"}
+        names.remove(name)
     with tempfile.TemporaryDirectory() as tmp:
         for name in names:
             options = model_options(name, args.epochs)
@@ -104,7 +108,12 @@ def main(argv: list[str] | None = None) -> int:
             start = time.perf_counter()
             detector = create_model(name, options).fit(train, **extra)
             fit_seconds = time.perf_counter() - start
-            entry: dict[str, Any] = {"options": options, "fit_seconds": round(fit_seconds, 1), "scores": {}}
+            entry: dict[str, Any] = {
+                "exportable": True,
+                "options": options,
+                "fit_seconds": round(fit_seconds, 1),
+                "scores": {},
+            }
             for score in detector.score_names:
                 start = time.perf_counter()
                 path = export_onnx(detector, Path(tmp) / f"{name}-{score}.onnx", score=score)

@@ -137,6 +137,12 @@ class MeanScore(nn.Module):
         return torch.stack([member(inputs) for member in self.members], dim=0).mean(dim=0)
 
 
+def has_onnx_version(detector_cls: type) -> bool:
+    """Whether the score of detectors of this class is a forward pass with an ONNX version (an ensemble's:
+    if its members' is)."""
+    return issubclass(detector_cls, (EnsembleDetector, PCADetector, TorchDetector))
+
+
 def score_module(detector: Detector, score: str) -> nn.Module:
     """The torch module computing ``detector``'s score ``score`` from scaled inputs; a JetaeError saying why
     for a detector whose score is not a forward pass that can be exported."""
@@ -169,6 +175,7 @@ def scoring_module(detector: Detector, score: str | None = None, inputs: str = "
     score = detector._check_score_name(score)
     if inputs not in INPUT_KINDS:
         raise JetaeError(f"inputs must be one of {', '.join(INPUT_KINDS)}, got {inputs!r}")
+    scorer = score_module(detector, score)  # first: a detector that has no ONNX version says so
     representation = None
     if inputs == "constituents":
         spec = detector.config.representation
@@ -179,7 +186,10 @@ def scoring_module(detector: Detector, score: str | None = None, inputs: str = "
                 f"{tuple(detector.input_shape_)}, not on its representation {spec} (shape {shape}); export it "
                 "from its inputs instead (--from representation)"
             )
-        representation = representation_module(spec)
+        try:
+            representation = representation_module(spec)
+        except JetaeError as exc:
+            raise JetaeError(f"model {detector.name!r} cannot be exported from constituents: {exc}") from None
     trainer = detector.trainer_config
     if trainer is not None and resolve_precision(trainer.precision, "cpu").startswith("bf16"):
         log.warning(
@@ -187,7 +197,7 @@ def scoring_module(detector: Detector, score: str | None = None, inputs: str = "
             detector.name,
             trainer.precision,
         )
-    module = JetScorer(representation, detector.scaler_.offset_, detector.scaler_.scale_, score_module(detector, score))
+    module = JetScorer(representation, detector.scaler_.offset_, detector.scaler_.scale_, scorer)
     return module.eval()
 
 
@@ -421,6 +431,7 @@ __all__ = [
     "OnnxScorer",
     "example_jets",
     "export_onnx",
+    "has_onnx_version",
     "score_agreement",
     "scoring_module",
 ]
