@@ -300,8 +300,8 @@ def compare_to_real(
 
 # --------------------------------------------------------------------------- plots
 def plot_average(arrays: Mapping[str, np.ndarray]) -> "Figure":
-    """Average image of real, generated and reconstructed jets (log colour), or the mean of each input
-    element for non-image representations."""
+    """Average image of real, generated and reconstructed jets (log colour), or the mean and standard
+    deviation of each input element for non-image representations."""
     from matplotlib.colors import LogNorm
 
     kinds = ("real", "generated", "reconstructed")
@@ -319,14 +319,16 @@ def plot_average(arrays: Mapping[str, np.ndarray]) -> "Figure":
             axes[0, 0].set_ylabel("y (phi) pixel")
             figure.colorbar(shown, ax=axes[0, -1], label="mean intensity")
             return figure
-        figure, axes = new_figure()
-        ax = axes[0, 0]
+        # other representations: mean and spread of every input element (a collapsed code shows as sd ~ 0)
+        figure, axes = new_figure(2, 1, size=(8.0, 8.0), sharex=True)
         for i, kind in enumerate(kinds):
             flat = np.asarray(arrays[kind]).reshape(len(arrays[kind]), -1)
-            ax.plot(flat.mean(axis=0), color=COLOURS[i], lw=1.5, label=kind)
-        ax.set_xlabel("input element")
-        ax.set_ylabel("mean value")
-        ax.legend(fontsize="x-small")
+            axes[0, 0].plot(flat.mean(axis=0), color=COLOURS[i], lw=1.5, label=kind)
+            axes[1, 0].plot(flat.std(axis=0), color=COLOURS[i], lw=1.5, label=kind)
+        axes[1, 0].set_xlabel("input element")
+        axes[0, 0].set_ylabel("mean")
+        axes[1, 0].set_ylabel("standard deviation")
+        axes[0, 0].legend(fontsize="x-small")
     return figure
 
 
