@@ -28,6 +28,7 @@ TINY = {
     "ae_epochs": 15,
     "epochs": 1,
     "nae_lr": 1e-3,
+    "nae_lr_schedule": "constant",  # the tests below compare epochs at one learning rate
     "x_steps": 4,
     "z_steps": 4,
     "x_step_size": 1.0,

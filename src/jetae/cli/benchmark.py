@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import shlex
+from typing import TYPE_CHECKING
 
 from jetae.config import parse_set_options
 from jetae.errors import JetaeError
+
+if TYPE_CHECKING:
+    from jetae.experiments.benchmark import BenchmarkConfig
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -17,14 +22,25 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "anomaly (reverse AUC). Writes OUT/benchmark.json and OUT/benchmark.md (with the published "
         "reference numbers, on another sample, next to it). --preset quick generates and caches small "
         "samples (minutes on a laptop); --preset full reads the samples of bench/make_samples.sh. "
+        "--preset zoo (zoo-quick) adds the signal zoo (data/zoo/NAME.h5 of bench/make_zoo_samples.sh; "
+        "zoo-quick generates small ones) and evaluates every score of each model; with --seeds 0 1 2 it "
+        "writes OUT/zoo.json (min / median AUC over the zoo, reverse AUC, mean ± sd over seeds). "
         "Per-model options of each preset: src/jetae/experiments/benchmark/presets.yaml. "
         "Exit status 1 if any model failed (the others still run and are written).",
     )
     parser.add_argument(
         "--preset",
-        choices=("quick", "full"),
+        choices=("quick", "full", "zoo-quick", "zoo"),
         default="quick",
-        help="quick: generated small samples, few epochs; full: bench/make_samples.sh samples",
+        help="quick: generated small samples, few epochs; full: bench/make_samples.sh samples; zoo-quick, zoo: "
+        "the same plus the signal zoo",
+    )
+    parser.add_argument(
+        "--zoo",
+        nargs="+",
+        metavar="SIGNAL",
+        help="zoo signals to add (default: the preset's; all seven for zoo and zoo-quick), e.g. --zoo light_top "
+        "dark_shower",
     )
     parser.add_argument("--models", nargs="+", metavar="MODEL", help="models to run (default: all, see `jetae models`)")
     parser.add_argument(
@@ -42,7 +58,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="one model option (repeatable), e.g. --set conv_ae.lr=3e-4 --set nae.x_steps=10",
     )
     parser.add_argument("--device", help="auto, cpu, cuda or mps (torch models)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of every model and of the bootstrap (default: 0)")
+    parser.add_argument("--seed", type=int, help="seed of every model and of the bootstrap (default: 0)")
+    parser.add_argument(
+        "--seeds",
+        type=int,
+        nargs="+",
+        metavar="S",
+        help="run once per seed (OUT/seed<S>/) and write the seed summary into OUT (benchmark_seeds.json; "
+        "zoo.json for a zoo run); instead of --seed",
+    )
     parser.add_argument(
         "--n-bootstrap", type=int, default=100, metavar="N", help="bootstrap replicas for the AUC errors (default: 100)"
     )
@@ -94,6 +118,10 @@ def run(args: argparse.Namespace) -> int:
 
     if args.merge and args.seed_summary:
         raise JetaeError("--merge and --seed-summary are separate steps; give one")
+    if args.seeds and (args.merge or args.seed_summary):
+        raise JetaeError("--seeds runs the benchmark; --merge and --seed-summary combine runs: give one")
+    if args.seeds and args.seed is not None:
+        raise JetaeError("give --seed (one run) or --seeds (one run per seed), not both")
     if args.merge:
         return merge(args)
     if args.seed_summary:
@@ -110,19 +138,55 @@ def run(args: argparse.Namespace) -> int:
         epochs=args.epochs,
         device=args.device,
         model_options=model_overrides(args.set),
-        seed=args.seed,
+        seed=args.seed if args.seed is not None else 0,
         n_bootstrap=args.n_bootstrap,
         workers=args.workers,
         threads=args.threads,
         overwrite=args.overwrite,
         results_copy=args.results_copy,
+        zoo=tuple(args.zoo) if args.zoo else None,
     )
+    if args.seeds:
+        return run_seeds(args, config)
     config.command = command_line(config, args.set)
     payload = run_benchmark(config)
     print(markdown_table_only(payload), end="")
     print(f"\nresults: {args.out}/benchmark.md, {args.out}/benchmark.json")
     if payload["failed"]:
         print(f"failed: {', '.join(payload['failed'])}")
+        return 1
+    return 0
+
+
+def print_zoo(summary: dict) -> list[str]:
+    """Print the zoo table of a seed summary (if it has a zoo); the zoo files written."""
+    if summary.get("zoo") is None:
+        return []
+    from jetae.experiments.benchmark.zoo import zoo_columns, zoo_rows
+    from jetae.experiments.tables import markdown_table
+
+    columns = zoo_columns(summary["zoo"])
+    print()
+    print("\n".join(markdown_table(columns, zoo_rows(summary["zoo"]), right=tuple(range(1, len(columns))))))
+    return ["zoo.md", "zoo.json"]
+
+
+def run_seeds(args: argparse.Namespace, config: "BenchmarkConfig") -> int:
+    from jetae.experiments.benchmark import command_words
+    from jetae.experiments.seeds import run_seed_benchmarks, summary_table
+    from jetae.experiments.seeds import seed_dir as seed_directory
+
+    words = command_words(config, args.set)
+    at = words.index("--seed")
+    words[at : at + 2] = ["--seeds", *map(str, args.seeds)]
+    config.command = shlex.join(words)
+    summary = run_seed_benchmarks(config, args.seeds, args.set)
+    print(summary_table(summary), end="")
+    files = [f"{args.out}/{name}" for name in (*print_zoo(summary), "benchmark_seeds.md", "benchmark_seeds.json")]
+    runs = ", ".join(str(seed_directory(args.out, seed)) for seed in args.seeds)
+    print(f"\nruns: {runs}\nsummary: {', '.join(files)}")
+    if summary["failed"]:
+        print(f"failed: {', '.join(summary['failed'])}")
         return 1
     return 0
 
@@ -140,11 +204,14 @@ def merge(args: argparse.Namespace) -> int:
 def seed_summary(args: argparse.Namespace) -> int:
     from jetae.experiments.seeds import summarize_seeds, summary_table, write_summary
 
-    summary = summarize_seeds(args.seed_summary)
+    words = ["jetae", "benchmark", "--seed-summary", *map(str, args.seed_summary), "--out", str(args.out)]
+    words += ["--results-copy", str(args.results_copy)] if args.results_copy else []
+    summary = summarize_seeds(args.seed_summary, command=shlex.join(words))
     write_summary(summary, args.out, args.overwrite, args.results_copy)
     print(summary_table(summary), end="")
+    files = [f"{args.out}/{name}" for name in (*print_zoo(summary), "benchmark_seeds.md", "benchmark_seeds.json")]
     print(
         f"\n{len(args.seed_summary)} runs, seeds {', '.join(str(s) for s in summary['meta']['seeds'])}: "
-        f"{args.out}/benchmark_seeds.md, {args.out}/benchmark_seeds.json"
+        f"{', '.join(files)}"
     )
     return 0

@@ -27,11 +27,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "info",
         help="summarise jet files",
-        description="For each reference-layout FILE: number of jets, signal/background and train/test/val "
+        description="For each FILE: number of jets, signal/background and train/test/val "
         "counts, jet pT / mass / multiplicity statistics, and the provenance sidecar "
-        "(FILE.json) if there is one. Files are streamed in chunks, so any size works.",
+        "(FILE.json) if there is one. Files are streamed in chunks, so any size works. "
+        "Reference-layout HDF5, JetClass ROOT and JetNet HDF5 files are recognised by their content; "
+        "for the latter two the layout and the class counts are shown too.",
     )
-    parser.add_argument("files", nargs="+", metavar="FILE", help="HDF5 file(s) in the Top Tagging Reference layout")
+    parser.add_argument(
+        "files",
+        nargs="+",
+        metavar="FILE",
+        help="jet file(s): Top Tagging Reference layout, JetClass ROOT or JetNet HDF5",
+    )
     parser.add_argument("--max-jets", type=int, metavar="N", help="summarise only the first N jets of each file")
     add_unphysical_option(parser)
     parser.set_defaults(func=run)
@@ -46,10 +53,13 @@ def summarize_file(
     (``{ttv code: count}``) and ``stats``: for ``pt`` and ``mass`` (GeV) and
     ``multiplicity``, the mean, std, min, 25/50/75 % quantiles and max over jets.
     Only per-jet numbers are kept in memory, never more than one chunk of constituents.
+    For JetClass and JetNet files (see :mod:`jetae.io.datasets`) the dict also has ``format``,
+    ``layout`` (one line) and ``classes`` (``{class name: jets}`` over the rows summarised).
     """
     # `jetae --help` imports every command module: pandas (via the reader) and tqdm load only when run
     from tqdm.auto import tqdm
 
+    from jetae.io.datasets import FORMATS, class_counts, describe_dataset, detect_format
     from jetae.io.toptag import count_jets, iter_jets
 
     path = Path(path)
@@ -82,7 +92,16 @@ def summarize_file(
             "max": float(values.max()),
         }
     codes, counts = np.unique(splits, return_counts=True)
+    kind = detect_format(path)
+    foreign = {}
+    if kind != "toptag":
+        foreign = {
+            "format": FORMATS[kind],
+            "layout": describe_dataset(path),
+            "classes": class_counts(path, stop=n_read),
+        }
     return {
+        **foreign,
         "path": str(path),
         "n_jets_in_file": n_total,
         "n_jets": int(len(is_signal)),
@@ -106,6 +125,8 @@ def format_summary(summary: dict[str, Any], sidecar: Path | None, provenance: An
         return f"{count} ({100.0 * count / n:.1f}%)"
 
     lines = [summary["path"]]
+    if "layout" in summary:
+        lines.append(f"  format        {summary['layout']}")
     if n != summary["n_jets_in_file"]:
         lines.append(f"  jets          {n} summarised of {summary['n_jets_in_file']}")
     else:
@@ -114,6 +135,12 @@ def format_summary(summary: dict[str, Any], sidecar: Path | None, provenance: An
     other = n - summary["n_signal"] - summary["n_background"]
     if other:
         lines[-1] += f", other {share(other)}"
+    if "classes" in summary:
+        total = sum(summary["classes"].values())
+        shown = ", ".join(
+            f"{name} {count} ({100.0 * count / total:.1f}%)" for name, count in summary["classes"].items()
+        )
+        lines.append(f"  classes       {shown} (file rows)")
     splits = ", ".join(
         f"{SPLIT_NAMES.get(code, f'ttv={code}')} {share(count)}" for code, count in summary["splits"].items()
     )

@@ -82,8 +82,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def model_options(args: argparse.Namespace) -> dict:
     """Merge --config, --set and the dedicated flags into one dict of options (model and trainer options)."""
     options = load_config_file(args.config) if args.config else {}
-    options = merge_options(options, parse_set_options(args.set))
     fields = get_model_spec(args.model).option_names()
+    if "model" in options and "model" not in fields:
+        # a config file may name the model it is for (configs/agnostic.yaml): it must be this one
+        named = options.pop("model")
+        if named != args.model:
+            raise JetaeError(f"is a config for model {named!r}, not {args.model!r}", args.config)
+    options = merge_options(options, parse_set_options(args.set))
     for flag, key in (
         ("epochs", "epochs"),
         ("device", "device"),

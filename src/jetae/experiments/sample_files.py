@@ -18,13 +18,19 @@ log = logging.getLogger(__name__)
 
 
 def ensure_sample_files(
-    data_dir: str | Path, samples: Mapping[str, tuple[str, int, int]], workers: int | None = None
+    data_dir: str | Path,
+    samples: Mapping[str, tuple[str | None, int, int]],
+    workers: int | None = None,
+    cards: Mapping[str, str] | None = None,
 ) -> dict[str, Path]:
     """Generate ``DATA_DIR/<name>.h5`` for each ``{name: (process, n_jets, seed)}`` not cached yet.
 
     A file is reused when it holds exactly ``n_jets`` jets; a missing, unreadable or
     differently sized one is (re)generated with Pythia 8 + FastJet (``workers`` processes,
-    default all cores), with its ``FILE.h5.json`` sidecar. Returns ``{name: path}``.
+    default all cores), with its ``FILE.h5.json`` sidecar. ``cards`` (``{name: card}``, a card
+    shipped with jetae or a ``.cmnd`` file) generates those samples from the card instead of a
+    process (their process is then None). A name may hold a folder (``zoo/light_top``).
+    Returns ``{name: path}``.
     """
     paths = {}
     for name, (process, n_jets, seed) in samples.items():
@@ -37,17 +43,20 @@ def ensure_sample_files(
                     continue
             except JetaeError:
                 log.warning("cached %s is unreadable; generating it again", path)
-        log.info("generating %d %s jets -> %s", n_jets, process, path)
+        card = (cards or {}).get(name)
+        source = ["--card", card] if card is not None else [str(process)]
+        log.info("generating %d %s jets -> %s", n_jets, card or process, path)
         path.parent.mkdir(parents=True, exist_ok=True)
         generate_to_file(
             path,
-            process,
+            None if card is not None else process,
             n_jets,
             seed=seed,
             workers=workers,
+            card=card,
             overwrite=True,
             progress=sys.stderr.isatty(),
-            command=["jetae", "generate", process, "--n", str(n_jets), "--seed", str(seed), "--out", str(path)],
+            command=["jetae", "generate", *source, "--n", str(n_jets), "--seed", str(seed), "--out", str(path)],
         )
         paths[name] = path
     return paths

@@ -14,21 +14,31 @@ different models, e.g. the parts of a split run)::
     jetae benchmark --preset full --seed 2 --out reports/seed2
     jetae benchmark --seed-summary bench/results/benchmark_full.json reports/seed1 reports/seed2 --out reports/seeds
 
+or, in one command, ``jetae benchmark --seeds 0 1 2 --out reports/seeds`` (:func:`run_seed_benchmarks`:
+each seed's run in ``OUT/seed<S>/``, the summary in ``OUT``). Runs with a signal zoo (presets
+``zoo``, ``zoo-quick``, ``--zoo``) also give ``zoo.json`` and ``zoo.md``
+(:func:`jetae.experiments.benchmark.zoo.zoo_summary`).
+
 (``jetae.benchmark_seeds`` before issue #17.)
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
+from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import numpy as np
 
 from jetae.errors import JetaeError
+from jetae.experiments.benchmark.config import BenchmarkConfig, command_line
 from jetae.experiments.benchmark.presets import MODEL_ORDER
 from jetae.experiments.benchmark.results import check_same_setup, read_runs
+from jetae.experiments.benchmark.run import run_benchmark
+from jetae.experiments.benchmark.zoo import zoo_markdown, zoo_summary
 from jetae.experiments.outputs import write_outputs
 from jetae.experiments.tables import markdown_table, number_cell
 
@@ -36,6 +46,9 @@ log = logging.getLogger(__name__)
 
 JSON_FILE = "benchmark_seeds.json"
 MARKDOWN_FILE = "benchmark_seeds.md"
+#: The signal-zoo summary of runs with a zoo (layout: :mod:`jetae.experiments.benchmark.zoo`).
+ZOO_JSON_FILE = "zoo.json"
+ZOO_MARKDOWN_FILE = "zoo.md"
 
 #: Summarised metrics: key -> (direction, keys into that direction's result block, column label).
 METRICS: dict[str, tuple[str, tuple[str, ...], str]] = {
@@ -87,11 +100,16 @@ def _stats(values: Sequence[float | None]) -> dict[str, float | None]:
     }
 
 
-def summarize_seeds(runs: Sequence[str | os.PathLike]) -> dict[str, Any]:
+def summarize_seeds(runs: Sequence[str | os.PathLike], command: str | None = None) -> dict[str, Any]:
     """Per model and metric, every seed's value and their spread (see the module doc).
 
-    Raises :class:`JetaeError` for fewer than two runs, runs on other presets, sizes or sample
-    files, and a model given twice for the same seed.
+    For runs with a signal zoo (``meta.zoo``), ``summary["zoo"]`` is their zoo summary
+    (:func:`~jetae.experiments.benchmark.zoo.zoo_summary`, written to ``zoo.json`` by
+    :func:`write_summary`, not to ``benchmark_seeds.json``); else None. ``command``: the command
+    that made the summary (recorded in ``meta.command``).
+
+    Raises :class:`JetaeError` for fewer than two runs, runs on other presets, zoo signals, sizes
+    or sample files, and a model given twice for the same seed.
     """
     if len(runs) < 2:
         raise JetaeError("--seed-summary needs at least two benchmark runs")
@@ -146,8 +164,11 @@ def summarize_seeds(runs: Sequence[str | os.PathLike]) -> dict[str, Any]:
             "bootstrap_sd": bootstrap,
         }
     first = payloads[0]["meta"]
+    zoo = list(first.get("zoo") or [])
     meta = {
         "preset": first.get("preset"),
+        "command": command,
+        "zoo": zoo,
         "seeds": sorted({info["seed"] for info in run_info}),
         "sizes": first.get("sizes"),
         "samples": {name: info.get("path") for name, info in first.get("samples", {}).items()},
@@ -158,6 +179,7 @@ def summarize_seeds(runs: Sequence[str | os.PathLike]) -> dict[str, Any]:
         "metrics": {key: label for key, (_, _, label) in METRICS.items()},
         "models": models,
         "failed": failed,
+        "zoo": zoo_summary({name: results[name] for name in order}, zoo) if zoo else None,
     }
 
 
@@ -247,18 +269,76 @@ def markdown_summary(summary: Mapping[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def zoo_copy_stem(preset: str | None) -> str:
+    """Name of the zoo summary in ``--results-copy``: ``zoo`` for the zoo preset (``bench/results/zoo.json``),
+    ``zoo_<preset>`` for the others."""
+    return "zoo" if preset == "zoo" else f"zoo_{str(preset).replace('-', '_')}"
+
+
 def write_summary(
     summary: Mapping[str, Any],
     out_dir: str | os.PathLike,
     overwrite: bool = False,
     results_copy: str | os.PathLike | None = None,
+    into_existing: bool = False,
 ) -> None:
-    """Write ``benchmark_seeds.json`` and ``.md`` atomically to ``out_dir`` (and a copy,
-    ``benchmark_<preset>_seeds.{json,md}``, if asked)."""
+    """Write ``benchmark_seeds.json`` and ``.md`` (and, for zoo runs, ``zoo.json`` and ``zoo.md``)
+    atomically to ``out_dir`` (and a copy, ``benchmark_<preset>_seeds.{json,md}`` and
+    ``zoo.{json,md}`` for the zoo preset or ``zoo_<preset>.{json,md}``, if asked).
+    ``into_existing``: see :func:`jetae.experiments.outputs.write_outputs`."""
+    preset = summary["meta"]["preset"]
+    seeds_part = {key: value for key, value in summary.items() if key != "zoo"}
+    texts = {JSON_FILE: json.dumps(seeds_part, indent=2) + "\n", MARKDOWN_FILE: markdown_summary(summary)}
+    copy_names = {}
+    if summary.get("zoo") is not None:
+        stem = zoo_copy_stem(preset)
+        texts[ZOO_JSON_FILE] = json.dumps(summary["zoo"], indent=2) + "\n"
+        texts[ZOO_MARKDOWN_FILE] = zoo_markdown(summary["zoo"], summary["meta"])
+        copy_names = {ZOO_JSON_FILE: f"{stem}.json", ZOO_MARKDOWN_FILE: f"{stem}.md"}
     write_outputs(
         out_dir,
-        {JSON_FILE: json.dumps(summary, indent=2) + "\n", MARKDOWN_FILE: markdown_summary(summary)},
+        texts,
         overwrite,
         results_copy,
-        f"benchmark_{summary['meta']['preset']}_seeds",
+        f"benchmark_{preset}_seeds",
+        copy_names=copy_names,
+        into_existing=into_existing,
     )
+
+
+def seed_dir(out_dir: str | os.PathLike, seed: int) -> Path:
+    """The run directory of ``seed`` in a multi-seed run: ``OUT/seed<S>``."""
+    return Path(out_dir) / f"seed{seed}"
+
+
+def run_seed_benchmarks(
+    config: BenchmarkConfig, seeds: Sequence[int], set_options: Sequence[str] = ()
+) -> dict[str, Any]:
+    """Run the benchmark once per seed and summarize the runs (``jetae benchmark --seeds``).
+
+    Each seed's run (``config`` with that ``seed``) is a whole :func:`run_benchmark` written to
+    ``OUT/seed<S>/`` as it finishes; then the seed summary (:func:`summarize_seeds`, with
+    ``zoo.json`` for zoo runs) is written next to them into ``OUT`` (and to
+    ``config.results_copy``, which the single runs do not get). ``OUT`` must not exist unless
+    ``config.overwrite``. ``set_options``: the ``--set`` items, recorded in each run's command.
+    Returns the summary.
+    """
+    seeds = list(seeds)
+    if len(seeds) < 2 or len(set(seeds)) != len(seeds):
+        raise JetaeError(f"--seeds needs at least two different seeds, got {' '.join(map(str, seeds))}")
+    if any(seed < 0 for seed in seeds):
+        raise JetaeError(f"seeds must be >= 0, got {' '.join(map(str, seeds))}")
+    out_dir = Path(config.out_dir)
+    if out_dir.exists() and not config.overwrite:
+        raise JetaeError("output directory already exists; pass --overwrite to replace it", out_dir)
+    config.resolved()  # bad options fail before the first seed runs
+    runs = []
+    for seed in seeds:
+        single = dataclasses.replace(config, seed=seed, out_dir=str(seed_dir(out_dir, seed)), results_copy=None)
+        single.command = command_line(single, set_options)
+        log.info("seed %d of %s -> %s", seed, ", ".join(map(str, seeds)), single.out_dir)
+        run_benchmark(single)
+        runs.append(single.out_dir)
+    summary = summarize_seeds(runs, command=config.command)
+    write_summary(summary, out_dir, config.overwrite, config.results_copy, into_existing=True)
+    return summary

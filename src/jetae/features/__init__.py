@@ -15,13 +15,13 @@ import numpy as np
 
 from jetae.errors import JetaeError
 from jetae.features.constituents import ConstituentConfig, constituent_features, flatten
-from jetae.features.images import ImageConfig, jet_images
+from jetae.features.images import ImageConfig, image_inputs, jet_images
+from jetae.features.substructure import ObservableConfig, observable_inputs
 from jetae.jets import Jets
 
 
 def _image_inputs(constituents: np.ndarray, options: dict[str, Any]) -> np.ndarray:
-    config = ImageConfig(**options)
-    return jet_images(constituents, **dataclasses.asdict(config))[:, None]
+    return image_inputs(constituents, ImageConfig(**options))[:, None]
 
 
 def _constituent_inputs(constituents: np.ndarray, options: dict[str, Any]) -> np.ndarray:
@@ -38,6 +38,7 @@ def _constituent_inputs(constituents: np.ndarray, options: dict[str, Any]) -> np
 REPRESENTATIONS: dict[str, tuple[type, tuple[str, ...], Callable[[np.ndarray, dict[str, Any]], np.ndarray]]] = {
     "image": (ImageConfig, (), _image_inputs),
     "constituents": (ConstituentConfig, ("flatten",), _constituent_inputs),
+    "observables": (ObservableConfig, (), lambda constituents, options: observable_inputs(constituents, **options)),
 }
 
 
@@ -57,13 +58,15 @@ def make_representation(jets_or_constituents: Jets | np.ndarray, spec: dict[str,
         ``(E, px, py, pz)`` array in GeV (zero rows = padding).
     spec:
         ``{"kind": "image", ...ImageConfig fields}`` or
-        ``{"kind": "constituents", ...ConstituentConfig fields, "flatten": bool}``.
+        ``{"kind": "constituents", ...ConstituentConfig fields, "flatten": bool}`` or
+        ``{"kind": "observables", ...ObservableConfig fields}`` (mass and N-subjettiness).
 
     Returns
     -------
     float32 array: images ``(n_jets, 1, n_pixels, n_pixels)`` (channel axis for conv
     nets); constituents ``(n_jets, n_constituents, n_features)``, or
-    ``(n_jets, n_constituents * n_features)`` with ``flatten``.
+    ``(n_jets, n_constituents * n_features)`` with ``flatten``; observables
+    ``(n_jets, 1 + n_max * len(betas))``.
 
     Raises
     ------
@@ -90,6 +93,7 @@ def make_representation(jets_or_constituents: Jets | np.ndarray, spec: dict[str,
 __all__ = [
     "ConstituentConfig",
     "ImageConfig",
+    "ObservableConfig",
     "REPRESENTATIONS",
     "constituent_features",
     "flatten",

@@ -71,6 +71,15 @@ class ImageConfig:
         Rotate the principal axis to the vertical.
     flip:
         Flip so most intensity lies at ``x < 0, y > 0``.
+    fixed_mass, fixed_energy:
+        If both > 0: rescale and boost every jet to this mass and energy in GeV before making
+        its image (:func:`jetae.features.rescale.rescale_and_boost`, arXiv:1903.02032), so
+        that the image shows the jet's shape, not its mass. Off (0) by default.
+    smooth:
+        Gaussian smoothing of each image, sigma in pixels (0: none; done before ``normalize``).
+    intensity_power:
+        Pixel intensities raised to this power after normalising (1: pT fractions; 0.5
+        enhances soft radiation relative to hard cores), then renormalised to unit sum.
     """
 
     n_pixels: int = 40
@@ -79,6 +88,10 @@ class ImageConfig:
     normalize: bool = True
     rotate: bool = True
     flip: bool = True
+    fixed_mass: float = 0.0
+    fixed_energy: float = 0.0
+    smooth: float = 0.0
+    intensity_power: float = 1.0
 
     def __post_init__(self) -> None:
         self.n_pixels = positive_int("image n_pixels", self.n_pixels)
@@ -87,6 +100,18 @@ class ImageConfig:
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not np.isfinite(value) or value <= 0:
                 raise JetaeError(f"image {name} must be a positive number, got {value!r}")
             setattr(self, name, float(value))
+        for name in ("fixed_mass", "fixed_energy", "smooth", "intensity_power"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not np.isfinite(value) or value < 0:
+                raise JetaeError(f"image {name} must be a number >= 0, got {value!r}")
+            setattr(self, name, float(value))
+        if (self.fixed_mass > 0) != (self.fixed_energy > 0) or self.fixed_energy < self.fixed_mass:
+            raise JetaeError(
+                "image fixed_mass and fixed_energy go together (both 0, or 0 < fixed_mass < fixed_energy), "
+                f"got {self.fixed_mass!r} and {self.fixed_energy!r}"
+            )
+        if self.intensity_power == 0:
+            raise JetaeError("image intensity_power must be > 0")
         for name in ("normalize", "rotate", "flip"):
             if not isinstance(getattr(self, name), (bool, np.bool_)):
                 raise JetaeError(f"image option {name} must be true or false, got {getattr(self, name)!r}")
@@ -219,3 +244,36 @@ def jet_images(
         np.add.at(images.reshape(-1), pixel, pt.astype(np.float32))
     log.debug("made %d jet images of %dx%d pixels", n_jets, n, n)
     return images
+
+
+def image_inputs(constituents: np.ndarray, config: ImageConfig) -> np.ndarray:
+    """``(n_jets, n_pixels, n_pixels)`` images with every :class:`ImageConfig` option applied:
+    fixed-mass rescaling before, Gaussian smoothing and the intensity power after :func:`jet_images`."""
+    if config.fixed_mass > 0:
+        from jetae.features.rescale import rescale_and_boost
+
+        constituents = rescale_and_boost(constituents, config.fixed_mass, config.fixed_energy)
+    plain = config.smooth == 0 and config.intensity_power == 1
+    images = jet_images(
+        constituents,
+        config.n_pixels,
+        config.pixel_eta,
+        config.pixel_phi,
+        config.normalize and plain,  # exactly the plain images when nothing comes after
+        config.rotate,
+        config.flip,
+    )
+    if plain:
+        return images
+    if config.smooth > 0:
+        from scipy.ndimage import gaussian_filter
+
+        images = gaussian_filter(images, sigma=(0, config.smooth, config.smooth), mode="constant").astype(np.float32)
+    if config.normalize or config.intensity_power != 1:
+        sums = images.sum(axis=(1, 2), keepdims=True)
+        images = images / np.where(sums > 0, sums, 1.0)
+    if config.intensity_power != 1:
+        images = images**config.intensity_power
+        sums = images.sum(axis=(1, 2), keepdims=True)
+        images = images / np.where(sums > 0, sums, 1.0)
+    return images.astype(np.float32)

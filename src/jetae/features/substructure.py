@@ -1,137 +1,199 @@
-"""Jet substructure: N-subjettiness with exclusive-kT axes (FastJet), and jet images as pseudo-constituents.
+"""Jet substructure observables: N-subjettiness and a compact IRC-safe basis built from it.
 
-N-subjettiness (Thaler, Van Tilburg, arXiv:1011.2268) of a jet with constituents ``i``::
+N-subjettiness (Thaler & Van Tilburg, arXiv:1011.2268) with exclusive-kT axes from the real
+FastJet, winner-take-all recombination (axes on hard constituents, insensitive to soft recoil)::
 
-    tau_N = sum_i pT_i * min_k dR(i, k)^beta / (sum_i pT_i * R0^beta)
+    tau_N^beta = sum_i pT_i min_k dR_ik^beta / (sum_i pT_i R0^beta)
 
-with ``N`` axes ``k`` = the jet's exclusive kT subjets (FastJet's ``kt_algorithm``, E-scheme
-recombination, clustered back to exactly ``N`` subjets: the ``KT_Axes`` of fjcontrib's
-Nsubjettiness, without the one-pass minimisation), distances in (rapidity, azimuth) and the
-normalisation ``d0 = sum_i pT_i R0^beta`` of fjcontrib's ``NormalizedMeasure``. A jet with at
-most ``N`` constituents has ``tau_N = 0`` (every constituent is its own axis). The ratios
-``tau21 = tau2 / tau1`` and ``tau32 = tau3 / tau2`` are small for two- and three-prong jets
-(W, top) and near 1 for one-prong QCD jets; they are 0 where the denominator is 0.
+``dR`` in (rapidity, phi). The set ``{tau_N^beta : N = 1..n_max, beta in (0.5, 1, 2)}`` is the
+N-subjettiness basis of Datta & Larkoski (arXiv:1704.08249): it resolves the phase space of
+``n_max + 1`` emissions and is infrared- and collinear-safe, which makes it the compact physics
+feature space :mod:`jetae.models.density` fits densities on (energyflow's EFPs would be the other
+choice; its compiled dependency does not load with numpy 2 here).
 
-:func:`image_constituents` turns jet images back into massless pseudo-particles (one per
-pixel, at the pixel centre in the image's (eta, phi) frame), so that mass, pT and
-N-subjettiness of images, generated ones included, are measured the same way as for jets.
+Inputs are constituent arrays ``(n_jets, n_constituents, 4)`` of ``(E, px, py, pz)`` in GeV with
+all-zero rows as padding.
 """
 
 from __future__ import annotations
 
-import contextlib
-import logging
-import os
-import sys
 import warnings
-from typing import Iterator
+from dataclasses import dataclass
 
+import awkward as ak
+import fastjet
 import numpy as np
 
 from jetae.errors import JetaeError
-from jetae.features import kinematics
+from jetae.features.cpp_output import capture_stdout
 from jetae.features.images import PIXEL_ETA, PIXEL_PHI
-from jetae.features.kinematics import padding_mask
+from jetae.features.kinematics import jet_kinematics, padding_mask, pt, rapidity_fastjet, wrap_phi
 
-log = logging.getLogger(__name__)
+#: The angular exponents of the N-subjettiness basis.
+BASIS_BETAS = (0.5, 1.0, 2.0)
 
-#: Jets per FastJet call: bounds the awkward and ``(jets, constituents, axes)`` temporaries.
-_CHUNK_JETS = 20_000
-#: FastJet prints a banner on first use; it goes to stderr, never to stdout (which holds results).
-_BANNER = {"shown": False}
+_KT_DEFINITIONS: dict[float, object] = {}
 
 
-@contextlib.contextmanager
-def _stdout_to_stderr() -> Iterator[None]:
-    """C++ writes to file descriptor 1 (FastJet's banner) go to stderr for the block."""
-    sys.stdout.flush()
-    saved = os.dup(1)
-    os.dup2(2, 1)
-    try:
-        yield
-    finally:
-        sys.stdout.flush()
-        os.dup2(saved, 1)
-        os.close(saved)
+def _kt_definition(radius: float):
+    key = float(radius)
+    if key not in _KT_DEFINITIONS:
+        _KT_DEFINITIONS[key] = fastjet.JetDefinition(fastjet.kt_algorithm, key, fastjet.WTA_pt_scheme)
+    return _KT_DEFINITIONS[key]
 
 
-def _exclusive_kt_axes(constituents: np.ndarray, mask: np.ndarray, n_axes: int) -> list[np.ndarray]:
-    """For ``N = 1 .. n_axes``: ``(n_jets, N, 4)`` ``(E, px, py, pz)`` exclusive-kT axes, missing axes
-    (jets with fewer than ``N`` constituents) as all-zero rows. Every jet has >= 1 constituent."""
-    import awkward as ak
-    import fastjet
+def exclusive_kt_axes(constituents: np.ndarray, n_axes: int, radius: float = 0.8) -> np.ndarray:
+    """``(n_jets, n_axes, 2)`` (rapidity, phi) of the exclusive-kT subjets of each jet.
 
-    counts = mask.sum(axis=1)
-    flat = constituents[mask].astype(np.float64)
-    particles = ak.unflatten(ak.zip({"px": flat[:, 1], "py": flat[:, 2], "pz": flat[:, 3], "E": flat[:, 0]}), counts)
-    # kT with R far beyond any jet: everything merges into one jet; exclusive_jets_up_to(N) undoes
-    # the last N - 1 merges (fjcontrib's KT_Axes use JetDefinition::max_allowable_R = 1000 alike).
-    definition = fastjet.JetDefinition(fastjet.kt_algorithm, 1000.0)
-    axes = []
-    with warnings.catch_warnings():
-        # fastjet's python layer warns about exclusive jets for every algorithm; kT is the right one
-        warnings.filterwarnings("ignore", message=".*exclusive jets.*")
-        with _stdout_to_stderr() if not _BANNER["shown"] else contextlib.nullcontext():
-            sequence = fastjet.ClusterSequence(particles, definition)
-            _BANNER["shown"] = True
-            for n in range(1, n_axes + 1):
-                jets = ak.pad_none(sequence.exclusive_jets_up_to(n), n, clip=True)
-                columns = [ak.to_numpy(ak.fill_none(jets[field], 0.0)) for field in ("E", "px", "py", "pz")]
-                axes.append(np.stack(columns, axis=-1).astype(np.float64))
+    The constituents are reclustered with the kT algorithm (WTA pT scheme) and the sequence is run back to
+    ``n_axes`` subjets. A jet with fewer constituents than ``n_axes`` gets its constituents as
+    axes (and copies of its hardest one for the missing axes), so its ``tau_N`` is 0.
+    """
+    constituents = np.asarray(constituents, dtype=np.float64)
+    n_jets = len(constituents)
+    axes = np.zeros((n_jets, n_axes, 2))
+    if n_jets == 0:
+        return axes
+    real = padding_mask(constituents)
+    counts = real.sum(axis=1)
+    enough = counts >= n_axes
+    if enough.any():
+        selected = constituents[enough]
+        flat = selected[real[enough]]
+        particles = ak.unflatten(
+            ak.zip({"px": flat[:, 1], "py": flat[:, 2], "pz": flat[:, 3], "E": flat[:, 0]}),
+            counts[enough],
+        )
+        # FastJet prints its banner once per process on stdout (kept clean for results); its Python
+        # wrapper warns about exclusive jets for any algorithm it does not recognise, kT included.
+        with capture_stdout(), warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            sequence = fastjet.ClusterSequence(particles, _kt_definition(radius))
+            subjets = sequence.exclusive_jets(n_jets=n_axes)
+        e, pz = (ak.to_numpy(ak.flatten(subjets[c])).reshape(-1, n_axes) for c in ("E", "pz"))
+        px, py = (ak.to_numpy(ak.flatten(subjets[c])).reshape(-1, n_axes) for c in ("px", "py"))
+        axes[enough, :, 0] = rapidity_fastjet(e, pz)
+        axes[enough, :, 1] = np.arctan2(py, px)
+    few = np.flatnonzero(~enough)
+    for jet in few:  # rare: jets with fewer constituents than axes
+        rows = constituents[jet][real[jet]]
+        if len(rows) == 0:
+            continue
+        order = np.argsort(-pt(rows), kind="stable")
+        rows = rows[np.concatenate([order, np.repeat(order[:1], n_axes - len(rows))])]
+        axes[jet, :, 0] = rapidity_fastjet(rows[:, 0], rows[:, 3])
+        axes[jet, :, 1] = np.arctan2(rows[:, 2], rows[:, 1])
     return axes
 
 
-def nsubjettiness(constituents: np.ndarray, n_max: int = 4, beta: float = 1.0, radius: float = 0.8) -> np.ndarray:
-    """N-subjettiness ``tau_1 .. tau_{n_max}`` of every jet (see the module docstring).
+def nsubjettiness(
+    constituents: np.ndarray,
+    n_max: int = 4,
+    betas: tuple[float, ...] = (1.0,),
+    radius: float = 0.8,
+    batch_size: int = 5000,
+) -> np.ndarray:
+    """``(n_jets, n_max, len(betas))`` N-subjettiness ``tau_N^beta`` for ``N = 1..n_max``.
 
-    Parameters
-    ----------
-    constituents:
-        ``(n_jets, n_constituents, 4)`` ``(E, px, py, pz)`` in GeV, all-zero rows = padding.
-    n_max:
-        Largest ``N``.
-    beta:
-        Angular exponent (> 0); 1 is the usual choice for tagging.
-    radius:
-        Jet radius ``R0`` of the normalisation (the anti-kT radius, 0.8 for the reference jets).
-
-    Returns
-    -------
-    ``(n_jets, n_max)`` float64, column ``N - 1`` = ``tau_N`` (dimensionless, in [0, 1] for jets
-    within ``radius`` of their axes). Jets without constituents get zeros.
+    Dimensionless, in [0, 1] up to edge effects; 0 for empty jets. The axes are the
+    exclusive-kT subjets (:func:`exclusive_kt_axes`), the same for every beta.
     """
     constituents = np.asarray(constituents)
-    if constituents.ndim != 3 or constituents.shape[2] != 4:
-        raise JetaeError(f"constituents must have shape (n_jets, n_constituents, 4), got {constituents.shape}")
-    if int(n_max) != n_max or n_max < 1:
-        raise JetaeError(f"n_max must be a positive integer, got {n_max!r}")
-    if not (np.isfinite(beta) and beta > 0 and np.isfinite(radius) and radius > 0):
-        raise JetaeError(f"beta and radius must be positive numbers, got beta={beta!r}, radius={radius!r}")
-    n_max = int(n_max)
-    taus = np.zeros((len(constituents), n_max), dtype=np.float64)
-    for lo in range(0, len(constituents), _CHUNK_JETS):
-        chunk = constituents[lo : lo + _CHUNK_JETS]
-        mask = padding_mask(chunk)
-        filled = np.flatnonzero(mask.any(axis=1))
-        if len(filled) == 0:
-            continue
-        chunk, mask = chunk[filled], mask[filled]
-        p4 = chunk.astype(np.float64)
-        pt = kinematics.pt(p4)
-        rapidity = np.where(mask, kinematics.rapidity_fastjet(p4[..., 0], p4[..., 3]), 0.0)
-        phi = kinematics.phi(p4)
-        d0 = (pt * mask).sum(axis=1) * radius**beta
-        for n, axes in enumerate(_exclusive_kt_axes(chunk, mask, n_max), start=1):
-            present = (axes != 0.0).any(axis=-1)  # (jets, N)
-            axis_rapidity = kinematics.rapidity_fastjet(axes[..., 0], axes[..., 3])
-            axis_phi = kinematics.phi(axes)
-            distance = kinematics.delta_r_eta_phi(
-                rapidity[:, :, None], phi[:, :, None], axis_rapidity[:, None, :], axis_phi[:, None, :]
+    taus = np.zeros((len(constituents), n_max, len(betas)))
+    betas_array = np.asarray(betas, dtype=np.float64)
+    for start in range(0, len(constituents), batch_size):
+        chunk = np.asarray(constituents[start : start + batch_size], dtype=np.float64)
+        real = padding_mask(chunk)
+        weights = np.where(real, pt(chunk), 0.0)
+        y = rapidity_fastjet(chunk[..., 0], chunk[..., 3])
+        phi = np.arctan2(chunk[..., 2], chunk[..., 1])
+        total = weights.sum(axis=1)
+        for n in range(1, n_max + 1):
+            axes = exclusive_kt_axes(chunk, n, radius)
+            d_y = y[:, :, None] - axes[:, None, :, 0]
+            d_phi = wrap_phi(phi[:, :, None] - axes[:, None, :, 1])
+            min_dr = np.sqrt(d_y**2 + d_phi**2).min(axis=2)  # (jets, constituents)
+            powered = min_dr[:, :, None] ** betas_array  # (jets, constituents, betas)
+            numerator = np.einsum("jc,jcb->jb", weights, powered)
+            normalisation = total[:, None] * radius**betas_array
+            taus[start : start + len(chunk), n - 1] = np.divide(
+                numerator, normalisation, out=np.zeros_like(numerator), where=normalisation > 0
             )
-            distance = np.where(present[:, None, :], distance, np.inf).min(axis=2)
-            numerator = np.where(mask, pt * distance**beta, 0.0).sum(axis=1)
-            taus[filled, n - 1] = np.divide(numerator, d0, out=np.zeros_like(d0), where=d0 > 0)
     return taus
+
+
+def observable_names(n_max: int = 5, betas: tuple[float, ...] = BASIS_BETAS) -> list[str]:
+    """Column names of :func:`observables`: ``mass``, then ``tau{N}_b{beta}``."""
+    return ["mass"] + [f"tau{n}_b{beta:g}" for n in range(1, n_max + 1) for beta in betas]
+
+
+def observables(
+    constituents: np.ndarray, n_max: int = 5, betas: tuple[float, ...] = BASIS_BETAS, radius: float = 0.8
+) -> np.ndarray:
+    """``(n_jets, 1 + n_max * len(betas))`` jet mass (GeV) and the N-subjettiness basis.
+
+    Columns as :func:`observable_names`. All IRC-safe; the multiplicity is left out on purpose.
+    """
+    mass = jet_kinematics(constituents)["mass"]
+    taus = nsubjettiness(constituents, n_max=n_max, betas=betas, radius=radius)
+    return np.concatenate([np.asarray(mass, dtype=np.float64)[:, None], taus.reshape(len(taus), -1)], axis=1)
+
+
+@dataclass
+class ObservableConfig:
+    """Options of the ``observables`` representation (:func:`observable_inputs`).
+
+    Attributes
+    ----------
+    n_max:
+        N-subjettiness up to ``tau_{n_max}``.
+    betas:
+        Angular exponents (the Datta-Larkoski basis uses 0.5, 1, 2).
+    ratios:
+        Replace ``tau_N`` by ``tau_N / tau_{N-1}`` for ``N >= 2`` (mass-independent prong measures).
+    radius:
+        Jet radius R0 in the normalisation.
+    """
+
+    n_max: int = 5
+    betas: tuple = (1.0,)
+    ratios: bool = False
+    radius: float = 0.8
+
+    def __post_init__(self) -> None:
+        if isinstance(self.n_max, bool) or not isinstance(self.n_max, (int, np.integer)) or not 1 <= self.n_max <= 8:
+            raise JetaeError(f"observables n_max must be an integer from 1 to 8, got {self.n_max!r}")
+        betas = self.betas if isinstance(self.betas, (list, tuple)) else [self.betas]
+        if not betas or any(isinstance(b, bool) or not isinstance(b, (int, float)) or not 0 < b <= 4 for b in betas):
+            raise JetaeError(f"observables betas must be numbers in (0, 4], got {self.betas!r}")
+        self.betas = tuple(float(b) for b in betas)
+        if not isinstance(self.ratios, (bool, np.bool_)):
+            raise JetaeError(f"observables option ratios must be true or false, got {self.ratios!r}")
+        if isinstance(self.radius, bool) or not isinstance(self.radius, (int, float)) or not 0 < self.radius <= 2:
+            raise JetaeError(f"observables radius must be in (0, 2], got {self.radius!r}")
+        self.radius = float(self.radius)
+
+
+#: Added before taking logarithms: taus of jets with fewer constituents than axes are exactly 0.
+LOG_FLOOR = 1.0e-6
+
+
+def observable_inputs(constituents: np.ndarray, **options) -> np.ndarray:
+    """``(n_jets, 1 + n_max * len(betas))`` float32 model inputs (options: :class:`ObservableConfig`):
+    ``log(1 + mass / GeV)``, then per N and beta ``log(tau_N^beta + 1e-6)``
+    (or, with ``ratios``, ``tau_N / tau_{N-1}`` for N >= 2).
+
+    Logarithms spread the steep, positive distributions so that a density model sees them on an even
+    footing; the ratios live in [0, 1] already.
+    """
+    config = ObservableConfig(**options)
+    mass = jet_kinematics(constituents)["mass"]
+    taus = nsubjettiness(constituents, n_max=config.n_max, betas=config.betas, radius=config.radius)
+    columns = np.log(taus + LOG_FLOOR)
+    if config.ratios and config.n_max > 1:
+        columns[:, 1:] = (taus[:, 1:] + LOG_FLOOR) / (taus[:, :-1] + LOG_FLOOR)
+    log_mass = np.log1p(np.asarray(mass, dtype=np.float64))
+    return np.concatenate([log_mass[:, None], columns.reshape(len(taus), -1)], axis=1).astype(np.float32)
 
 
 def ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:

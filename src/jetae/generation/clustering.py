@@ -16,8 +16,9 @@ import awkward as ak
 import fastjet
 import numpy as np
 
+from jetae.features.cpp_output import capture_stdout, stdout_to_stderr
 from jetae.features.kinematics import eta, pt
-from jetae.generation.pythia import EventBatch, capture_stdout, stdout_to_stderr
+from jetae.generation.pythia import EventBatch
 
 try:  # the C++ engine behind fastjet.ClusterSequence on Awkward arrays: private API, other versions may lack it
     from fastjet._ext import interfacemulti as _INTERFACE_MULTI

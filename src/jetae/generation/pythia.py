@@ -8,21 +8,17 @@ times with the same seed (checked in the tests).
 
 from __future__ import annotations
 
-import contextlib
 import importlib.metadata
 import logging
-import os
-import sys
-import tempfile
-import threading
 from dataclasses import dataclass
-from typing import Iterator, Sequence
+from typing import Sequence
 
 import awkward as ak
 import numpy as np
 import pythia8mc as pythia8
 
 from jetae.errors import JetaeError
+from jetae.features.cpp_output import capture_stdout, stdout_to_stderr  # noqa: F401 (jetae.data.gen_pythia re-exports)
 
 log = logging.getLogger(__name__)
 
@@ -50,46 +46,6 @@ def _output_settings(seed: int, quiet: bool) -> list[str]:
     Pythia's error messages through (to be captured for the user)."""
     lines = ["Print:quiet = on"] if quiet else ["Print:init = off", "Print:next = off"]
     return [*lines, "Next:numberCount = 0", "Random:setSeed = on", f"Random:seed = {int(seed)}"]
-
-
-#: File-descriptor juggling is process-wide; threads (Dask thread workers) take turns.
-_FD_LOCK = threading.RLock()
-
-
-@contextlib.contextmanager
-def capture_stdout() -> Iterator[list[str]]:
-    """Capture what C++ code writes to file descriptor 1 (Pythia, FastJet banners).
-
-    Yields a list that holds the captured lines after the block.
-    """
-    captured: list[str] = []
-    with _FD_LOCK, tempfile.TemporaryFile(mode="w+b") as sink:
-        sys.stdout.flush()
-        saved = os.dup(1)
-        os.dup2(sink.fileno(), 1)
-        try:
-            yield captured
-        finally:
-            sys.stdout.flush()
-            os.dup2(saved, 1)
-            os.close(saved)
-            sink.seek(0)
-            captured.extend(sink.read().decode("utf-8", "replace").splitlines())
-
-
-@contextlib.contextmanager
-def stdout_to_stderr() -> Iterator[None]:
-    """Send C++ writes to stdout (the FastJet banner) to stderr, keeping stdout for results."""
-    with _FD_LOCK:
-        sys.stdout.flush()
-        saved = os.dup(1)
-        os.dup2(2, 1)
-        try:
-            yield
-        finally:
-            sys.stdout.flush()
-            os.dup2(saved, 1)
-            os.close(saved)
 
 
 def _problems(lines: Sequence[str]) -> str:

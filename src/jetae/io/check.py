@@ -6,6 +6,10 @@ dtypes, no pickles) and applies their per-chunk rules
 instead of stopping at the first, and adds legal-but-notable facts (interior padding,
 constituents out of pT order, extra columns). A file passes when the readers would
 accept it as it is.
+
+JetClass ROOT and JetNet HDF5 files (:mod:`jetae.io.datasets`) are checked the same way
+on the constituents their reader builds (which are always packed and pT-ordered); a
+problem of their layout or labels stops the check with the reader's error.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from jetae.io.datasets import FORMATS, detect_format, is_signal, open_dataset
 from jetae.io.toptag import LABEL_COLUMNS, TRUTH_COLUMNS, layout_columns, open_frame
 from jetae.io.validate import find_problems, padding_report
 
@@ -40,6 +45,9 @@ def check_sample(path: str | os.PathLike, chunk_size: int = 50_000) -> dict[str,
         The file cannot be opened as the reference layout at all (missing, damaged, foreign
         layout, Python objects or other non-numeric nodes, missing columns).
     """
+    kind = detect_format(path)
+    if kind != "toptag":
+        return _check_dataset(path, kind, chunk_size)
     problems: dict[str, dict[str, Any]] = {}
     padding = {"interior_padding": 0, "not_pt_ordered": 0, "constituents": 0, "max_multiplicity": 0}
     labels = {"signal": 0, "background": 0, "other": 0}
@@ -86,15 +94,78 @@ def check_sample(path: str | os.PathLike, chunk_size: int = 50_000) -> dict[str,
     }
 
 
+def _add_problems(problems: dict[str, dict[str, Any]], found: list) -> None:
+    for problem in found:
+        entry = problems.setdefault(problem.kind, {"jets": 0, "constituents": 0, "rows": []})
+        entry["jets"] += int(problem.jets.sum())
+        entry["constituents"] += problem.n_constituents
+        entry["rows"] = (entry["rows"] + problem.rows)[:5]
+
+
+def _check_dataset(path: str | os.PathLike, kind: str, chunk_size: int) -> dict[str, Any]:
+    """:func:`check_sample` for a JetClass or JetNet file.
+
+    Same keys, plus ``format``, ``layout`` (one line), ``classes`` (``{name: jets}``) and
+    ``background`` (the class names read as ``is_signal = 0``).
+    """
+    problems: dict[str, dict[str, Any]] = {}
+    padding = {"interior_padding": 0, "not_pt_ordered": 0, "constituents": 0, "max_multiplicity": 0}
+    labels = {"signal": 0, "background": 0, "other": 0}
+    classes: dict[str, int] = {}
+    width = 0
+    with open_dataset(path, kind) as data:
+        background = data.background_indices()
+        n_jets = data.n_jets
+        for lo in range(0, n_jets, chunk_size):
+            raw = data.read(lo, min(lo + chunk_size, n_jets))
+            width = max(width, raw.constituents.shape[1])
+            _add_problems(problems, find_problems(raw.constituents, offset=lo))
+            finite = np.isfinite(raw.constituents).all(axis=(1, 2))
+            for key, value in padding_report(raw.constituents[finite]).items():
+                padding[key] = max(padding[key], value) if key == "max_multiplicity" else padding[key] + value
+            signal = is_signal(raw.class_index, background)
+            labels["background"] += int((signal == 0).sum())
+            labels["signal"] += int((signal == 1).sum())
+            for code in raw.class_index:
+                name = data.classes[code] if code >= 0 else "unknown"
+                classes[name] = classes.get(name, 0) + 1
+        layout = data.describe()
+    return {
+        "path": str(path),
+        "format": FORMATS[kind],
+        "layout": layout,
+        "storage": kind,
+        "n_jets": n_jets,
+        "n_slots": width,
+        "truth": False,
+        "labels": [],
+        "classes": classes,
+        "background": [data.classes[i] for i in background],
+        "extra_columns": [],
+        "problems": {kind: problems[kind] for kind in PROBLEM_KINDS if kind in problems},
+        "label_counts": labels,
+        "splits": {0: n_jets} if n_jets else {},
+        "padding": padding,
+        "ok": not problems and n_jets > 0,
+    }
+
+
 def format_check(report: dict[str, Any]) -> str:
     """The printed block of ``jetae check`` for one file."""
     n = report["n_jets"]
     lines = [f"{report['path']}: {'OK' if report['ok'] else 'PROBLEMS'}"]
-    lines.append(
-        f"  layout        Top Tagging Reference, pandas '{report['storage']}' format, "
-        f"{report['n_slots']} constituent slots, truth columns {'yes' if report['truth'] else 'no'}, "
-        f"labels {', '.join(report['labels'])}"
-    )
+    if "layout" in report:
+        lines.append(f"  layout        {report['layout']}")
+        shown = ", ".join(f"{name} {count}" for name, count in report["classes"].items())
+        lines.append(
+            f"  classes       {shown or 'none'}; background (is_signal = 0): {', '.join(report['background'])}"
+        )
+    else:
+        lines.append(
+            f"  layout        Top Tagging Reference, pandas '{report['storage']}' format, "
+            f"{report['n_slots']} constituent slots, truth columns {'yes' if report['truth'] else 'no'}, "
+            f"labels {', '.join(report['labels'])}"
+        )
     if report["extra_columns"]:
         shown = ", ".join(report["extra_columns"][:6]) + (" ..." if len(report["extra_columns"]) > 6 else "")
         lines.append(f"  extra columns {len(report['extra_columns'])} (ignored by jetae): {shown}")

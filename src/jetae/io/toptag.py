@@ -10,6 +10,11 @@ Reading never goes through pandas or PyTables, which unpickle object columns and
 attributes: :mod:`jetae.io.hdf5_frame` reads the same files with h5py and refuses
 anything that is not plain numbers, and :mod:`jetae.io.validate` checks every chunk.
 Repeated reads of one file go faster through :func:`jetae.io.cache.read_cached`.
+
+:func:`read_jets`, :func:`iter_jets` and :func:`count_jets` also accept the field's other
+datasets, JetClass ROOT and JetNet HDF5 files: :func:`jetae.io.datasets.detect_format`
+recognises them by content and :mod:`jetae.io.datasets` reads them (``jetae convert``
+writes them in this layout).
 """
 
 from __future__ import annotations
@@ -26,8 +31,14 @@ import pandas as pd
 
 from jetae.errors import JetaeError
 from jetae.io.atomic import atomic_path
+from jetae.io.datasets import count_dataset, detect_format, iter_dataset
 from jetae.io.hdf5_frame import FrameReader
-from jetae.io.validate import find_problems
+from jetae.io.validate import (  # noqa: F401 - UNPHYSICAL_POLICIES: re-exported, its old home
+    UNPHYSICAL_POLICIES,
+    check_policy,
+    find_problems,
+    resolve_problems,
+)
 from jetae.jets import N_CONSTITUENTS_MAX, Jets
 
 log = logging.getLogger(__name__)
@@ -97,10 +108,6 @@ def write_jet_chunks(path: str | os.PathLike, chunks: Iterable[Jets], n_constitu
     return offset
 
 
-#: What ``on_unphysical`` may be: refuse the file, or drop the jets concerned (counted in a warning).
-UNPHYSICAL_POLICIES = ("error", "drop")
-
-
 def open_frame(path: str | os.PathLike) -> FrameReader:
     """Open a reference-layout file for reading, checking its structure; never unpickles.
 
@@ -113,7 +120,9 @@ def open_frame(path: str | os.PathLike) -> FrameReader:
 
 
 def count_jets(path: str | os.PathLike) -> int:
-    """Number of jets in a reference-layout file without reading it."""
+    """Number of jets in a reference-layout (or JetClass / JetNet) file without reading it."""
+    if detect_format(path) != "toptag":
+        return count_dataset(path)
     with open_frame(path) as frame:
         return frame.layout.n_rows
 
@@ -146,11 +155,6 @@ def layout_columns(frame: FrameReader) -> tuple[list[str], list[str], list[str]]
     return wanted, truth, labels
 
 
-def _check_policy(on_unphysical: str) -> None:
-    if on_unphysical not in UNPHYSICAL_POLICIES:
-        raise JetaeError(f"on_unphysical must be one of {', '.join(UNPHYSICAL_POLICIES)}, got {on_unphysical!r}")
-
-
 def read_chunk(frame: FrameReader, lo: int, hi: int, on_unphysical: str = "error") -> Jets:
     """Rows ``lo:hi`` of an open reference-layout file as validated :class:`Jets`.
 
@@ -158,32 +162,14 @@ def read_chunk(frame: FrameReader, lo: int, hi: int, on_unphysical: str = "error
     labels always raise; unphysical constituents raise with ``on_unphysical="error"`` or
     drop their jets (with a warning giving the counts) with ``"drop"``.
     """
-    _check_policy(on_unphysical)
+    check_policy(on_unphysical)
     momentum_columns, truth_columns, label_columns = layout_columns(frame)
     n = max(0, min(hi, frame.layout.n_rows) - lo)
     # One read for the float columns, one for the integer labels (exact in float64).
     values = frame.read(momentum_columns + truth_columns, lo, hi, np.float32)
     momenta = values[:, : len(momentum_columns)].reshape(n, -1, 4)
     labels = dict(zip(label_columns, frame.read(label_columns, lo, hi, np.float64).T))
-    problems = find_problems(momenta, labels, offset=lo)
-    keep = None
-    for problem in problems:
-        if problem.kind == "unphysical" and on_unphysical == "drop":
-            log.warning(
-                "%s: dropped %d jet(s) with %d unphysical constituent(s), e.g. rows %s",
-                frame.path,
-                int(problem.jets.sum()),
-                problem.n_constituents,
-                problem.rows,
-            )
-            keep = ~problem.jets
-            continue
-        hint = (
-            " (pass on_unphysical='drop' / --drop-unphysical to drop those jets)"
-            if problem.kind == "unphysical"
-            else ""
-        )
-        raise frame.fail(problem.message + hint)
+    keep = resolve_problems(find_problems(momenta, labels, offset=lo), frame.path, on_unphysical)
     truth = values[:, len(momentum_columns) :] if truth_columns else np.zeros((n, 4), np.float32)
     jets = Jets(
         constituents=momenta,
@@ -206,8 +192,13 @@ def iter_jets(
 
     Memory stays bounded by one chunk (a 100k-jet chunk is about 320 MB of float32).
     ``start``/``stop`` are file rows; with ``on_unphysical="drop"`` a chunk may hold fewer jets.
+    JetClass ROOT and JetNet HDF5 files are streamed by :func:`jetae.io.datasets.iter_dataset`
+    (200 constituent slots, default class-to-label mapping).
     """
-    _check_policy(on_unphysical)
+    check_policy(on_unphysical)
+    if detect_format(path) != "toptag":
+        yield from iter_dataset(path, chunk_size=chunk_size, start=start, stop=stop, on_unphysical=on_unphysical)
+        return
     with open_frame(path) as frame:
         total = frame.layout.n_rows
         stop = total if stop is None else min(stop, total)
@@ -221,7 +212,7 @@ def read_jets(
     start: int = 0,
     on_unphysical: str = "error",
 ) -> Jets:
-    """Read jets from a reference-layout file into memory.
+    """Read jets from a reference-layout, JetClass ROOT or JetNet HDF5 file into memory.
 
     The file is read with h5py (:mod:`jetae.io.hdf5_frame`): nothing in it is ever
     unpickled, and every node is checked to be plain numbers before a row is read.
@@ -230,7 +221,8 @@ def read_jets(
     Parameters
     ----------
     path:
-        HDF5 file with key ``table`` (the zenodo files or ``jetae generate`` output).
+        HDF5 file with key ``table`` (the zenodo files or ``jetae generate`` output), or a
+        JetClass ROOT or JetNet HDF5 file (recognised by content, see :mod:`jetae.io.datasets`).
     n_max:
         Read at most this many jets (from ``start``).
     on_unphysical:
@@ -244,7 +236,7 @@ def read_jets(
         NaN/inf momenta, empty jets, unphysical constituents, non-integer labels, no jets.
     """
     path = Path(path)
-    _check_policy(on_unphysical)
+    check_policy(on_unphysical)
     stop = None if n_max is None else start + n_max
     chunks = [chunk for chunk in iter_jets(path, start=start, stop=stop, on_unphysical=on_unphysical) if len(chunk)]
     if not chunks:

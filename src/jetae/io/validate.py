@@ -18,11 +18,16 @@ ordered by pT are legal in the reference layout; :func:`padding_report` counts t
 
 from __future__ import annotations
 
+import logging
+import os
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from jetae.errors import JetaeError
 from jetae.features.kinematics import padding_mask
+
+log = logging.getLogger(__name__)
 
 #: E may fall short of |p| by this fraction (float32 rounding of massless constituents
 #: written as four separate float32 numbers costs ~1e-7; 1e-5 leaves a wide margin).
@@ -31,6 +36,8 @@ REL_TOLERANCE = 1e-5
 ABS_TOLERANCE_GEV = 1e-4
 #: How many example rows an error message names.
 N_EXAMPLES = 5
+#: What a reader's ``on_unphysical`` may be: refuse the file, or drop the jets concerned (counted in a warning).
+UNPHYSICAL_POLICIES = ("error", "drop")
 
 
 @dataclass
@@ -158,3 +165,39 @@ def padding_report(constituents: np.ndarray) -> dict[str, int]:
         "constituents": int(count.sum()),
         "max_multiplicity": int(count.max()) if len(count) else 0,
     }
+
+
+def check_policy(on_unphysical: str) -> None:
+    """Refuse an ``on_unphysical`` value that is not one of :data:`UNPHYSICAL_POLICIES`."""
+    if on_unphysical not in UNPHYSICAL_POLICIES:
+        raise JetaeError(f"on_unphysical must be one of {', '.join(UNPHYSICAL_POLICIES)}, got {on_unphysical!r}")
+
+
+def resolve_problems(
+    problems: list[Problem], path: str | os.PathLike, on_unphysical: str = "error"
+) -> np.ndarray | None:
+    """What a reader does with the problems of one chunk: raise, or drop unphysical jets.
+
+    Every problem raises a :class:`JetaeError` naming ``path``, except unphysical constituents
+    with ``on_unphysical="drop"``: then the jets holding them are dropped (logged with counts).
+    Returns the ``(n_jets,)`` bool mask of jets to keep, or None to keep them all.
+    """
+    keep = None
+    for problem in problems:
+        if problem.kind == "unphysical" and on_unphysical == "drop":
+            log.warning(
+                "%s: dropped %d jet(s) with %d unphysical constituent(s), e.g. rows %s",
+                path,
+                int(problem.jets.sum()),
+                problem.n_constituents,
+                problem.rows,
+            )
+            keep = ~problem.jets
+            continue
+        hint = (
+            " (pass on_unphysical='drop' / --drop-unphysical to drop those jets)"
+            if problem.kind == "unphysical"
+            else ""
+        )
+        raise JetaeError(problem.message + hint, path)
+    return keep

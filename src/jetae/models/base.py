@@ -8,13 +8,20 @@ trained, a :class:`~jetae.train.config.TrainerConfig`, for detectors with a trai
 ``load`` use a directory of JSON + safetensors (nothing is ever unpickled).
 
 Inputs are either :class:`~jetae.data.jets.Jets` (turned into the configured
-representation) or an already-built numpy array of inputs ``(n_samples, ...)``,
-e.g. images from another source.
+representation), a numpy array of raw constituents ``(n_jets, n_constituents, 4)`` (E, px, py, pz
+in GeV, zero rows = padding; read like jets), or an already-built numpy array of inputs
+``(n_samples, ...)``, e.g. images from another source (see :func:`~jetae.models.inputs.as_jets`).
+
+scikit-learn: a detector is an estimator (``get_params`` / ``set_params`` over every model and
+trainer option, ``sklearn.base.clone``, ``fit(X, y=None)`` with ``y`` ignored, ``decision_function``,
+and PyOD-style ``predict``: 1 above ``threshold_``, the ``1 - contamination`` quantile of the
+training scores, else 0), so it works in ``GridSearchCV`` / ``cross_val_score`` (docs/models.md).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import logging
 import os
@@ -32,7 +39,7 @@ from jetae.config import config_to_dict, merge_options, resolve_config
 from jetae.errors import JetaeError
 from jetae.io.atomic import atomic_dir
 from jetae.jets import Jets
-from jetae.models.inputs import JetsOrArray, check_representation, jet_masses, make_inputs
+from jetae.models.inputs import JetsOrArray, as_jets, check_representation, jet_masses, make_inputs
 from jetae.models.persistence import (
     CONFIG_FILE,
     HISTORY_FILE,
@@ -64,12 +71,17 @@ class DetectorConfig:
     scaler: str = "none"
     #: Seed for everything random in ``fit`` (splits, initialisation, noise, MCMC).
     seed: int = 0
+    #: Expected fraction of anomalies in the training data: ``predict`` flags jets scoring above the
+    #: ``1 - contamination`` quantile of the training scores (``threshold_``, PyOD's convention).
+    contamination: float = 0.1
 
     def __post_init__(self) -> None:
         if self.scaler not in SCALER_KINDS:
             raise JetaeError(f"invalid option: scaler must be one of {', '.join(SCALER_KINDS)}, got {self.scaler!r}")
         if not 0 <= self.seed <= SEED_MAX:
             raise JetaeError(f"invalid option: seed must be an integer from 0 to {SEED_MAX}, got {self.seed!r}")
+        if not 0 < self.contamination <= 0.5:
+            raise JetaeError(f"invalid option: contamination must be in (0, 0.5], got {self.contamination!r}")
         check_representation(self.representation)
 
 
@@ -142,20 +154,71 @@ class Detector:
         trainer_values = dict(cls.trainer_defaults, **{k: v for k, v in values.items() if k in trainer_keys})
         return model_config, resolve_config(cls.trainer_config_cls, trainer_values)
 
-    def get_params(self) -> dict[str, Any]:
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
         """Every option, model and trainer options in one flat JSON-ready dict (scikit-learn's name):
-        ``create_model(self.name, self.get_params())`` makes the same unfitted detector."""
+        ``create_model(self.name, self.get_params())`` makes the same unfitted detector.
+        ``deep`` is scikit-learn's argument; a detector has no sub-estimators, so it changes nothing."""
         params = config_to_dict(self.config)
         if self.trainer_config is not None:
             params.update(config_to_dict(self.trainer_config))
         return params
+
+    def set_params(self, **params: Any) -> "Detector":
+        """Change options (model or trainer), validated as in ``__init__``; returns ``self``.
+
+        A nested option is given as a dict (``representation={"n_pixels": 20}``, merged into the current
+        one) or scikit-learn style with ``__`` (``representation__n_pixels=20``). Fitted state is kept
+        (as in scikit-learn) until the next ``fit``.
+        """
+        if params:
+            nested: dict[str, Any] = {}
+            for key, value in params.items():
+                *parents, name = key.split("__")
+                target = nested
+                for parent in parents:
+                    target = target.setdefault(parent, {})
+                target[name] = value
+            # __init__ again, so that whatever a detector derives from its options there is derived anew
+            self.__init__(merge_options(self.get_params(), nested))  # type: ignore[misc]
+        return self
+
+    def __sklearn_clone__(self) -> "Detector":
+        """An unfitted detector with the same options (``sklearn.base.clone``)."""
+        return type(self)(self.get_params())
+
+    def __sklearn_is_fitted__(self) -> bool:
+        return hasattr(self, "input_shape_")
+
+    def __sklearn_tags__(self) -> Any:
+        """scikit-learn's tags: an unsupervised estimator of 2-d or 3-d arrays (no ``y``). Not tagged as an
+        outlier detector: ``predict`` and ``decision_function`` follow PyOD (1 = anomaly, higher = more
+        anomalous), not scikit-learn's -1 / +1 and higher = more normal."""
+        from sklearn.utils import InputTags, Tags, TargetTags, TransformerTags
+
+        return Tags(
+            estimator_type=None,
+            target_tags=TargetTags(required=False),
+            # transform() gives the scaled model inputs (float32)
+            transformer_tags=TransformerTags(preserves_dtype=["float32"]),
+            classifier_tags=None,
+            regressor_tags=None,
+            input_tags=InputTags(two_d_array=True, three_d_array=True),
+        )
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.name!r})"
 
     # ---------------------------------------------------------------- fit
     def fit(self, train: JetsOrArray, val: JetsOrArray | None = None, **fit_params: Any) -> "Detector":
-        """Learn from background-only training data; returns ``self``."""
+        """Learn from background-only training data; returns ``self``.
+
+        ``val``: validation jets or inputs (default: a split of ``train`` for detectors with a training
+        loop). A 1-d array in its place is scikit-learn's ``y`` (``fit(X, y)``), which is ignored: the
+        detectors are unsupervised (train on background; :class:`~jetae.models.model_selection.BackgroundSplit`
+        keeps signal out of cross-validation training folds). Ends by fitting ``threshold_`` (``predict``).
+        """
+        train = as_jets(train, self.config.representation)
+        val = None if val is None or _is_labels(val) else as_jets(val, self.config.representation)
         train_inputs = make_inputs(train, self.config.representation)
         self.scaler_ = FeatureScaler(self.config.scaler).fit(train_inputs)
         self.input_shape_ = tuple(int(s) for s in train_inputs.shape[1:])
@@ -170,7 +233,13 @@ class Detector:
             val_mass=None if val is None else jet_masses(val),
             **fit_params,
         )
+        self.fit_threshold(train)
         return self
+
+    def fit_threshold(self, train: JetsOrArray) -> None:
+        """``threshold_``: the ``1 - contamination`` quantile of the default score on ``train`` (PyOD's rule)."""
+        scores = self.anomaly_score(train)
+        self.threshold_ = float(np.quantile(scores, 1.0 - self.config.contamination))
 
     def _fit(self, train_inputs: np.ndarray, val_inputs: np.ndarray | None, **kwargs: Any) -> None:
         raise NotImplementedError
@@ -179,6 +248,7 @@ class Detector:
     def transform(self, data: JetsOrArray) -> np.ndarray:
         """The scaled model inputs for ``data`` (what the network sees)."""
         self._check_fitted()
+        data = as_jets(data, self.config.representation)
         inputs = make_inputs(data, self.config.representation)
         if tuple(inputs.shape[1:]) != self.input_shape_:
             where = data.source if isinstance(data, Jets) else None
@@ -200,6 +270,13 @@ class Detector:
     def decision_function(self, data: JetsOrArray, score: str | None = None) -> np.ndarray:
         """PyOD-style alias of :meth:`anomaly_score`."""
         return self.anomaly_score(data, score)
+
+    def predict(self, data: JetsOrArray) -> np.ndarray:
+        """``(n_jets,)`` int64: 1 for jets whose default score exceeds ``threshold_`` (anomalies), else 0."""
+        self._check_fitted()
+        if not hasattr(self, "threshold_"):
+            raise JetaeError(f"model {self.name!r} has no fitted threshold_: call fit() first")
+        return (self.anomaly_score(data) > self.threshold_).astype(np.int64)
 
     def _score(self, inputs: np.ndarray, score: str) -> np.ndarray:
         raise NotImplementedError
@@ -228,7 +305,7 @@ class Detector:
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "input_shape_"):
-            raise JetaeError(f"model {self.name!r} is not fitted yet: call fit() first")
+            raise not_fitted_error()(f"model {self.name!r} is not fitted yet: call fit() first")
 
     # ---------------------------------------------------------------- persistence
     def _state_arrays(self) -> dict[str, np.ndarray]:
@@ -271,8 +348,7 @@ class Detector:
         meta = self.metadata()
         if extra:
             meta["provenance"] = extra
-        arrays = {f"scaler.{k}": v for k, v in self.scaler_.state_arrays().items()}
-        arrays.update(self._state_arrays())
+        arrays = self._fitted_arrays()
         # (np.ascontiguousarray would turn 0-d buffers such as num_batches_tracked into shape (1,))
         arrays = {k: np.require(v, requirements="C") for k, v in arrays.items()}
         with atomic_dir(path, overwrite=True) as tmp:
@@ -283,6 +359,14 @@ class Detector:
             )
         log.info("saved %s model to %s", self.name, path)
         return path
+
+    def _fitted_arrays(self) -> dict[str, np.ndarray]:
+        """Every fitted array :meth:`save` writes: the scaler's, the threshold (if fitted) and :meth:`_state_arrays`."""
+        arrays = {f"scaler.{k}": v for k, v in self.scaler_.state_arrays().items()}
+        if hasattr(self, "threshold_"):
+            arrays["threshold"] = np.asarray(self.threshold_, dtype=np.float64)
+        arrays.update(self._state_arrays())
+        return arrays
 
     @staticmethod
     def read_metadata(path: str | os.PathLike) -> dict[str, Any]:
@@ -336,12 +420,13 @@ class Detector:
                     for key in ("offset", "scale")
                 }
             )
+            if "threshold" in arrays:
+                detector.threshold_ = float(pop_array(arrays, "threshold", (), np.float64))
             detector._load_state_arrays(arrays)
             if arrays:
                 raise ValueError(f"unexpected tensor(s) {', '.join(sorted(arrays))}")
             # Safety net for any model: what was loaded must save as exactly the tensors in the file.
-            written = {f"scaler.{k}": v for k, v in detector.scaler_.state_arrays().items()}
-            written.update(detector._state_arrays())
+            written = detector._fitted_arrays()
             problems = layout_differences(in_file, written)
             if problems:
                 raise ValueError("; ".join(problems))
@@ -359,6 +444,23 @@ class Detector:
 def load_model(path: str | os.PathLike) -> Detector:
     """Load any saved jetae model directory."""
     return Detector.load(path)
+
+
+@functools.cache
+def not_fitted_error() -> type[JetaeError]:
+    """The error of a detector used before ``fit``: a JetaeError (one line in the CLI) that is also
+    scikit-learn's ``NotFittedError``. Made on first use: importing scikit-learn takes about a second."""
+    from sklearn.exceptions import NotFittedError
+
+    class DetectorNotFittedError(JetaeError, NotFittedError):
+        """A detector used before ``fit``."""
+
+    return DetectorNotFittedError
+
+
+def _is_labels(values: Any) -> bool:
+    """Whether a ``val`` argument is scikit-learn's ``y`` (a 1-d array of labels) rather than validation data."""
+    return not isinstance(values, Jets) and np.asarray(values).ndim == 1
 
 
 def config_fields(config_cls: type) -> list[str]:

@@ -131,6 +131,7 @@ class EnsembleDetector(Detector):
         self.scaler_ = members[0].scaler_
         self.history_ = history
         self.is_global_zero_ = all(member.is_global_zero_ for member in members)
+        self.fit_threshold(train)
         return self
 
     def _member_scores(self, inputs: np.ndarray, score: str) -> np.ndarray:

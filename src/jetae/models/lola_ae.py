@@ -225,7 +225,7 @@ class LolaAutoencoder(nn.Module):
         dtype = torch.promote_types(frame.dtype, torch.float32)
         with torch.autocast(device_type=frame.device.type, enabled=False):
             vectors = self.cola(frame.to(dtype))
-            vector_mask = torch.cat([mask, mask.new_ones(len(mask), self.n_combinations)], dim=1)
+            vector_mask = torch.cat([mask, mask.new_ones(mask.shape[0], self.n_combinations)], dim=1)
             return self.lola(vectors, vector_mask)
 
     def standardise(self, frame: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:

@@ -11,6 +11,7 @@ from typing import Sequence
 
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 from jetae.errors import JetaeError
 
@@ -87,6 +88,28 @@ class DenseDecoder(nn.Module):
         return self.out_act(self.net(latent)).view(-1, *self.output_shape)
 
 
+class SameConv2d(nn.Conv2d):
+    """Stride-1 convolution whose output has the input's size, for odd and even kernels alike.
+
+    Odd kernels pad symmetrically (``padding="same"``). Even kernels pad one pixel more on the
+    right / bottom than on the left / top (TensorFlow's and PyTorch's "same" convention), done
+    here explicitly, which avoids PyTorch's warning about the padded copy "same" makes for them.
+    Parameters and ``state_dict`` keys are those of ``nn.Conv2d``.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int):
+        even = kernel_size % 2 == 0
+        super().__init__(in_channels, out_channels, kernel_size, padding=0 if even else "same")
+        total = kernel_size - 1
+        #: (left, right, top, bottom) zero padding for even kernels, None for odd ones.
+        self.same_padding = (total // 2, total - total // 2) * 2 if even else None
+
+    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
+        if self.same_padding is not None:
+            inputs = F.pad(inputs, self.same_padding)
+        return super().forward(inputs)
+
+
 def _check_image_shape(input_shape: Sequence[int], n_down: int) -> tuple[int, int, int]:
     if len(input_shape) != 3:
         raise JetaeError(
@@ -129,7 +152,7 @@ class ConvEncoder(nn.Module):
                 else:
                     layers += [nn.Conv2d(channels, channels, 3, stride=2, padding=1), activation(act)]
             for n_out in stage:
-                layers += [nn.Conv2d(channels, n_out, kernel_size, padding="same"), activation(act)]
+                layers += [SameConv2d(channels, n_out, kernel_size), activation(act)]
                 channels = n_out
         self.conv = nn.Sequential(*layers)
         factor = 2 ** (len(stages) - 1)
@@ -181,7 +204,7 @@ class ConvDecoder(nn.Module):
             # The encoder stage ran stage_inputs[index] -> stage[0] -> ... -> stage[-1]; walk it backwards.
             targets = [int(c) for c in reversed(stages[index][:-1])] + [stage_inputs[index]]
             for position, n_out in enumerate(targets):
-                layers.append(nn.Conv2d(channels, n_out, kernel_size, padding="same"))
+                layers.append(SameConv2d(channels, n_out, kernel_size))
                 if not (index == 0 and position == len(targets) - 1):  # no activation on the output conv
                     layers.append(activation(act))
                 channels = n_out

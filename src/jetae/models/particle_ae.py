@@ -94,7 +94,7 @@ def knn_graph(coordinates: torch.Tensor, mask: torch.Tensor, k: int) -> tuple[to
         empty = torch.zeros(n, n_points, 0, dtype=torch.long, device=coordinates.device)
         return empty, empty.bool()
     distances = torch.cdist(coordinates.float(), coordinates.float(), compute_mode="donot_use_mm_for_euclid_dist")
-    blocked = ~mask.unsqueeze(1) | torch.eye(n_points, dtype=torch.bool, device=coordinates.device).unsqueeze(0)
+    blocked = ~mask.unsqueeze(1) | (torch.eye(n_points, device=coordinates.device) > 0).unsqueeze(0)
     distances = distances.masked_fill(blocked, float("inf"))
     nearest, index = distances.topk(k, dim=-1, largest=False)
     valid = torch.isfinite(nearest) & mask.unsqueeze(-1)
@@ -224,7 +224,9 @@ def sinkhorn_distance(
     weights = weights / weights.sum(dim=1, keepdim=True).clamp_min(1e-12)
     log_a = torch.where(weights > 0, torch.log(weights.clamp_min(1e-30)), torch.full_like(weights, _LOG_ZERO))
     n_outputs = outputs.shape[1]
-    log_b = torch.full((len(outputs), n_outputs), -float(np.log(n_outputs)), dtype=cost.dtype, device=outputs.device)
+    log_b = torch.full(
+        (outputs.shape[0], n_outputs), -float(np.log(n_outputs)), dtype=cost.dtype, device=outputs.device
+    )
     f = torch.zeros_like(log_a)
     g = torch.zeros_like(log_b)
     scaled = -cost / epsilon

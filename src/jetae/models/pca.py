@@ -58,9 +58,13 @@ class PCADetector(Detector):
         return (self._project(inputs) @ self.components_ + self.mean_).reshape(inputs.shape).astype(np.float32)
 
     def _score(self, inputs: np.ndarray, score: str) -> np.ndarray:
-        flat = inputs.reshape(len(inputs), -1)
-        reconstruction = self._reconstruct(inputs).reshape(len(inputs), -1)
-        return np.mean((flat - reconstruction) ** 2, axis=1)
+        # float64 einsum on C-ordered copies: a jet's score must not depend on the other jets of the batch,
+        # nor on the memory layout (scikit-learn's components are Fortran-ordered, loaded ones C-ordered);
+        # float32 BLAS products change in the last bit with both
+        flat = np.ascontiguousarray(inputs.reshape(len(inputs), -1), dtype=np.float64) - self.mean_
+        components = np.ascontiguousarray(self.components_, dtype=np.float64)
+        residual = flat - np.einsum("nk,kf->nf", np.einsum("nf,kf->nk", flat, components), components)
+        return np.mean(residual**2, axis=1)
 
     def _encode(self, inputs: np.ndarray) -> np.ndarray:
         return self._project(inputs).astype(np.float32)

@@ -11,9 +11,12 @@ import numpy as np
 
 from jetae.errors import JetaeError
 
-MODEL_FORMAT = "jetae-model/2"
+MODEL_FORMAT = "jetae-model/3"
 #: Formats of older jetae versions, refused with a clear message.
-OLD_MODEL_FORMATS = {"jetae-model/1": "training options not yet in their own 'trainer' section"}
+OLD_MODEL_FORMATS = {
+    "jetae-model/1": "training options not yet in their own 'trainer' section",
+    "jetae-model/2": "no 'contamination' option and no fitted decision threshold yet",
+}
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "weights.safetensors"
 HISTORY_FILE = "history.json"

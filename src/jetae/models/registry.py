@@ -14,7 +14,17 @@ from typing import Any, Callable
 from jetae.errors import JetaeError
 
 #: The modules of ``jetae.models`` that define registered models (the one place to add one).
-MODEL_MODULES = ("pca", "autoencoders", "vae", "nae", "ensemble", "lola_ae", "particle_ae", "seq_ae")
+MODEL_MODULES = (
+    "pca",
+    "autoencoders",
+    "vae",
+    "nae",
+    "ensemble",
+    "lola_ae",
+    "particle_ae",
+    "seq_ae",
+    "density",
+)
 
 
 @dataclass(frozen=True)

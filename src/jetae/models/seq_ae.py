@@ -103,7 +103,7 @@ class SequenceAutoencoder(nn.Module):
     def encode(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         states, _ = self.encoder(x)
         last = (mask.sum(dim=1) - 1).clamp_min(0)
-        final = states[torch.arange(len(states), device=states.device), last]
+        final = states[torch.arange(states.shape[0], device=states.device), last]
         return self.to_latent(final)
 
     def decode(self, latent: torch.Tensor, x: torch.Tensor) -> torch.Tensor:

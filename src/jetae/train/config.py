@@ -18,6 +18,9 @@ from jetae.errors import JetaeError
 #: it runs): such an option may differ when an interrupted run is resumed.
 RESULT_NEUTRAL = {"changes_result": False}
 
+#: Values of :attr:`TrainerConfig.lr_schedule`.
+LR_SCHEDULES = ("constant", "cosine")
+
 
 @dataclass
 class TrainerConfig:
@@ -32,6 +35,9 @@ class TrainerConfig:
     #: Adam learning rate and weight decay.
     lr: float = 1e-3
     weight_decay: float = 0.0
+    #: Learning rate over the optimiser steps: ``constant``, or ``cosine`` decay from ``lr`` at the
+    #: first step to 0 after the last step of the last epoch (per step; early stopping may end sooner).
+    lr_schedule: str = "constant"
     #: Fraction of the training jets held out for validation when no validation set is given.
     val_fraction: float = 0.1
     #: Early stopping: epochs without improvement of the monitored loss by more than min_delta (0 = off).
@@ -41,7 +47,9 @@ class TrainerConfig:
     gradient_clip: float = 0.0
     #: ``auto`` (CUDA, else MPS, else CPU), ``cpu``, ``cuda`` or ``mps``.
     device: str = field(default="auto", metadata=RESULT_NEUTRAL)
-    #: Lightning precision; ``auto`` = bf16 autocast on GPU, fp32 on CPU.
+    #: Lightning precision (``32-true``, ``bf16-mixed``, ...). ``auto``: bf16 autocast on a GPU; on the
+    #: CPU bf16 autocast for training convolutional networks where the CPU has bf16 instructions
+    #: (AVX512-BF16 / AMX), fp32 otherwise and for scoring (``jetae.train.device.resolve_precision``).
     precision: str = "auto"
     #: Devices per node and nodes; more than one uses Lightning's DDP strategy.
     devices: int = 1
@@ -56,6 +64,7 @@ class TrainerConfig:
             (self.batch_size >= 1 and self.eval_batch_size >= 1, "batch sizes must be >= 1"),
             (self.lr > 0, "lr must be > 0"),
             (self.weight_decay >= 0, "weight_decay must be >= 0"),
+            (self.lr_schedule in LR_SCHEDULES, f"lr_schedule must be one of {', '.join(LR_SCHEDULES)}"),
             (0 <= self.val_fraction < 1, "val_fraction must be in [0, 1)"),
             (self.patience >= 0, "patience must be >= 0"),
             (self.devices >= 1 and self.num_nodes >= 1, "devices and num_nodes must be >= 1"),

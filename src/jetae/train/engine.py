@@ -141,7 +141,7 @@ def fit_network(
     if keep not in ("best", "last"):
         raise ValueError(f"keep must be 'best' or 'last', got {keep!r}")
     accelerator = resolve_accelerator(config.device)
-    precision = resolve_precision(config.precision, accelerator)
+    precision = resolve_precision(config.precision, accelerator, network)
     if len(train.get("inputs", ())) == 0:
         raise JetaeError("no training samples")
     L.seed_everything(seed, workers=True, verbose=False)

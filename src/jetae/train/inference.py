@@ -29,12 +29,12 @@ def run_batched(
     """Apply ``function(network, batch)`` over ``inputs`` ``(n, ...)`` in batches, in eval mode.
 
     Returns the concatenated float32 numpy result ``(n, ...)``. ``device`` and ``precision`` as
-    in :class:`~jetae.train.config.TrainerConfig` (bf16 autocast where training used it).
+    in :class:`~jetae.train.config.TrainerConfig` (``auto``: bf16 autocast on a GPU, fp32 on the CPU).
     """
     accelerator = resolve_accelerator(device)
     target = torch_device(accelerator)
     network = use_fast_memory_format(network.to(target).eval(), accelerator)
-    use_bf16 = resolve_precision(precision, accelerator).startswith("bf16")
+    use_bf16 = resolve_precision(precision, accelerator, network, training=False).startswith("bf16")
     batch_size = evaluation_batch_size(batch_size, tuple(inputs.shape[1:]), accelerator)
     outputs = []
     for start in range(0, len(inputs), batch_size):

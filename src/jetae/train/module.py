@@ -52,6 +52,8 @@ class TrainingModule(L.LightningModule):
         self.best_state: dict[str, torch.Tensor] | None = None
         self._sums: dict[str, dict[str, torch.Tensor]] = {}
         self._epoch_start = time.perf_counter()
+        #: Learning rates of the optimiser's parameter groups before any schedule (per-step cosine).
+        self._base_lrs: list[float] = []
 
     # ------------------------------------------------------------ what trainables may read
     @property
@@ -61,7 +63,8 @@ class TrainingModule(L.LightningModule):
 
     @property
     def learning_rate(self) -> float:
-        """Learning rate of the first parameter group (the rate the current epoch trains with)."""
+        """Learning rate of the first parameter group (the rate the current epoch trains with; under
+        ``lr_schedule=cosine`` the rate of the latest optimiser step)."""
         return float(self.trainer.optimizers[0].param_groups[0]["lr"])
 
     # ------------------------------------------------------------ steps
@@ -95,6 +98,8 @@ class TrainingModule(L.LightningModule):
                 self.clip_gradients(
                     optimizer, gradient_clip_val=self.config.gradient_clip, gradient_clip_algorithm="norm"
                 )
+            if self.config.lr_schedule == "cosine":
+                self._set_cosine_lr(optimizer)
             optimizer.step()
             losses.append(loss.detach())
         # One host sync per group of mini-batches (not per step): a diverging run stops within it,
@@ -116,9 +121,25 @@ class TrainingModule(L.LightningModule):
                 f"step {self.global_step - len(losses) + first + 1}"
             )
 
+    def _set_cosine_lr(self, optimizer: Any) -> None:
+        """``lr_schedule=cosine``: the rate of this optimiser step, from the step count alone.
+
+        ``global_step`` counts optimiser steps (also across a resume), so no scheduler state is needed.
+        The schedule spans the configured ``epochs`` (not a ``max_epochs`` that interrupts the fit).
+        """
+        total = max(1, self.config.epochs * self.steps_per_epoch)
+        factor = 0.5 * (1.0 + math.cos(math.pi * min(self.global_step, total) / total))
+        for group, base in zip(optimizer.param_groups, self._base_lrs):
+            group["lr"] = base * factor
+
     def configure_optimizers(self) -> Any:
         optimizer = self._trainable.configure_optimizer(self.network, self.config)
         scheduler = self._trainable.configure_scheduler(optimizer, self.config)
+        self._base_lrs = [float(group["lr"]) for group in optimizer.param_groups]
+        if scheduler is not None and self.config.lr_schedule != "constant":
+            raise ValueError(
+                f"lr_schedule={self.config.lr_schedule!r} and a trainable's own scheduler cannot be combined"
+            )
         # Lightning keeps the scheduler's state in checkpoints; with manual optimisation it is stepped below.
         return optimizer if scheduler is None else {"optimizer": optimizer, "lr_scheduler": scheduler}
 

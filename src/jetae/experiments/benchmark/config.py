@@ -10,7 +10,14 @@ from typing import Any, Sequence
 
 from jetae.config import merge_options
 from jetae.errors import JetaeError
-from jetae.experiments.benchmark.presets import MODEL_OPTIONS, MODEL_ORDER, PRESET_DEFAULTS, PRESETS
+from jetae.experiments.benchmark.presets import (
+    MODEL_OPTIONS,
+    MODEL_ORDER,
+    PRESET_DEFAULTS,
+    PRESET_ZOO,
+    PRESETS,
+    ZOO_SAMPLES,
+)
 from jetae.models import available_models, get_model_spec
 
 log = logging.getLogger(__name__)
@@ -50,6 +57,10 @@ class BenchmarkConfig:
     results_copy: str | None = None
     #: The command line that started the run (recorded in the results).
     command: str | None = None
+    #: Zoo signals (names of ``zoo_samples`` in ``presets.yaml``, read from ``DATA_DIR/zoo/NAME.h5``)
+    #: added to the forward direction; None: the preset's (``PRESET_ZOO``). With a zoo, every score
+    #: of every model is evaluated (``score_names``), in both directions.
+    zoo: tuple[str, ...] | None = None
 
     def resolved(self) -> "BenchmarkConfig":
         """A copy with the preset's defaults filled in and everything checked (JetaeError if invalid)."""
@@ -67,9 +78,16 @@ class BenchmarkConfig:
             get_model_spec(name)  # unknown names fail here, listing the known ones
         if len(set(models)) != len(models):
             raise JetaeError(f"model listed twice in {', '.join(models)}")
+        zoo = tuple(self.zoo) if self.zoo is not None else PRESET_ZOO[self.preset]
+        unknown = [name for name in zoo if name not in ZOO_SAMPLES]
+        if unknown:
+            raise JetaeError(f"unknown zoo signal {', '.join(map(repr, unknown))}; valid: {', '.join(ZOO_SAMPLES)}")
+        if len(set(zoo)) != len(zoo):
+            raise JetaeError(f"zoo signal listed twice in {', '.join(zoo)}")
         resolved = dataclasses.replace(
             self,
             models=models,
+            zoo=zoo,
             data_dir=self.data_dir or defaults.data_dir,
             n_train=self.n_train if self.n_train is not None else defaults.n_train,
             n_test=self.n_test if self.n_test is not None else defaults.n_test,
@@ -94,7 +112,10 @@ def model_options(config: BenchmarkConfig, name: str) -> dict[str, Any]:
     """The option overrides of model ``name``: preset dict < --epochs / --device / seed < --set."""
     config_cls = get_model_spec(name).config_cls
     fields = set(get_model_spec(name).option_names())
-    if "options" in fields:  # a model made of other models (ensemble): members get their model's preset and flags
+    # A model made of copies of one model (ensemble: a `model` name and its `options`): the members get
+    # their model's preset and flags. Other models holding member specs (lists or dicts of options)
+    # take them as they are given.
+    if {"model", "options"} <= fields and isinstance(config_cls().model, str):
         member = config.model_options.get(name, {}).get("model", config_cls().model)
         member_options = {k: v for k, v in model_options(config, member).items() if k != "seed"}
         return merge_options(
@@ -127,6 +148,8 @@ def command_words(config: BenchmarkConfig, set_options: Sequence[str] = ()) -> l
     words = ["jetae", "benchmark", "--preset", config.preset]
     if config.models:
         words += ["--models", *config.models]
+    if config.zoo is not None:
+        words += ["--zoo", *config.zoo]
     for flag in (
         "data_dir",
         "n_train",

@@ -8,6 +8,7 @@ from typing import Any, Mapping
 from jetae.evaluation.resolvability import NOT_AVAILABLE
 from jetae.experiments.benchmark.config import needs_outliers_safe
 from jetae.experiments.benchmark.presets import MODEL_TRAIN_JETS, PUBLISHED
+from jetae.experiments.benchmark.zoo import zoo_columns, zoo_rows, zoo_summary, zoo_tables
 from jetae.experiments.tables import markdown_table, number_cell
 
 #: Columns of the result table.
@@ -59,6 +60,15 @@ def result_rows(payload: Mapping[str, Any]) -> list[list[str]]:
         label = f"{name} (a)" if needs_outliers_safe(name) else name
         rows.append([label, *cells])
     return rows
+
+
+def run_zoo_summary(payload: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The zoo summary (:func:`~jetae.experiments.benchmark.zoo.zoo_summary`) of one run; None without a zoo."""
+    signals = payload["meta"].get("zoo") or []
+    if not signals:
+        return None
+    seed = (payload["meta"].get("seeds") or {}).get("models", 0)
+    return zoo_summary({name: {seed: directions} for name, directions in payload["models"].items()}, signals)
 
 
 def markdown_report(payload: Mapping[str, Any]) -> str:
@@ -116,6 +126,17 @@ def markdown_report(payload: Mapping[str, Any]) -> str:
             "- (a) trained with W jets as outliers (outlier exposure): its W column is not an unsupervised "
             "result; top is the unseen signal."
         )
+    zoo = run_zoo_summary(payload)
+    if zoo is not None:
+        lines += [
+            "",
+            f"## Signal zoo (seed {meta['seeds']['models']}; every score of each model)",
+            "",
+            f"Zoo samples: `zoo/NAME.h5`, {sizes['n_test']} jets each, against the same QCD test jets. Over seeds: "
+            "`jetae benchmark --seeds` or `--seed-summary` (zoo.json).",
+            "",
+        ]
+        lines += zoo_tables(zoo)
     failures = [
         (f"{name} {direction}", block)
         for name, directions in payload["models"].items()
@@ -151,6 +172,10 @@ def markdown_report(payload: Mapping[str, Any]) -> str:
 
 
 def markdown_table_only(payload: Mapping[str, Any]) -> str:
-    """Just the result table (for the terminal)."""
+    """Just the result table, and the zoo's AUC table for a zoo run (for the terminal)."""
     lines = markdown_table(RESULT_COLUMNS, result_rows(payload), right=tuple(range(1, len(RESULT_COLUMNS))))
+    zoo = run_zoo_summary(payload)
+    if zoo is not None:
+        columns = zoo_columns(zoo)
+        lines += ["", *markdown_table(columns, zoo_rows(zoo), right=tuple(range(1, len(columns))))]
     return "\n".join(lines) + "\n"

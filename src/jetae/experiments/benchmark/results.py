@@ -61,12 +61,14 @@ def read_runs(runs: Sequence[str | os.PathLike]) -> list[dict[str, Any]]:
 
 
 def check_same_setup(runs: Sequence[str | os.PathLike], payloads: Sequence[Mapping[str, Any]], action: str) -> None:
-    """Raise unless every run has the first run's preset, sample sizes and sample files."""
+    """Raise unless every run has the first run's preset, zoo signals, sample sizes and sample files."""
     first = payloads[0]["meta"]
     for run, payload in zip(runs, payloads):
         meta = payload["meta"]
         if meta.get("preset") != first.get("preset"):
             raise JetaeError(f"cannot {action}: preset differs from that of {runs[0]}", run)
+        if list(meta.get("zoo") or []) != list(first.get("zoo") or []):
+            raise JetaeError(f"cannot {action}: zoo signals differ from those of {runs[0]}", run)
         # n_outliers is null in runs without an outlier-exposed model.
         if not same_sizes(meta["sizes"], first["sizes"]):
             raise JetaeError(f"cannot {action}: sizes differs from that of {runs[0]}", run)

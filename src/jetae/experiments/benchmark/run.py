@@ -6,7 +6,10 @@
   throughput (``anomaly_score`` on the test sets);
 * **reverse**: the same model trained on top jets, with QCD jets as the anomaly.
 
-Each direction is one :func:`jetae.evaluation.direction.tag_direction`.
+With a signal zoo (presets ``zoo``, ``zoo-quick`` or ``--zoo``) the forward direction also tags
+every zoo signal, and both directions evaluate every score of each model (``score_names``).
+Each direction is one :func:`jetae.evaluation.direction.tag_direction`, with its peak memory
+(:mod:`.memory`).
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ import os
 import platform
 import time
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import torch
 
@@ -28,9 +31,10 @@ from jetae.evaluation.direction import tag_direction
 from jetae.evaluation.jsonify import json_ready
 from jetae.evaluation.resolvability import not_resolvable_text
 from jetae.experiments.benchmark.config import BenchmarkConfig, model_options, needs_outliers
-from jetae.experiments.benchmark.presets import MODEL_TRAIN_JETS, PUBLISHED, SAMPLES
+from jetae.experiments.benchmark.memory import peak_memory
+from jetae.experiments.benchmark.presets import MODEL_TRAIN_JETS, PUBLISHED
 from jetae.experiments.benchmark.results import write_results
-from jetae.experiments.benchmark.samples import Samples, load_samples, prepare_samples
+from jetae.experiments.benchmark.samples import Samples, load_samples, prepare_samples, sample_seed
 from jetae.experiments.benchmark.threads import cpu_name, thread_limit
 from jetae.generation.run import available_cores
 from jetae.io.atomic import check_not_input, check_writable
@@ -69,35 +73,47 @@ def run_direction(
     sculpting: bool = True,
     n_bootstrap: int = 100,
     seed: int = 0,
+    all_scores: bool = False,
 ) -> dict[str, Any]:
     """Train ``name`` on ``train`` and evaluate it on ``background`` vs each of ``signals``
     (:func:`jetae.evaluation.direction.tag_direction`).
 
-    Returns ``{"status": "ok", "n_train", "n_outliers", "train_seconds", "epochs_run", "score",
-    "n_scored", "inference_seconds", "inference_jets_per_s", "signals": {name: summarize()},
-    "mass_sculpting": {...}, "options"}`` (``mass_sculpting`` only with ``sculpting``). Training
-    time includes building the representation; inference is ``anomaly_score`` on background +
-    signals. Errors propagate (the caller records them).
+    Returns ``{"status": "ok", "n_train", "n_outliers", "train_seconds", "train_jets_per_s",
+    "epochs_run", "score", "score_names", "n_scored", "inference_seconds", "inference_jets_per_s",
+    "signals": {name: summarize()}, "mass_sculpting": {...}, "memory": {...}, "options"}``
+    (``mass_sculpting`` only with ``sculpting``). ``score``, ``signals`` and ``mass_sculpting`` are
+    those of the model's default score; with ``all_scores`` every score of the model
+    (``score_names``) is evaluated, and ``"scores": {score: {"signals", "mass_sculpting"}}`` holds
+    each. Training time includes building the representation; inference is ``anomaly_score`` on
+    background + signals (``n_scored`` counts each jet once per score); ``memory`` is
+    :func:`~jetae.experiments.benchmark.memory.peak_memory` of training and scoring. Errors
+    propagate (the caller records them).
     """
     detector = create_model(name, dict(options))
     fit_params = {"outliers": outliers} if needs_outliers(name) else {}
-    result = tag_direction(
-        detector,
-        background,
-        signals,
-        train=train,
-        fit_params=fit_params,
-        sculpting=sculpting,
-        n_bootstrap=n_bootstrap,
-        seed=seed,
-    )
+    with peak_memory() as memory:
+        result = tag_direction(
+            detector,
+            background,
+            signals,
+            train=train,
+            fit_params=fit_params,
+            # score_names is read after fit: a model may know its scores only once trained.
+            scores=_AllScores(detector) if all_scores else None,
+            sculpting=sculpting,
+            n_bootstrap=n_bootstrap,
+            seed=seed,
+        )
+    train_seconds = result.train_seconds or 0.0
     block: dict[str, Any] = {
         "status": "ok",
         "n_train": result.n_train,
         "n_outliers": len(outliers) if fit_params else None,
         "train_seconds": result.train_seconds,
+        "train_jets_per_s": result.n_train / train_seconds if result.n_train and train_seconds > 0 else None,
         "epochs_run": result.epochs_run,
         "score": result.score_names[0],
+        "score_names": list(result.score_names),
         "n_scored": result.n_scored,
         "inference_seconds": result.inference_seconds,
         "inference_jets_per_s": result.inference_jets_per_s,
@@ -105,8 +121,27 @@ def run_direction(
     }
     if sculpting:
         block["mass_sculpting"] = result.mass_sculpting
+    if all_scores:
+        block["scores"] = result.blocks
+    block["memory"] = memory
     block["options"] = detector.get_params()
     return block
+
+
+class _AllScores(Sequence[str]):
+    """Every score of ``detector``, looked up when used (after ``fit``), default score first."""
+
+    def __init__(self, detector: Any) -> None:
+        self.detector = detector
+
+    def _names(self) -> tuple[str, ...]:
+        return tuple(self.detector.score_names)
+
+    def __getitem__(self, index: Any) -> Any:
+        return self._names()[index]
+
+    def __len__(self) -> int:
+        return len(self._names())
 
 
 def describe_direction(name: str, direction: str, block: Mapping[str, Any]) -> str:
@@ -139,14 +174,16 @@ def run_models(
     """
     results: dict[str, dict[str, Any]] = {}
     failed: list[str] = []
+    all_scores = bool(config.zoo)
     for index, (name, opts) in enumerate(options.items(), start=1):
         outliers = samples.w_outliers if needs_outliers(name) else None
         n_train, _ = MODEL_TRAIN_JETS.get(config.preset, {}).get(name, (None, ""))
+        forward_signals = {signal: getattr(samples, sample) for signal, sample in FORWARD_SIGNALS.items()}
         directions = {
             "forward": dict(
                 train=samples.qcd_train[:n_train],
                 background=samples.qcd_test,
-                signals={signal: getattr(samples, sample) for signal, sample in FORWARD_SIGNALS.items()},
+                signals={**forward_signals, **samples.zoo},
                 sculpting=True,
             ),
             "reverse": dict(
@@ -161,7 +198,13 @@ def run_models(
             tick = time.perf_counter()
             try:
                 block = run_direction(
-                    name, opts, outliers=outliers, n_bootstrap=config.n_bootstrap, seed=config.seed, **data
+                    name,
+                    opts,
+                    outliers=outliers,
+                    n_bootstrap=config.n_bootstrap,
+                    seed=config.seed,
+                    all_scores=all_scores,
+                    **data,
                 )
             except RECORDED_ERRORS as exc:
                 if not isinstance(exc, JetaeError):
@@ -185,7 +228,9 @@ def run_benchmark(config: BenchmarkConfig) -> dict[str, Any]:
          "failed": ["name/direction", ...],
          "published_reference": {"heading", "rows", "caveats"}}
 
-    ``forward``: trained on QCD; ``signals`` ``top`` and ``w`` (each :func:`summarize`:
+    ``meta.zoo``: the zoo signals (empty without a zoo); with a zoo, each direction also has
+    ``scores`` (every score of the model, see :func:`run_direction`).
+    ``forward``: trained on QCD; ``signals`` ``top``, ``w`` and the zoo signals (each :func:`summarize`:
     auc, auc_err, r30, r50, ...), ``mass_sculpting`` (jsd_eff50, jsd_eff10, ...),
     ``train_seconds``, ``inference_jets_per_s``, ``options`` (resolved model config).
     ``reverse``: trained on top; ``signals`` ``qcd`` (background = held-out top jets).
@@ -214,6 +259,7 @@ def run_benchmark(config: BenchmarkConfig) -> dict[str, Any]:
     meta = {
         "command": config.command,
         "preset": config.preset,
+        "zoo": list(config.zoo or ()),
         "started": started.isoformat(timespec="seconds"),
         "wall_seconds": time.perf_counter() - start,
         "jetae": __version__,
@@ -227,7 +273,7 @@ def run_benchmark(config: BenchmarkConfig) -> dict[str, Any]:
         "seeds": {
             "models": config.seed,
             "bootstrap": config.seed,
-            "samples": {name: SAMPLES[name][1] for name in paths},
+            "samples": {name: sample_seed(name) for name in paths},
         },
         "sizes": {
             "n_train_forward": len(samples.qcd_train),
@@ -237,7 +283,8 @@ def run_benchmark(config: BenchmarkConfig) -> dict[str, Any]:
             "n_outliers": None if samples.w_outliers is None else len(samples.w_outliers),
         },
         "roles": {
-            "forward": "trained on qcd_train; background qcd_test; signals top_test (top), w_test (w)",
+            "forward": "trained on qcd_train; background qcd_test; signals top_test (top), w_test (w)"
+            + "".join(f", zoo/{signal}.h5 ({signal})" for signal in config.zoo or ()),
             "reverse": "trained on the first jets of top_train; background = the last n_test jets of "
             "top_train (held out); anomaly qcd_test",
             "outliers": "oe_vae trains with w_outliers as outliers in both directions",

@@ -8,6 +8,8 @@ Samples (``DATA_DIR/<name>.h5``, the names of ``bench/make_samples.sh``)::
     top_test    forward signal "top"
     w_test      forward signal "w"
     w_outliers  outlier-exposure jets for oe_vae (both directions), never the W test file
+    zoo/NAME    forward signal NAME of the signal zoo (first n_test jets; presets zoo, zoo-quick,
+                or --zoo), made by ``jetae generate --card NAME`` (bench/make_zoo_samples.sh)
 
 The reverse test set is held out of ``top_train`` (its last ``n_test`` jets), so the top
 jets of the forward signal (``top_test``) and of the reverse background are different,
@@ -17,7 +19,7 @@ independent samples; the reverse training set is the jets before them.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -25,7 +27,7 @@ from jetae.errors import JetaeError
 from jetae.evaluation.provenance import file_provenance
 from jetae.evaluation.samples import check_labels, read_sample
 from jetae.experiments.benchmark.config import BenchmarkConfig, needs_outliers
-from jetae.experiments.benchmark.presets import PRESET_DEFAULTS, SAMPLES
+from jetae.experiments.benchmark.presets import PRESET_DEFAULTS, SAMPLES, ZOO_SAMPLES
 from jetae.experiments.sample_files import ensure_sample_files
 from jetae.io.toptag import count_jets
 from jetae.jets import Jets
@@ -34,6 +36,22 @@ log = logging.getLogger(__name__)
 
 #: The script that makes the shared samples of the full preset.
 MAKE_SAMPLES = "bench/make_samples.sh"
+#: The script that makes the zoo samples of the zoo preset (``DATA_DIR/zoo/NAME.h5``).
+MAKE_ZOO_SAMPLES = "bench/make_zoo_samples.sh"
+#: Folder of the zoo samples inside the data directory.
+ZOO_DIR = "zoo"
+
+
+def zoo_sample(signal: str) -> str:
+    """The sample name (path below the data directory, without ``.h5``) of zoo signal ``signal``."""
+    return f"{ZOO_DIR}/{signal}"
+
+
+def sample_seed(name: str) -> int:
+    """The generation seed of sample ``name`` (a benchmark sample or ``zoo/NAME``)."""
+    if name.startswith(f"{ZOO_DIR}/"):
+        return ZOO_SAMPLES[name.split("/", 1)[1]]
+    return SAMPLES[name][1]
 
 
 def required_samples(config: BenchmarkConfig) -> dict[str, int]:
@@ -48,6 +66,8 @@ def required_samples(config: BenchmarkConfig) -> dict[str, int]:
     }
     if any(needs_outliers(name) for name in config.models or ()):
         required["w_outliers"] = config.n_outliers
+    for signal in config.zoo or ():
+        required[zoo_sample(signal)] = config.n_test
     return required
 
 
@@ -66,7 +86,8 @@ def prepare_samples(config: BenchmarkConfig) -> dict[str, Path]:
 
     Quick: a file with at least the needed number of jets is reused (its first jets are
     taken); a missing, unreadable or smaller one is (re)generated with Pythia 8 + FastJet.
-    Full: never generates; every missing file is named with the script that makes it.
+    Full: never generates; every missing file is named with the script that makes it. Zoo
+    samples (``zoo/NAME``) are generated from the card ``NAME`` shipped with jetae.
     ``top_train`` may be smaller than ``n_train + n_test`` (the reverse direction then
     trains on fewer jets), but must hold more than ``n_test``.
     """
@@ -78,10 +99,12 @@ def prepare_samples(config: BenchmarkConfig) -> dict[str, Path]:
     short = {name: n for name, n in required.items() if (counts[name] or 0) < minimum[name]}
     if short and PRESET_DEFAULTS[config.preset].generate:
         log.info("generating %d quick benchmark sample(s) in %s (cached for the next run)", len(short), data_dir)
+        zoo = {name: name.split("/", 1)[1] for name in short if name.startswith(f"{ZOO_DIR}/")}
         ensure_sample_files(
             data_dir,
-            {name: (SAMPLES[name][0], n, SAMPLES[name][1]) for name, n in short.items()},
+            {name: (None if name in zoo else SAMPLES[name][0], n, sample_seed(name)) for name, n in short.items()},
             workers=config.workers,
+            cards=zoo,
         )
     elif short:
 
@@ -89,10 +112,11 @@ def prepare_samples(config: BenchmarkConfig) -> dict[str, Path]:
             count = counts[name]
             return "missing" if count is None else "unreadable" if count < 0 else f"{count} jets, needs {minimum[name]}"
 
+        scripts = sorted({MAKE_ZOO_SAMPLES if name.startswith(f"{ZOO_DIR}/") else MAKE_SAMPLES for name in short})
         problems = [f"{data_dir / f'{name}.h5'} ({why(name)})" for name in short]
         raise JetaeError(
-            f"the {config.preset} benchmark needs the shared samples made by {MAKE_SAMPLES} "
-            f"(run `bash {MAKE_SAMPLES}` from the repository root, or point --data-dir at a copy); "
+            f"the {config.preset} benchmark needs the shared samples made by {' and '.join(scripts)} "
+            f"(run `bash {'` and `bash '.join(scripts)}` from the repository root, or point --data-dir at a copy); "
             f"not usable: {', '.join(problems)}"
         )
     return {name: data_dir / f"{name}.h5" for name in required}
@@ -112,6 +136,8 @@ class Samples:
     w_outliers: Jets | None
     #: Provenance per file: path, counts, rows used, generation sidecar.
     provenance: dict[str, Any]
+    #: ``{zoo signal: jets}`` (first n_test jets of ``zoo/NAME.h5``), in the order of ``config.zoo``.
+    zoo: dict[str, Jets] = field(default_factory=dict)
 
 
 def load_samples(config: BenchmarkConfig, paths: Mapping[str, Path]) -> Samples:
@@ -128,6 +154,8 @@ def load_samples(config: BenchmarkConfig, paths: Mapping[str, Path]) -> Samples:
     }
     if "w_outliers" in paths:
         rows["w_outliers"] = {"outliers": (0, config.n_outliers)}
+    for signal in config.zoo or ():
+        rows[zoo_sample(signal)] = {"test": (0, config.n_test)}
     jets: dict[str, Any] = {}
     provenance: dict[str, Any] = {}
     for name, slices in rows.items():
@@ -143,7 +171,10 @@ def load_samples(config: BenchmarkConfig, paths: Mapping[str, Path]) -> Samples:
         provenance[name] = record
     # Catch swapped files from the is_signal_new labels (errors only for an all-signal QCD sample).
     check_labels(jets["qcd_train"], {})
-    check_labels(jets["qcd_test"], {"top": jets["top_test"], "w": jets["w_test"], "top_train": jets["reverse_train"]})
+    zoo = {signal: jets[zoo_sample(signal)] for signal in config.zoo or ()}
+    check_labels(
+        jets["qcd_test"], {"top": jets["top_test"], "w": jets["w_test"], "top_train": jets["reverse_train"], **zoo}
+    )
     return Samples(
         qcd_train=jets["qcd_train"],
         top_train=jets["reverse_train"],
@@ -153,4 +184,5 @@ def load_samples(config: BenchmarkConfig, paths: Mapping[str, Path]) -> Samples:
         w_test=jets["w_test"],
         w_outliers=jets.get("w_outliers"),
         provenance=provenance,
+        zoo=zoo,
     )

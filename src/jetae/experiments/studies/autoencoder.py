@@ -189,7 +189,7 @@ def representation_observables(
     for lo in range(0, len(rows), _CHUNK_ROWS):  # an image is up to n_pixels^2 particles: bound the memory
         particles = pseudo_constituents(rows[lo : lo + _CHUNK_ROWS], representation, pt_scale)
         kinematics = jet_kinematics(particles)
-        taus = nsubjettiness(particles, n_max=3, radius=radius)
+        taus = nsubjettiness(particles, n_max=3, radius=radius)[..., 0]  # beta = 1
         parts["mass"].append(kinematics["mass"])
         parts["pt"].append(kinematics["pt"])
         parts["multiplicity"].append(kinematics["multiplicity"])

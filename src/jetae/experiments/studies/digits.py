@@ -57,6 +57,9 @@ DIGITS_MODEL_OPTIONS: dict[str, dict[str, Any]] = {
         "scaler": "none",
         "output_activation": "sigmoid",
         "nae_lr": 1e-4,
+        # As measured: nae's defaults before they became the tuned jet setting (issue #22).
+        "gamma": 1.0,
+        "nae_lr_schedule": "constant",
     },
     "dense_ae": {
         "hidden": [64, 32],

@@ -96,7 +96,7 @@ def observable_features(jets: Jets, radius: float = 0.8) -> tuple[np.ndarray, li
     ``tau21 = tau2 / tau1``, ``tau32 = tau3 / tau2`` (0 where the denominator is 0).
     """
     kinematics = jet_kinematics(jets.constituents)
-    taus = nsubjettiness(jets.constituents, n_max=3, radius=radius)
+    taus = nsubjettiness(jets.constituents, n_max=3, radius=radius)[..., 0]  # beta = 1
     columns = [
         kinematics["mass"],
         kinematics["pt"],

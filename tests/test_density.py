@@ -1,0 +1,174 @@
+"""Density detectors (observable_density, latent_density, combination) and the physics features
+they use (N-subjettiness, fixed-mass rescaling): exact densities on a Gaussian toy, physics sanity
+on Pythia jets, save/load without pickle."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from scipy.stats import multivariate_normal
+
+from jetae.errors import JetaeError
+from jetae.features import make_representation
+from jetae.features.kinematics import jet_four_momentum, jet_mass
+from jetae.features.rescale import rescale_and_boost
+from jetae.features.substructure import nsubjettiness, observable_names
+from jetae.generation.generate import generate_jets
+from jetae.models import create_model
+from jetae.models.base import load_model
+from jetae.models.density import p_values
+from toys import prong_jets
+
+MEAN = np.array([1.0, -3.0])
+COVARIANCE = np.array([[2.0, 0.6], [0.6, 0.5]])
+
+
+@pytest.fixture(scope="module")
+def gaussian():
+    rng = np.random.default_rng(0)
+    return rng.multivariate_normal(MEAN, COVARIANCE, 20000), rng.multivariate_normal(MEAN, COVARIANCE, 500)
+
+
+@pytest.fixture(scope="module")
+def pythia_jets():
+    return generate_jets("qcd", 60, seed=21, workers=1), generate_jets("top", 60, seed=22, workers=1)
+
+
+def test_gmm_score_is_the_exact_negative_log_density(gaussian):
+    train, test = gaussian
+    detector = create_model("observable_density", n_components=1).fit(train)
+    # the fitted Gaussian, mapped back from the standardized space to input units
+    scale, offset = detector.scaler_.scale_.astype(np.float64), detector.scaler_.offset_.astype(np.float64)
+    mean = detector.density_.means_[0] * scale + offset
+    covariance = detector.density_.covariances_[0] * np.outer(scale, scale)
+    expected = -multivariate_normal(mean, covariance).logpdf(test)
+    np.testing.assert_allclose(detector.anomaly_score(test), expected, rtol=1e-5)  # float32 inputs
+    # and close to the truth (20k samples)
+    truth = -multivariate_normal(MEAN, COVARIANCE).logpdf(test)
+    assert np.median(np.abs(detector.anomaly_score(test) - truth)) < 0.02
+
+
+def test_flow_learns_the_gaussian_density(gaussian):
+    train, test = gaussian
+    detector = create_model("observable_density", estimator="flow", flow_epochs=4, flow_hidden=32).fit(train)
+    truth = -multivariate_normal(MEAN, COVARIANCE).logpdf(test)
+    assert np.median(np.abs(detector.anomaly_score(test) - truth)) < 0.1
+
+
+def test_p_values_are_upper_tail_fractions():
+    reference = np.sort(np.arange(1.0, 100.0))  # 99 background scores
+    p = p_values(reference, np.array([0.0, 50.0, 99.0, 1000.0]))
+    np.testing.assert_allclose(p, [1.0, 51 / 100, 2 / 100, 1 / 100])
+
+
+def test_nsubjettiness_physics(pythia_jets):
+    qcd, top = pythia_jets
+    taus = {name: nsubjettiness(jets.constituents, n_max=4)[..., 0] for name, jets in (("qcd", qcd), ("top", top))}
+    for value in taus.values():
+        assert (np.diff(value, axis=1) <= 1e-9).all()  # more (WTA) axes never fit worse
+        assert ((value >= 0) & (value <= 1)).all()
+    tau32 = {name: np.median(value[:, 2] / value[:, 1]) for name, value in taus.items()}
+    assert tau32["top"] < tau32["qcd"] - 0.1  # three prongs
+
+
+def test_observables_representation(pythia_jets):
+    qcd, _ = pythia_jets
+    features = make_representation(qcd, {"kind": "observables"})
+    assert features.shape == (len(qcd), 6) and features.dtype == np.float32
+    np.testing.assert_allclose(np.expm1(features[:, 0]), jet_mass(qcd.constituents), rtol=1e-4)
+    assert len(observable_names()) == 16
+    with pytest.raises(JetaeError, match="n_max"):
+        make_representation(qcd, {"kind": "observables", "n_max": 0})
+
+
+def test_rescale_and_boost_fixes_mass_and_energy(pythia_jets):
+    _, top = pythia_jets
+    boosted = rescale_and_boost(top.constituents, mass=100.0, energy=400.0)
+    jets = jet_four_momentum(boosted)
+    np.testing.assert_allclose(jets[:, 0], 400.0, rtol=1e-6)
+    np.testing.assert_allclose(jet_mass(boosted), 100.0, rtol=1e-5)
+    before, after = jet_four_momentum(top.constituents), jets
+    cosine = np.einsum("jk,jk->j", before[:, 1:], after[:, 1:])
+    cosine /= np.linalg.norm(before[:, 1:], axis=1) * np.linalg.norm(after[:, 1:], axis=1)
+    np.testing.assert_allclose(cosine, 1.0, atol=1e-9)  # the jet axis does not move
+    assert ((boosted == 0).all(-1) == (top.constituents == 0).all(-1)).all()  # padding stays padding
+    images = make_representation(top, {"kind": "image", "fixed_mass": 100.0, "fixed_energy": 400.0, "smooth": 1.0})
+    np.testing.assert_allclose(images.sum(axis=(1, 2, 3)), 1.0, rtol=1e-5)
+    with pytest.raises(JetaeError, match="fixed_mass"):
+        make_representation(top, {"kind": "image", "fixed_mass": 100.0})
+
+
+@pytest.mark.parametrize(
+    "name, options",
+    [
+        ("observable_density", {"n_components": 3}),
+        ("observable_density", {"estimator": "flow", "flow_epochs": 2, "flow_hidden": 16}),
+        ("latent_density", {"n_components": 2, "options": {"epochs": 1}}),
+        ("combination", {"members": [{"model": "pca", "options": {"n_components": 3}}, "observable_density"]}),
+    ],
+)
+def test_density_models_train_score_save_load(tmp_path, name, options):
+    train, test = prong_jets(200, 1, seed=1), prong_jets(40, 3, seed=2)
+    detector = create_model(name, options).fit(train)
+    scores = detector.anomaly_score(test)
+    assert scores.shape == (40,) and np.isfinite(scores).all()
+    detector.save(tmp_path / "run")
+    assert sorted(p.name for p in (tmp_path / "run").iterdir()) == [
+        "config.json",
+        "history.json",
+        "weights.safetensors",
+    ]
+    json.loads((tmp_path / "run" / "config.json").read_text())
+    np.testing.assert_array_equal(load_model(tmp_path / "run").anomaly_score(test), scores)
+
+
+def test_combination_ranks_like_its_members_agree(pythia_jets):
+    qcd, top = pythia_jets
+    detector = create_model("combination", members=["observable_density"], calibration_fraction=0.5).fit(qcd)
+    p = detector.member_p_values(top)
+    np.testing.assert_allclose(detector.anomaly_score(top), -np.log(p[0]))
+    assert ((p > 0) & (p <= 1)).all()
+
+
+def test_bad_options_are_one_line_errors():
+    with pytest.raises(JetaeError, match="estimator"):
+        create_model("observable_density", estimator="kde")
+    with pytest.raises(JetaeError, match="member 0"):
+        create_model("combination", members=[{"model": "pca", "options": {"bogus": 1}}])
+    with pytest.raises(JetaeError, match="unknown model|no model|available"):
+        create_model("combination", members=["not_a_model"])
+    with pytest.raises(JetaeError, match="latent_density"):
+        create_model("latent_density", model="combination")
+
+
+def test_agnostic_config_names_its_model_and_resolves():
+    import argparse
+    from pathlib import Path
+
+    from jetae.cli.train import model_options
+
+    config = Path(__file__).resolve().parents[1] / "configs" / "agnostic.yaml"
+    args = argparse.Namespace(model="combination", config=str(config), set=[], epochs=None, seed=None)
+    options = model_options(args)
+    assert "model" not in options
+    detector = create_model("combination", options)
+    assert [member["model"] for member in detector.config.members] == ["pca", "observable_density"]
+    with pytest.raises(JetaeError, match="config for model 'combination', not 'pca'"):
+        model_options(argparse.Namespace(model="pca", config=str(config), set=[], epochs=None, seed=None))
+
+
+def test_density_models_and_numpy_only_image_options_refuse_onnx_export(tmp_path):
+    pytest.importorskip("onnx")
+    from jetae.models.export import export_onnx
+
+    train = prong_jets(100, 1, seed=1)
+    for name, options in (
+        ("observable_density", {"n_components": 2}),
+        ("pca", {"n_components": 3, "representation": {"kind": "image", "smooth": 1.0}}),
+    ):
+        detector = create_model(name, options).fit(train)
+        with pytest.raises(JetaeError, match="no torch version|cannot be exported"):
+            export_onnx(detector, tmp_path / f"{name}.onnx")
+        assert not (tmp_path / f"{name}.onnx").exists()
