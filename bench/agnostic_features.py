@@ -41,21 +41,15 @@ from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.metrics import roc_auc_score
 from sklearn.mixture import GaussianMixture
 
+from jetae.experiments.benchmark.presets import ZOO_SAMPLES
 from jetae.features.cpp_output import capture_stdout
 from jetae.features.kinematics import jet_kinematics, padding_mask, pt
 from jetae.features.substructure import LOG_FLOOR, nsubjettiness
 from jetae.io.toptag import read_jets
 from jetae.models import create_model
 
-ZOO_SIGNALS = (
-    "light_scalar_gg",
-    "light_scalar_qq",
-    "higgs_bb",
-    "higgs_aa_4b",
-    "light_top",
-    "heavy_scalar_ww",
-    "dark_shower",
-)
+#: The signal zoo (cards in jetae/generation/cards, samples: bench/make_zoo_samples.sh).
+ZOO_SIGNALS = tuple(ZOO_SAMPLES)
 SIGNALS = ("top_test", "w_test", *ZOO_SIGNALS)
 N_FIT, N_CAL = 40_000, 10_000  # QCD training jets: density fit / p-value calibration
 N_FIT_TOP, N_CAL_TOP = 16_000, 4_000
