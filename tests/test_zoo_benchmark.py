@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -193,6 +194,22 @@ def test_seed_summary_of_zoo_runs_writes_zoo_json_and_its_copy(zoo_run, tmp_path
     (other / JSON_FILE).write_text(json.dumps(payload))
     assert main(["benchmark", "--seed-summary", runs[0], str(other), "--out", str(tmp_path / "x")]) == 2
     assert not (tmp_path / "x").exists()
+
+
+def test_overwrite_removes_seed_runs_the_new_seeds_do_not_have(zoo_run, tmp_path):
+    """--seeds with --overwrite over an OUT of an earlier run: afterwards OUT holds exactly the runs its
+    summary describes (a stale seed7/ would be read as a result), and nothing else is touched."""
+    out = tmp_path / "out"
+    shutil.copytree(zoo_run["out"], out)
+    (out / "seed7").mkdir()
+    (out / "seed7" / JSON_FILE).write_text("{}")
+    (out / "notes.txt").write_text("mine")
+    pca_only = [*TINY[: TINY.index("--models") + 1], "pca", *TINY[TINY.index("vae") + 1 :]]
+    args = ["benchmark", *pca_only, "--seeds", "0", "1", "--data-dir", str(zoo_run["data"]), "--out", str(out)]
+    assert main([*args, "--overwrite"]) == 0
+    assert not (out / "seed7").exists() and (out / "notes.txt").read_text() == "mine"
+    assert {p.name for p in out.iterdir() if p.name.startswith("seed")} == {"seed0", "seed1"}
+    assert list(json.loads((out / "zoo.json").read_text())["models"]) == ["pca"]
 
 
 def test_min_and_median_are_taken_per_seed_before_the_mean():

@@ -28,6 +28,8 @@ import dataclasses
 import json
 import logging
 import os
+import re
+import shutil
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -341,4 +343,16 @@ def run_seed_benchmarks(
         runs.append(single.out_dir)
     summary = summarize_seeds(runs, command=config.command)
     write_summary(summary, out_dir, config.overwrite, config.results_copy, into_existing=True)
+    remove_stale_seed_dirs(out_dir, seeds)
     return summary
+
+
+def remove_stale_seed_dirs(out_dir: Path, seeds: Sequence[int]) -> None:
+    """Delete ``OUT/seed<S>`` run directories of seeds not in ``seeds`` (left by an earlier run that
+    ``--overwrite`` replaced), so that OUT holds exactly the runs its summary describes. Called
+    only after the new runs and summary are written: a failed run keeps the old results."""
+    for path in sorted(out_dir.iterdir()):
+        match = re.fullmatch(r"seed(\d+)", path.name)
+        if match and path.is_dir() and int(match.group(1)) not in seeds:
+            log.info("removing %s: a run of an earlier --seeds that --overwrite replaced", path)
+            shutil.rmtree(path)
