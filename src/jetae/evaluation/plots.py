@@ -73,6 +73,18 @@ def new_figure(
     return figure, axes
 
 
+def show_log_image(ax, image: np.ndarray) -> None:
+    """Draw one image ``(height, width)`` on ``ax`` in its own log colour scale (pixels <= 0 blank, no
+    ticks): the thumbnails of jet-image grids."""
+    from matplotlib.colors import LogNorm
+
+    positive = image[image > 0]
+    norm = LogNorm(vmin=float(positive.min()), vmax=float(positive.max())) if positive.size > 1 else None
+    ax.imshow(np.where(image > 0, image, np.nan), origin="lower", norm=norm)
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
 def save_figure(figure: Figure, directory: str | os.PathLike, stem: str) -> dict[str, Path]:
     """Write ``stem.png`` and ``stem.pdf`` into ``directory``; returns ``{"png": ..., "pdf": ...}``."""
     directory = Path(directory)

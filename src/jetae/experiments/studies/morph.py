@@ -31,7 +31,7 @@ import numpy as np
 
 from jetae.errors import JetaeError
 from jetae.evaluation import report as html
-from jetae.evaluation.plots import COLOURS, new_figure, plot_style
+from jetae.evaluation.plots import COLOURS, new_figure, plot_style, show_log_image
 from jetae.evaluation.samples import read_sample, sample_source
 from jetae.experiments.studies.autoencoder import (
     MIN_FRACTION,
@@ -235,8 +235,6 @@ def morph_study(
 # --------------------------------------------------------------------------- plots
 def plot_image_grid(rows: np.ndarray, row_labels: list[str], column_labels: list[str]) -> "Figure | None":
     """A grid of images ``(n_rows, n_columns, ...)`` (log colour per image); None for non-images."""
-    from matplotlib.colors import LogNorm
-
     n_rows, n_columns = rows.shape[:2]
     images = image_view(rows.reshape(n_rows * n_columns, *rows.shape[2:]))
     if images is None:
@@ -247,12 +245,7 @@ def plot_image_grid(rows: np.ndarray, row_labels: list[str], column_labels: list
         for i in range(n_rows):
             for j in range(n_columns):
                 ax = axes[i, j]
-                image = images[i, j]
-                positive = image[image > 0]
-                norm = LogNorm(vmin=float(positive.min()), vmax=float(positive.max())) if positive.size > 1 else None
-                ax.imshow(np.where(image > 0, image, np.nan), origin="lower", norm=norm)
-                ax.set_xticks([])
-                ax.set_yticks([])
+                show_log_image(ax, images[i, j])
                 if j == 0:
                     ax.set_ylabel(row_labels[i], fontsize="x-small")
                 if i == 0:

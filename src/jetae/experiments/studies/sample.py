@@ -41,7 +41,7 @@ from jetae import __version__
 from jetae.errors import JetaeError
 from jetae.evaluation import report as html
 from jetae.evaluation.metrics import auc
-from jetae.evaluation.plots import COLOURS, new_figure, plot_style
+from jetae.evaluation.plots import COLOURS, new_figure, plot_style, show_log_image
 from jetae.evaluation.samples import read_sample, sample_source
 from jetae.experiments.studies.autoencoder import (
     MIN_FRACTION,
@@ -383,20 +383,13 @@ def plot_examples(arrays: Mapping[str, np.ndarray], n: int = 6) -> "Figure | Non
     real, fake = image_view(arrays["real"]), image_view(arrays["generated"])
     if real is None or fake is None:
         return None
-    from matplotlib.colors import LogNorm
-
     n = min(n, len(real), len(fake))
     with plot_style():
         figure, axes = new_figure(2, n, size=(2.6 * n, 5.6))
         for row, (kind, images) in enumerate((("real", real), ("generated", fake))):
             for col in range(n):
                 ax = axes[row, col]
-                image = images[col]
-                positive = image[image > 0]
-                norm = LogNorm(vmin=float(positive.min()), vmax=float(positive.max())) if positive.size > 1 else None
-                ax.imshow(np.where(image > 0, image, np.nan), origin="lower", norm=norm)
-                ax.set_xticks([])
-                ax.set_yticks([])
+                show_log_image(ax, images[col])
                 if col == 0:
                     ax.set_ylabel(kind, fontsize="small")
     return figure
