@@ -91,6 +91,8 @@ VARIANTS: dict[str, dict[str, Any]] = {
     **{f"old+{name}": {**OLD, **own} for name, (own, _) in FACTORS.items()},
     "old+batch128": {**OLD, "batch_size": 128},
     "old+batch512": {**OLD, "batch_size": 512},
+    # learning rate (not one of the recipe's factors: both use 1e-3): is 10 epochs under-trained?
+    **{f"old+lr{lr}": {**OLD, "lr": float(lr)} for lr in ("2e-3", "3e-3", "5e-3")},
     "old+softplus_out": {**OLD, "output_activation": "softplus"},
     "old+loss_sum": {**OLD, "loss_reduction": "sum"},
     **{f"recipe-{name}": {**RECIPE, **old} for name, (_, old) in FACTORS.items()},
