@@ -159,6 +159,21 @@ def test_resume_continues_an_interrupted_run_to_the_same_result(tmp_path):
     assert_same_weights(weights_of(resumed.network_), weights_of(uninterrupted.network_))
 
 
+@pytest.mark.parametrize("name", ["dropout_ae", "denoising_ae", "vae"])
+def test_models_drawing_random_numbers_in_training_resume_to_the_same_result(tmp_path, name):
+    # Dropout masks, input noise and the VAE's sampled codes come from torch's global generator:
+    # the checkpoint carries its state, so the resumed epochs draw what the uninterrupted run drew.
+    data = plane_points(200, 1)
+    options = dict(SMALL, epochs=6, seed=5)
+    if name != "vae":
+        options["architecture"] = "dense"
+    uninterrupted = create_model(name, options).fit(data)
+    create_model(name, options).fit(data, checkpoint_dir=tmp_path, max_epochs=3)
+    resumed = create_model(name, options).fit(data, checkpoint_dir=tmp_path, resume=True)
+    assert _without_timing(resumed.history_) == _without_timing(uninterrupted.history_)
+    assert_same_weights(weights_of(resumed.network_), weights_of(uninterrupted.network_))
+
+
 def test_a_run_that_stopped_early_resumes_to_the_same_stop(tmp_path):
     # Killed after the checkpoint of the epoch where it stopped: resuming trains no further epoch.
     options = dict(SMALL, epochs=50, lr=1e-12, patience=2, min_delta=1e-3)

@@ -24,6 +24,24 @@ from jetae.train.protocol import Trainable, TrainingDiverged
 log = logging.getLogger(__name__)
 
 
+def global_rng_state() -> dict[str, Any]:
+    """torch's global random states: the CPU generator's, and each CUDA device's once CUDA is in use."""
+    state: dict[str, Any] = {"cpu": torch.get_rng_state()}
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_global_rng_state(state: dict[str, Any] | None) -> None:
+    """Restore :func:`global_rng_state` (nothing for checkpoints written before it was saved)."""
+    if not state:
+        return
+    torch.set_rng_state(state["cpu"])
+    cuda = state.get("cuda")
+    if cuda and torch.cuda.is_available() and len(cuda) == torch.cuda.device_count():
+        torch.cuda.set_rng_state_all(cuda)
+
+
 class TrainingModule(L.LightningModule):
     """Wraps a trainable's network; the trainable supplies the loss.
 
@@ -224,10 +242,15 @@ class TrainingModule(L.LightningModule):
             "best_epoch": self.best_epoch,
             "best_state": self.best_state,
             "detector": self._trainable.checkpoint_state(),
+            # torch's global generators drive dropout, input noise and the VAE's sampling: a resumed
+            # run continues their streams, so it ends with the weights of an uninterrupted one
+            "rng": global_rng_state(),
         }
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         state = checkpoint.get("jetae", {})
+        if self.trainer.world_size == 1:  # one process saves the checkpoint: its streams are not every rank's
+            set_global_rng_state(state.get("rng"))
         self.history = list(state.get("history", []))
         self.best_score = float(state.get("best_score", math.inf))
         self.best_epoch = int(state.get("best_epoch", -1))
