@@ -215,8 +215,14 @@ def test_card_generates_matched_signal(tmp_path):
         ("Top:gg2ttbar = on\n", "jetae: match"),
         ("! jetae: match = 6\nTop:gg2ttbar = off\n", "no process switched on"),
         ("! jetae: match = 6\nBeams:eCM = 13000\nTop:gg2ttbar = on\n", "line 2: 'Beams:eCM = 13000' is set by jetae"),
+        # caught within the first few hundred events, not after 50 000 without a jet
+        ("! jetae: match = 6\nWeakBosonAndParton:qqbar2Wg = on\n", r"no particle with \|PDG id\| = 6"),
+        (
+            "! jetae: match = 24\nWeakBosonAndParton:qqbar2Wg = on\n24:onMode = off\n24:onIfAny = 11 13\n",
+            "none decayed to quarks or gluons.*match_mode = axis",
+        ),
     ],
-    ids=["bad-setting", "no-match-line", "init-fails", "reserved-setting"],
+    ids=["bad-setting", "no-match-line", "init-fails", "reserved-setting", "wrong-match-id", "leptonic-decay-rule"],
 )
 def test_bad_cards_fail_cleanly(tmp_path, capsys, card_text, message):
     card = tmp_path / "my.cmnd"

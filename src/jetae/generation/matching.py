@@ -112,6 +112,21 @@ def truth_partons(batch: EventBatch, events: np.ndarray, match_id: int, mode: st
     return TruthPartons(as_int(event_of), as_int(entry_of), as_int(owner), as_int(daughters))
 
 
+def count_decays(batch: EventBatch, match_id: int) -> tuple[int, int]:
+    """``(particles, with coloured products)``: last copies of ``abs(id) == match_id`` in the whole
+    batch, and how many of them decay to quarks or gluons (directly or through resonances).
+
+    Tells a card whose matched particle never appears (a wrong id) or never decays to coloured
+    partons (leptons, taus, invisible states: the ``decay`` rule cannot match) from a rare one.
+    """
+    candidates = truth_partons(batch, np.arange(batch.n_events), match_id, mode="axis")
+    with_partons = 0
+    for entry, event in zip(candidates.entry.tolist(), candidates.event.tolist()):
+        start = int(batch.offsets[event])
+        with_partons += bool(decay_partons(batch, start, entry - start))
+    return len(candidates.entry), with_partons
+
+
 def match_jets(
     batch: EventBatch,
     jet_p4: np.ndarray,

@@ -18,6 +18,7 @@ import numpy as np
 from jetae.errors import JetaeError
 from jetae.generation.clustering import JetWindow
 from jetae.generation.jet_finding import find_jets
+from jetae.generation.matching import count_decays
 from jetae.generation.processes import ProcessSpec
 from jetae.generation.pythia import PYTHIA_SEED_MAX, VisibilityTable, make_pythia, next_batch, physics_settings
 from jetae.jets import Jets
@@ -28,6 +29,9 @@ log = logging.getLogger(__name__)
 MAX_BATCH_EVENTS = 200
 #: Smallest batch: ``nextBatch`` has a fixed cost of a few ms per call.
 MIN_BATCH_EVENTS = 20
+#: A signal shard that finds no matched jet in its first events checks why (wrong match id, or no
+#: coloured decay products for the ``decay`` rule) after this many events.
+MATCH_CHECK_EVENTS = 500
 #: Give up when this many events gave no jet at all (wrong window or card), instead of looping forever.
 MAX_EVENTS_WITHOUT_JETS = 50_000
 
@@ -116,11 +120,17 @@ def run_shard(task: ShardTask | dict, progress: Callable[[int], None] | None = N
     chunks, truths = [], []
     n_found = n_events = n_in_window = 0
     jets_per_event = 0.3  # first guess, refined from the events seen
+    seen = (0, 0)  # matched particles, and those decaying to coloured partons, while no jet is found
     while n_found < task.n_jets:
         wanted = task.n_jets - n_found
         n_batch = int(min(MAX_BATCH_EVENTS, max(MIN_BATCH_EVENTS, math.ceil(1.2 * wanted / jets_per_event))))
         batch = next_batch(pythia, n_batch)
         jets = find_jets(batch, visible, window, spec.match_id, match_mode=spec.match_mode)
+        if spec.is_signal and n_found == 0 and not len(jets) and n_events < MATCH_CHECK_EVENTS:
+            particles, coloured = count_decays(batch, spec.match_id)
+            seen = (seen[0] + particles, seen[1] + coloured)
+            if n_events + batch.n_events >= MATCH_CHECK_EVENTS:
+                check_matching_can_succeed(spec, n_events + batch.n_events, *seen)
         take = min(len(jets), wanted)
         if take < len(jets):
             # the quota is reached inside this batch: count only the events used
@@ -150,6 +160,28 @@ def run_shard(task: ShardTask | dict, progress: Callable[[int], None] | None = N
         n_in_window=n_in_window,
         seconds=time.perf_counter() - start,
     )
+
+
+def check_matching_can_succeed(spec: ProcessSpec, n_events: int, particles: int, coloured: int) -> None:
+    """Stop early (not after ``MAX_EVENTS_WITHOUT_JETS`` events) when a card's jets cannot be matched.
+
+    Called once the first ``MATCH_CHECK_EVENTS`` events gave no matched jet, with the number of
+    matched-id particles they held and how many decayed to quarks or gluons: none at all means a
+    wrong ``match`` id (or a process that does not make the particle); none decaying to coloured
+    partons means the ``decay`` rule cannot match (taus, leptons, invisible states).
+    """
+    where = f"{spec.card_path or spec.name}: "
+    if particles == 0:
+        raise JetaeError(
+            f"{where}no particle with |PDG id| = {spec.match_id} (the card's '! jetae: match') in the first "
+            f"{n_events} events; check the match id and that the card's process makes that particle"
+        )
+    if spec.match_mode == "decay" and coloured == 0:
+        raise JetaeError(
+            f"{where}{particles} particles with |PDG id| = {spec.match_id} in the first {n_events} events and "
+            "none decayed to quarks or gluons, which the 'decay' matching rule needs; for leptonic, tau or "
+            "invisible decays add '! jetae: match_mode = axis' to the card (docs/generation.md)"
+        )
 
 
 def assemble(results: Iterable[ShardResult], is_signal: bool) -> Jets:
