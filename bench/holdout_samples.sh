@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Held-out check samples (git-ignored data/holdout/): a fresh QCD test sample (a seed no other
-# sample uses) and three signals from bench/holdout_cards/ that are not in the zoo jetae's detectors
-# were chosen on. Same jet selection as bench/make_samples.sh. ~3 min on 2 cores.
+# sample uses) and four signals from bench/holdout_cards/ that are not in the zoo jetae's detectors
+# were chosen on. Same jet selection as bench/make_samples.sh. ~6 min on 2 cores.
 set -e
 cd "$(dirname "$0")/.."   # repo root
 J=.venv/bin/jetae
@@ -9,3 +9,4 @@ $J generate qcd --n 10000 --seed 411 --out data/holdout/qcd_test.h5 --no-progres
 $J generate --card bench/holdout_cards/scalar_bb_60.cmnd --n 5000 --seed 412 --out data/holdout/scalar_bb_60.h5 --no-progress
 $J generate --card bench/holdout_cards/scalar_qq_150.cmnd --n 5000 --seed 413 --out data/holdout/scalar_qq_150.h5 --no-progress
 $J generate --card bench/holdout_cards/scalar_gg_80.cmnd --n 5000 --seed 414 --out data/holdout/scalar_gg_80.h5 --no-progress
+$J generate --card bench/holdout_cards/scalar_tautau_50.cmnd --n 5000 --seed 415 --out data/holdout/scalar_tautau_50.h5 --no-progress
