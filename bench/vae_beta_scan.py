@@ -10,10 +10,12 @@ at the zoo benchmark's options: 50 epochs, batch 256, patience 5) and reports, p
   posterior mean (active: > 0.1) and the mean KL per dimension;
 * AUC of every VAE score for top, W and the seven zoo signals against the QCD test jets, their
   minimum and median over the zoo, and the reverse AUC (trained on the first 20 000 top jets,
-  QCD test jets as the anomaly), as in ``jetae benchmark --preset zoo``.
+  QCD test jets as the anomaly), as in ``jetae benchmark --preset zoo``;
 
-    OMP_NUM_THREADS=1 python bench/vae_beta_scan.py                 # ~1 h on one thread
-    python bench/vae_beta_scan.py --betas 0.1 0.01 --n-train 5000 --n-test 2000 --out /tmp/scan.json
+per seed (``--seeds``, default 0 1 2) and as mean and sample sd over the seeds.
+
+    OMP_NUM_THREADS=1 python bench/vae_beta_scan.py                 # ~10 min on one thread
+    python bench/vae_beta_scan.py --betas 0.1 0.01 --seeds 0 --n-train 5000 --n-test 2000 --out /tmp/scan.json
 
 Samples: bench/make_samples.sh and bench/make_zoo_samples.sh (data/). Writes
 bench/results/vae_beta_scan.json.
@@ -72,7 +74,7 @@ def main() -> None:
     parser.add_argument("--n-train", type=int, default=50_000)
     parser.add_argument("--n-reverse", type=int, default=20_000)
     parser.add_argument("--n-test", type=int, default=10_000)
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out", type=Path, default=Path("bench/results/vae_beta_scan.json"))
     args = parser.parse_args()
@@ -91,7 +93,7 @@ def main() -> None:
         "meta": {
             "command": " ".join(["python", *sys.argv]),
             "options": BENCHMARK_OPTIONS,
-            "seed": args.seed,
+            "seeds": args.seeds,
             "n_train": len(train),
             "n_reverse_train": len(top_train),
             "n_test": args.n_test,
@@ -102,44 +104,72 @@ def main() -> None:
         "betas": {},
     }
     for beta in args.betas:
-        options = dict(BENCHMARK_OPTIONS, beta=beta, seed=args.seed, progress=False)
-        start = time.perf_counter()
-        forward = create_model("vae", **options).fit(train)
-        seconds = time.perf_counter() - start
-        reverse = create_model("vae", **options).fit(top_train)
-        entry: dict = {
-            "fit_seconds": round(seconds, 1),
-            "epochs_run": len(forward.history_),
-            "latent": latent_usage(forward, qcd),
-            "scores": {},
-        }
-        for score in VAE_SCORES:
-            background = forward.anomaly_score(qcd, score=score)
-            aucs = {
-                name: round(auc(background, forward.anomaly_score(jets, score=score)), 4)
-                for name, jets in signals.items()
-            }
-            zoo = [aucs[name] for name in ZOO]
-            # reverse: trained on top, QCD is the anomaly
-            reverse_auc = auc(
-                reverse.anomaly_score(signals["top"], score=score), reverse.anomaly_score(qcd, score=score)
+        runs = {}
+        for seed in args.seeds:
+            runs[str(seed)] = train_and_score(beta, seed, train, top_train, qcd, signals)
+            elbo = runs[str(seed)]["scores"]["elbo"]
+            print(
+                f"beta {beta:g} seed {seed}: active dims {runs[str(seed)]['latent']['active_dims']}, "
+                f"elbo min {elbo['min_auc']:.3f} median {elbo['median_auc']:.3f} top {elbo['auc']['top']:.3f} "
+                f"reverse {elbo['reverse_auc']:.3f}",
+                flush=True,
             )
-            entry["scores"][score] = {
-                "auc": aucs,
-                "min_auc": min(zoo),
-                "median_auc": float(np.median(zoo)),
-                "reverse_auc": round(reverse_auc, 4),
-            }
-        results["betas"][str(beta)] = entry
-        elbo = entry["scores"]["elbo"]
-        print(
-            f"beta {beta:g}: active dims {entry['latent']['active_dims']}, elbo min {elbo['min_auc']:.3f} "
-            f"median {elbo['median_auc']:.3f} top {elbo['auc']['top']:.3f} reverse {elbo['reverse_auc']:.3f} "
-            f"({seconds:.0f} s, {entry['epochs_run']} epochs)",
-            flush=True,
-        )
+        results["betas"][str(beta)] = {"runs": runs, "summary": summarize(list(runs.values()))}
         results["meta"]["load_average_end"] = os.getloadavg()
         write_text_atomic(args.out, json.dumps(results, indent=1) + "\n")
+
+
+def train_and_score(beta: float, seed: int, train, top_train, qcd, signals: dict) -> dict:
+    """One seed at one beta: latent usage and every score's AUCs (forward, zoo, reverse)."""
+    options = dict(BENCHMARK_OPTIONS, beta=beta, seed=seed, progress=False)
+    start = time.perf_counter()
+    forward = create_model("vae", **options).fit(train)
+    seconds = time.perf_counter() - start
+    reverse = create_model("vae", **options).fit(top_train)
+    entry: dict = {
+        "fit_seconds": round(seconds, 1),
+        "epochs_run": len(forward.history_),
+        "latent": latent_usage(forward, qcd),
+        "scores": {},
+    }
+    for score in VAE_SCORES:
+        background = forward.anomaly_score(qcd, score=score)
+        aucs = {
+            name: round(auc(background, forward.anomaly_score(jets, score=score)), 4) for name, jets in signals.items()
+        }
+        zoo = [aucs[name] for name in ZOO]
+        # reverse: trained on top, QCD is the anomaly
+        reverse_auc = auc(reverse.anomaly_score(signals["top"], score=score), reverse.anomaly_score(qcd, score=score))
+        entry["scores"][score] = {
+            "auc": aucs,
+            "min_auc": min(zoo),
+            "median_auc": float(np.median(zoo)),
+            "reverse_auc": round(reverse_auc, 4),
+        }
+    return entry
+
+
+def summarize(runs: list[dict]) -> dict:
+    """Mean and sample sd over seeds of the active dimensions and, per score, min / median / reverse / top / W."""
+
+    def spread(values: list[float]) -> dict:
+        array = np.asarray(values, dtype=float)
+        return {
+            "mean": round(float(array.mean()), 4),
+            "sd": round(float(array.std(ddof=1)), 4) if len(array) > 1 else None,
+        }
+
+    summary: dict = {"active_dims": spread([run["latent"]["active_dims"] for run in runs]), "scores": {}}
+    for score in VAE_SCORES:
+        parts = [run["scores"][score] for run in runs]
+        summary["scores"][score] = {
+            "min_auc": spread([p["min_auc"] for p in parts]),
+            "median_auc": spread([p["median_auc"] for p in parts]),
+            "reverse_auc": spread([p["reverse_auc"] for p in parts]),
+            "top": spread([p["auc"]["top"] for p in parts]),
+            "W": spread([p["auc"]["W"] for p in parts]),
+        }
+    return summary
 
 
 if __name__ == "__main__":
