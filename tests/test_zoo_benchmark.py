@@ -307,6 +307,30 @@ def test_zoo_errors_come_before_any_work(tmp_path, capsys):
     assert not out.exists() and not (tmp_path / "data").exists()
 
 
+def test_own_signal_sample_joins_the_zoo_of_a_non_generating_preset(zoo_run, tmp_path, capsys):
+    # A user's signal file in DATA_DIR/zoo/NAME.h5 is scored like a shipped zoo signal: here a copy of
+    # light_top under another name, so pca (no seed) must give it light_top's AUC exactly.
+    data = tmp_path / "data"
+    shutil.copytree(zoo_run["data"], data)
+    shutil.copy(data / "zoo" / "light_top.h5", data / "zoo" / "my_signal.h5")
+    args = ["--preset", "zoo", "--models", "pca", "--n-train", "200", "--n-test", "200", "--n-bootstrap", "10"]
+    out = tmp_path / "out"
+    assert main(["benchmark", *args, "--zoo", "my_signal", "--data-dir", str(data), "--out", str(out)]) == 0
+    run = json.loads((out / JSON_FILE).read_text())
+    assert run["meta"]["zoo"] == ["my_signal"] and run["meta"]["seeds"]["samples"]["zoo/my_signal"] is None
+    mine = run["models"]["pca"]["forward"]["signals"]["my_signal"]["auc"]
+    assert mine == zoo_run["runs"][0]["models"]["pca"]["forward"]["signals"]["light_top"]["auc"]
+
+    # a missing one is named with the command that makes it; a quick preset cannot generate it
+    assert main(["benchmark", *args, "--zoo", "other", "--data-dir", str(data), "--out", str(tmp_path / "o2")]) == 2
+    err = capsys.readouterr().err
+    assert "zoo/other.h5 (missing)" in err and "jetae generate --card YOUR_CARD" in err
+    assert main(["benchmark", "--zoo", "my_signal", "--models", "pca", "--out", str(tmp_path / "o3")]) == 2
+    assert "for a signal of your own use --preset zoo or full" in capsys.readouterr().err
+    assert main(["benchmark", *args, "--zoo", "../up", "--data-dir", str(data), "--out", str(tmp_path / "o4")]) == 2
+    assert "zoo signal name '../up'" in capsys.readouterr().err
+
+
 def main_error(tmp_path: Path, capsys) -> str:
     main(
         [

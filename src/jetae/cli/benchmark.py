@@ -40,7 +40,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         nargs="+",
         metavar="SIGNAL",
         help="zoo signals to add (default: the preset's; all seven for zoo and zoo-quick), e.g. --zoo light_top "
-        "dark_shower",
+        "dark_shower; with --preset zoo or full also signals of your own, read from DATA_DIR/zoo/NAME.h5",
     )
     parser.add_argument("--models", nargs="+", metavar="MODEL", help="models to run (default: all, see `jetae models`)")
     parser.add_argument(

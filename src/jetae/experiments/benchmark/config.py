@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import re
 import shlex
 from dataclasses import dataclass, field
 from typing import Any, Sequence
@@ -24,6 +25,8 @@ log = logging.getLogger(__name__)
 
 #: Options set by ``--epochs``: every epoch count a model has (nae: both training phases).
 EPOCH_OPTIONS = ("epochs", "ae_epochs")
+#: Names of signals of one's own in ``--zoo`` (non-generating presets read ``DATA_DIR/zoo/NAME.h5``).
+OWN_SIGNAL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 
 
 @dataclass
@@ -80,8 +83,18 @@ class BenchmarkConfig:
             raise JetaeError(f"model listed twice in {', '.join(models)}")
         zoo = tuple(self.zoo) if self.zoo is not None else PRESET_ZOO[self.preset]
         unknown = [name for name in zoo if name not in ZOO_SAMPLES]
-        if unknown:
-            raise JetaeError(f"unknown zoo signal {', '.join(map(repr, unknown))}; valid: {', '.join(ZOO_SAMPLES)}")
+        if unknown and defaults.generate:
+            raise JetaeError(
+                f"unknown zoo signal {', '.join(map(repr, unknown))}; valid: {', '.join(ZOO_SAMPLES)} (the "
+                f"{self.preset} preset generates the zoo from jetae's cards; for a signal of your own use "
+                "--preset zoo or full with DATA_DIR/zoo/NAME.h5)"
+            )
+        bad = [name for name in unknown if not OWN_SIGNAL_NAME.fullmatch(name)]
+        if bad:
+            raise JetaeError(
+                f"zoo signal name {', '.join(map(repr, bad))}: use letters, digits, '_', '-' and '.' "
+                "(the name of the file DATA_DIR/zoo/NAME.h5, without .h5)"
+            )
         if len(set(zoo)) != len(zoo):
             raise JetaeError(f"zoo signal listed twice in {', '.join(zoo)}")
         resolved = dataclasses.replace(

@@ -47,10 +47,11 @@ def zoo_sample(signal: str) -> str:
     return f"{ZOO_DIR}/{signal}"
 
 
-def sample_seed(name: str) -> int:
-    """The generation seed of sample ``name`` (a benchmark sample or ``zoo/NAME``)."""
+def sample_seed(name: str) -> int | None:
+    """The generation seed of sample ``name`` (a benchmark sample or ``zoo/NAME``); None for a
+    zoo signal of the user's own (not made by jetae's sample scripts)."""
     if name.startswith(f"{ZOO_DIR}/"):
-        return ZOO_SAMPLES[name.split("/", 1)[1]]
+        return ZOO_SAMPLES.get(name.split("/", 1)[1])
     return SAMPLES[name][1]
 
 
@@ -112,6 +113,14 @@ def prepare_samples(config: BenchmarkConfig) -> dict[str, Path]:
             count = counts[name]
             return "missing" if count is None else "unreadable" if count < 0 else f"{count} jets, needs {minimum[name]}"
 
+        own = [name for name in short if name.startswith(f"{ZOO_DIR}/") and sample_seed(name) is None]
+        if own:
+            raise JetaeError(
+                "signal sample(s) of your own not usable: "
+                + ", ".join(f"{data_dir / f'{name}.h5'} ({why(name)})" for name in own)
+                + f"; make each with `jetae generate --card YOUR_CARD --n {config.n_test} --out DATA_DIR/zoo/NAME.h5`"
+                " (docs/generation.md) or copy a file in the reference layout there"
+            )
         scripts = sorted({MAKE_ZOO_SAMPLES if name.startswith(f"{ZOO_DIR}/") else MAKE_SAMPLES for name in short})
         problems = [f"{data_dir / f'{name}.h5'} ({why(name)})" for name in short]
         raise JetaeError(
