@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import logging
 
 import numpy as np
 import pytest
@@ -213,6 +214,17 @@ def test_weight_average_survives_a_checkpoint(tmp_path):
     assert restored.count == 2 and mean["weight"].dtype == torch.float32
     torch.testing.assert_close(mean["weight"], torch.tensor([[2.0, 4.0]]))
     torch.testing.assert_close(mean["bias"], network.bias.detach())  # never changed: its mean is itself
+
+
+def test_nae_trains_on_at_most_max_train_jets_and_says_so(digits, caplog):
+    # The tuned setting's sample size is the default cap: a bigger file trains on its first jets.
+    options = dict(TINY, ae_epochs=2, epochs=1)
+    with caplog.at_level(logging.WARNING, logger="jetae.models.nae.model"):
+        capped = create_model("nae", options, max_train_jets=100, seed=3).fit(digits)
+    assert "training on the first 100 of 256 jets" in caplog.text and "max_train_jets=0" in caplog.text
+    first = create_model("nae", options, max_train_jets=0, seed=3).fit(digits[:100])
+    assert all(torch.equal(a, b) for a, b in zip(_weights(capped).values(), _weights(first).values()))
+    assert create_model("nae").config.max_train_jets == 10_000
 
 
 def test_interrupted_nae_fit_resumes_to_the_same_weights_schedule_and_average(digits, tmp_path):
