@@ -247,3 +247,21 @@ def test_killed_run_resumes_to_the_same_final_epoch_count(files, tmp_path):
     kept = saved["jetae"]["history"]
     assert history[: len(kept)] == kept
     assert not checkpoint_dir_for(run).exists()
+
+
+def test_nae_cap_on_training_jets_is_what_the_run_records(files, tmp_path, capsys):
+    # nae trains on its first max_train_jets jets: the saved provenance and the summary line say so.
+    out = tmp_path / "nae"
+    options = [
+        "ae_epochs=1",
+        "epochs=1",
+        "x_steps=2",
+        "z_steps=2",
+        "stages=[[4]]",
+        "conv_dense=[8]",
+        "max_train_jets=150",
+    ]
+    command = ["train", "nae", "--train", str(files["qcd"]), "--out", str(out), "--device", "cpu"]
+    assert main([*command, *[arg for option in options for arg in ("--set", option)]]) == 0
+    assert "trained nae on 150 jets" in capsys.readouterr().out
+    assert json.loads((out / "config.json").read_text())["provenance"]["n_train"] == 150

@@ -268,6 +268,7 @@ def run(args: argparse.Namespace) -> int:
             n_signal,
             len(train_jets),
         )
+    train_jets = detector.select_training_jets(train_jets)  # what fit uses (nae caps it): recorded below
     try:
         if main_process:
             start_checkpoint_dir(checkpoints, record, resume=args.resume)

@@ -217,7 +217,7 @@ class Detector:
         detectors are unsupervised (train on background; :class:`~jetae.models.model_selection.BackgroundSplit`
         keeps signal out of cross-validation training folds). Ends by fitting ``threshold_`` (``predict``).
         """
-        train = as_jets(train, self.config.representation)
+        train = as_jets(self.select_training_jets(train), self.config.representation)
         val = None if val is None or _is_labels(val) else as_jets(val, self.config.representation)
         train_inputs = make_inputs(train, self.config.representation)
         self.scaler_ = FeatureScaler(self.config.scaler).fit(train_inputs)
@@ -235,6 +235,11 @@ class Detector:
         )
         self.fit_threshold(train)
         return self
+
+    def select_training_jets(self, train: JetsOrArray) -> JetsOrArray:
+        """The part of ``train`` that :meth:`fit` learns from: all of it, unless a model caps its sample
+        (e.g. ``nae``'s ``max_train_jets``). Idempotent; the CLI calls it to record what was used."""
+        return train
 
     def fit_threshold(self, train: JetsOrArray) -> None:
         """``threshold_``: the ``1 - contamination`` quantile of the default score on ``train`` (PyOD's rule)."""

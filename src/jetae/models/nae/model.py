@@ -262,8 +262,8 @@ class NormalizedAutoencoder(TorchDetector):
     #: size and AE-phase early stopping of the tuned setting.
     trainer_defaults = {"epochs": 8, "batch_size": 128, "patience": 3}
 
-    def fit(self, train: Any, val: Any = None, **fit_params: Any) -> "NormalizedAutoencoder":
-        """:meth:`Detector.fit <jetae.models.base.Detector.fit>` on the first ``max_train_jets`` jets of ``train``."""
+    def select_training_jets(self, train: Any) -> Any:
+        """The first ``max_train_jets`` jets of ``train`` (all if 0), with a warning when it cuts."""
         limit = self.config.max_train_jets
         if limit and len(train) > limit:
             log.warning(
@@ -272,8 +272,8 @@ class NormalizedAutoencoder(TorchDetector):
                 limit,
                 len(train),
             )
-            train = train[:limit]
-        return super().fit(train, val, **fit_params)
+            return train[:limit]
+        return train
 
     # ---------------------------------------------------------------- network and energy
     def build_network(self, input_shape: tuple[int, ...]) -> nn.Module:
