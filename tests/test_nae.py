@@ -425,3 +425,12 @@ def test_divergence_in_the_first_nae_epoch_falls_back_to_the_pretrained_autoenco
     a, b = _weights(pretrained), _weights(detector)
     assert all(torch.equal(a[k], b[k]) for k in a)
     assert np.isfinite(detector.anomaly_score(digits[:8])).all()
+
+
+def test_nae_ensemble_cuts_its_training_jets_once(digits, caplog):
+    options = dict(TINY, ae_epochs=1, epochs=1, max_train_jets=100)
+    with caplog.at_level(logging.WARNING, logger="jetae.models.nae.model"):
+        ensemble = create_model("ensemble", model="nae", members=2, options=options).fit(digits)
+    assert caplog.text.count("training on the first 100 of 256 jets") == 1
+    single = create_model("nae", options, seed=ensemble.members_[1].config.seed).fit(digits[:100])
+    assert all(torch.equal(a, b) for a, b in zip(_weights(ensemble.members_[1]).values(), _weights(single).values()))

@@ -100,6 +100,10 @@ class EnsembleDetector(Detector):
         """The options of member ``index``: ``options`` with the seed ``seed + index``."""
         return dict(self.config.options, seed=self.config.seed + index)
 
+    def select_training_jets(self, train: JetsOrArray) -> JetsOrArray:
+        """What the members train on (e.g. ``nae``'s first ``max_train_jets`` jets), cut once here."""
+        return create_model(self.config.model, self.member_options(0)).select_training_jets(train)
+
     def fit(
         self,
         train: JetsOrArray,
@@ -110,6 +114,7 @@ class EnsembleDetector(Detector):
     ) -> "EnsembleDetector":
         """Fit every member on the same jets, one after the other. ``checkpoint_dir`` gets one
         sub-directory per member (``member<i>``)."""
+        train = self.select_training_jets(train)
         members, history = [], []
         for index in range(self.config.members):
             member = create_model(self.config.model, self.member_options(index))
