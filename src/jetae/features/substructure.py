@@ -35,7 +35,7 @@ BASIS_BETAS = (0.5, 1.0, 2.0)
 
 _KT_DEFINITIONS: dict[float, object] = {}
 
-#: Samples at least this large get a progress bar on an interactive terminal (~30 s per 50 000 jets).
+#: Samples at least this large get a progress bar on an interactive terminal (~20 s per 50 000 jets).
 PROGRESS_MIN_JETS = 50_000
 
 
