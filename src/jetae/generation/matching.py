@@ -119,12 +119,11 @@ def count_decays(batch: EventBatch, match_id: int) -> tuple[int, int]:
     Tells a card whose matched particle never appears (a wrong id) or never decays to coloured
     partons (leptons, taus, invisible states: the ``decay`` rule cannot match) from a rare one.
     """
-    candidates = truth_partons(batch, np.arange(batch.n_events), match_id, mode="axis")
-    with_partons = 0
-    for entry, event in zip(candidates.entry.tolist(), candidates.event.tolist()):
-        start = int(batch.offsets[event])
-        with_partons += bool(decay_partons(batch, start, entry - start))
-    return len(candidates.entry), with_partons
+    events = np.arange(batch.n_events)
+    # the decay rule's candidates are exactly the last copies that have coloured decay partons
+    every = truth_partons(batch, events, match_id, mode="axis")
+    coloured = truth_partons(batch, events, match_id, mode="decay")
+    return len(every.entry), len(coloured.entry)
 
 
 def match_jets(
