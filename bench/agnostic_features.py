@@ -74,6 +74,11 @@ COMBINATIONS: dict[str, list] = {
     "combo_pca_base_lund": ["pca", BASE, ["m", "lund5", "ktmax"]],
     "combo_pca_base_ecf_lund": ["pca", BASE, ["m", "d2_b1", "d2_b2", "c2_b1"], ["m", "lund5", "ktmax"]],
     "combo_base_ecf_lund": [BASE, ["m", "d2_b1", "d2_b2", "c2_b1"], ["m", "lund5", "ktmax"]],
+    # the substructure's rarity given the mass as a view of its own ({"given_mass": names}:
+    # -log p(x) + log p(m)), next to the joint density or the mass density alone
+    "combo_pca_base_given_mass": ["pca", BASE, {"given_mass": BASE}],
+    "combo_pca_mass_given_mass": ["pca", ["m"], {"given_mass": BASE}],
+    "combo_base_given_mass": [BASE, {"given_mass": BASE}],
 }
 SUPERVISED = {
     "base": BASE,
@@ -257,7 +262,10 @@ def main() -> None:
         targets = ("qcd_test", *SIGNALS) if direction == "forward" else ("top_test", "qcd_test")
         if view == "pca":
             return pca[direction][train][n_fit : n_fit + n_cal], {s: pca[direction][s] for s in targets}
-        score = density_scorer(features[train], view, 0.0, 0.0, n_fit)
+        if isinstance(view, dict):
+            score = density_scorer(features[train], view["given_mass"], 1.0, 0.0, n_fit)
+        else:
+            score = density_scorer(features[train], view, 0.0, 0.0, n_fit)
         calibration = score({k: v[n_fit : n_fit + n_cal] for k, v in features[train].items()})
         return calibration, {s: score(features[s]) for s in targets}
 
