@@ -302,13 +302,13 @@ def _best_epoch_summary(detector) -> str:
         return ""
     monitor = "val_loss" if any("val_loss" in r for r in history) else "train_loss"
     members = sorted({r["member"] for r in history if "member" in r})
-    if members:  # an ensemble: the best epoch of each member
+    if members:  # an ensemble or a combination: the best epoch of each member that trains by epochs
         best_epochs = []
         for member in members:
             own = [r for r in history if r.get("member") == member]
             best = min(own, key=lambda r: r.get(monitor, float("inf")))
-            best_epochs.append(f"{best['epoch']} of {len(own)}")
-        return f" ({len(members)} members; best epochs by {monitor}: {', '.join(best_epochs)})"
+            best_epochs.append(f"member {member}: {best['epoch']} of {len(own)}")
+        return f" (best epochs by {monitor}: {', '.join(best_epochs)})"
     best = min(history, key=lambda r: r.get(monitor, float("inf")))
     losses = ", ".join(f"{k}={v:.5g}" for k, v in best.items() if k.endswith("loss"))
     return f" (best epoch {best['epoch']} of {len(history)}: {losses})"
