@@ -107,6 +107,8 @@ def test_rescale_and_boost_fixes_mass_and_energy(pythia_jets):
         ("observable_density", {"estimator": "flow", "flow_epochs": 2, "flow_hidden": 16}),
         ("latent_density", {"n_components": 2, "options": {"epochs": 1}}),
         ("combination", {"members": [{"model": "pca", "options": {"n_components": 3}}, "observable_density"]}),
+        # the recommended configuration's members (configs/agnostic.yaml), a network among them
+        ("combination", {"members": [{"model": "conv_ae", "options": {"epochs": 2}}, "observable_density"]}),
     ],
 )
 def test_density_models_train_score_save_load(tmp_path, name, options):
@@ -149,12 +151,20 @@ def test_agnostic_config_names_its_model_and_resolves():
 
     from jetae.cli.train import model_options
 
-    config = Path(__file__).resolve().parents[1] / "configs" / "agnostic.yaml"
-    args = argparse.Namespace(model="combination", config=str(config), set=[], epochs=None, seed=None)
-    options = model_options(args)
-    assert "model" not in options
-    detector = create_model("combination", options)
-    assert [member["model"] for member in detector.config.members] == ["pca", "observable_density"]
+    configs = Path(__file__).resolve().parents[1] / "configs"
+    members = {}
+    for name in ("agnostic.yaml", "agnostic_fast.yaml"):
+        args = argparse.Namespace(model="combination", config=str(configs / name), set=[], epochs=None, seed=None)
+        options = model_options(args)
+        assert "model" not in options
+        members[name] = create_model("combination", options).config.members
+    # the recommended image view is conv_ae at the 10 epochs its figures were measured with
+    assert [(m["model"], m["options"]) for m in members["agnostic.yaml"]] == [
+        ("conv_ae", {"epochs": 10}),
+        ("observable_density", {}),
+    ]
+    assert [m["model"] for m in members["agnostic_fast.yaml"]] == ["pca", "observable_density"]
+    config = configs / "agnostic.yaml"
     with pytest.raises(JetaeError, match="config for model 'combination', not 'pca'"):
         model_options(argparse.Namespace(model="pca", config=str(config), set=[], epochs=None, seed=None))
 

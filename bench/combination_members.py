@@ -1,0 +1,128 @@
+"""Which members should the recommended combination have? An image AE in place of, or next to, PCA.
+
+The recommended detector (``configs/agnostic.yaml``) combines ``pca`` and ``observable_density``
+by Fisher's method. ``conv_ae`` (10 epochs) finds the dark shower better than ``pca`` does (zoo:
+0.77 against 0.71) and is at least as good elsewhere, so this asks whether it is the better image
+member. One ``combination`` with all three members (``pca``, ``conv_ae`` at 10 epochs,
+``observable_density``) is trained per seed and direction; each subset's Fisher score is the sum of
+its members' ``-log p`` (``member_p_values``), which is what a ``combination`` of just those
+members computes (same seed: same calibration split, same member training). Scored: the zoo, top
+and W against ``data/qcd_test.h5``; the reverse direction (trained on the first 20 000 top jets,
+QCD is the anomaly); and, as a check nobody chose on, the held-out signals of
+``bench/holdout_check.py`` against their own QCD sample (``data/holdout``).
+
+    python bench/combination_members.py --seeds 0 1 2      # ~25 min on one thread
+
+Writes bench/results/combination_members.json: per subset and seed the AUCs, the zoo's minimum and
+median, reverse, the held-out minimum; means and sample sd over seeds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+from jetae.evaluation.metrics import auc
+from jetae.io.atomic import write_text_atomic
+from jetae.io.toptag import read_jets
+from jetae.models import create_model
+
+MEMBERS = [
+    {"model": "pca"},
+    {"model": "conv_ae", "options": {"epochs": 10}},
+    {"model": "observable_density"},
+]
+NAMES = ("pca", "conv_ae", "observable_density")
+ZOO = ("light_scalar_qq", "light_scalar_gg", "higgs_bb", "higgs_aa_4b", "light_top", "heavy_scalar_ww", "dark_shower")
+HOLDOUT = ("scalar_bb_60", "scalar_gg_80", "scalar_qq_150", "scalar_tautau_50")
+N_REVERSE = 20_000
+
+
+def subsets() -> list[tuple[int, ...]]:
+    """Every combination of two or three members, and each member alone."""
+    return [s for k in (1, 2, 3) for s in itertools.combinations(range(len(NAMES)), k)]
+
+
+def fisher(p_values: np.ndarray, subset: tuple[int, ...]) -> np.ndarray:
+    return -np.log(p_values[list(subset)]).sum(axis=0)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", type=Path, default=Path("data"))
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--out", type=Path, default=Path("bench/results/combination_members.json"))
+    args = parser.parse_args()
+    started = time.time()
+
+    train = read_jets(args.data / "qcd_train.h5")
+    top_train = read_jets(args.data / "top_train.h5")[:N_REVERSE]
+    forward_samples = {"qcd_test": args.data / "qcd_test.h5", "top": args.data / "top_test.h5"}
+    forward_samples["W"] = args.data / "w_test.h5"
+    forward_samples.update({name: args.data / "zoo" / f"{name}.h5" for name in ZOO})
+    forward_samples["holdout_qcd"] = args.data / "holdout" / "qcd_test.h5"
+    forward_samples.update({name: args.data / "holdout" / f"{name}.h5" for name in HOLDOUT})
+    forward_jets = {name: read_jets(path) for name, path in forward_samples.items()}
+
+    runs: dict[str, list[dict]] = {"+".join(NAMES[i] for i in s): [] for s in subsets()}
+    for seed in args.seeds:
+        options = {"members": MEMBERS, "seed": seed}
+        forward = create_model("combination", options).fit(train)
+        p_forward = {name: forward.member_p_values(jets) for name, jets in forward_jets.items()}
+        reverse = create_model("combination", options).fit(top_train)
+        p_reverse = {name: reverse.member_p_values(forward_jets[name]) for name in ("top", "qcd_test")}
+        for subset in subsets():
+            name = "+".join(NAMES[i] for i in subset)
+            scores = {sample: fisher(p, subset) for sample, p in p_forward.items()}
+            run: dict = {"seed": seed, "auc": {}}
+            for signal in ("top", "W", *ZOO):
+                run["auc"][signal] = round(auc(scores["qcd_test"], scores[signal]), 4)
+            for signal in HOLDOUT:
+                run["auc"][signal] = round(auc(scores["holdout_qcd"], scores[signal]), 4)
+            zoo = [run["auc"][s] for s in ZOO]
+            run["min_auc"], run["median_auc"] = min(zoo), float(np.median(zoo))
+            run["holdout_min_auc"] = min(run["auc"][s] for s in HOLDOUT)
+            run["reverse_auc"] = round(auc(fisher(p_reverse["top"], subset), fisher(p_reverse["qcd_test"], subset)), 4)
+            runs[name].append(run)
+            print(
+                f"seed {seed} {name}: min {run['min_auc']:.3f} median {run['median_auc']:.3f} "
+                f"reverse {run['reverse_auc']:.3f} top {run['auc']['top']:.3f}"
+                f" holdout min {run['holdout_min_auc']:.3f}",
+                flush=True,
+            )
+
+    def mean_sd(values: list[float]) -> dict:
+        array = np.asarray(values, dtype=float)
+        sd = float(array.std(ddof=1)) if len(array) > 1 else None
+        return {"mean": round(float(array.mean()), 4), "sd": None if sd is None else round(sd, 4)}
+
+    models = {}
+    for name, entries in runs.items():
+        summary = {key: mean_sd([r[key] for r in entries]) for key in ("min_auc", "median_auc", "reverse_auc")}
+        summary["holdout_min_auc"] = mean_sd([r["holdout_min_auc"] for r in entries])
+        summary["auc"] = {s: mean_sd([r["auc"][s] for r in entries]) for s in entries[0]["auc"]}
+        models[name] = {"runs": entries, "summary": summary}
+    results = {
+        "members": MEMBERS,
+        "zoo": list(ZOO),
+        "holdout": list(HOLDOUT),
+        "models": models,
+        "meta": {
+            "command": "python bench/combination_members.py --seeds " + " ".join(map(str, args.seeds)),
+            "n_train": len(train),
+            "n_reverse_train": len(top_train),
+            "date": time.strftime("%Y-%m-%d"),
+            "seconds": round(time.time() - started, 1),
+        },
+    }
+    write_text_atomic(args.out, json.dumps(results, indent=1) + "\n")
+    print(f"wrote {args.out} ({time.time() - started:.0f} s)")
+
+
+if __name__ == "__main__":
+    main()
