@@ -2,14 +2,14 @@
 
 The detector chosen on the zoo combined ``pca`` and ``observable_density`` by Fisher's method (now
 ``configs/agnostic_fast.yaml``; this script's result made ``conv_ae`` the image view of the
-recommended ``configs/agnostic.yaml``). ``conv_ae`` (10 epochs) finds the dark shower better than ``pca`` does (zoo:
-0.77 against 0.71) and is at least as good elsewhere, so this asks whether it is the better image
-member. One ``combination`` with all three members (``pca``, ``conv_ae`` at 10 epochs,
+recommended ``configs/agnostic.yaml``). ``conv_ae`` (10 epochs) finds the dark shower better than
+``pca`` does (zoo: 0.77 against 0.71) and is close elsewhere, so this asks whether it is the better
+image member. One ``combination`` with all three members (``pca``, ``conv_ae`` at 10 epochs,
 ``observable_density``) is trained per seed and direction; each subset's Fisher score is the sum of
 its members' ``-log p`` (``member_p_values``), which is what a ``combination`` of just those
 members computes (same seed: same calibration split, same member training). Scored: the zoo, top
 and W against ``data/qcd_test.h5``; the reverse direction (trained on the first 20 000 top jets,
-QCD is the anomaly); and, as a check nobody chose on, the held-out signals of
+QCD is the anomaly); and the held-out signals of
 ``bench/holdout_check.py`` against their own QCD sample (``data/holdout``).
 
     python bench/combination_members.py --seeds 0 1 2      # 23 min on one thread
