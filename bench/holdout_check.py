@@ -111,7 +111,8 @@ def main() -> None:
         "command": "python bench/holdout_check.py --seeds "
         + " ".join(map(str, args.seeds))
         + ("" if args.models == list(RECOMMENDED) else " --models " + " ".join(args.models))
-        + ("" if args.config == Path("configs/agnostic.yaml") else f" --config {args.config}"),
+        + ("" if args.config == Path("configs/agnostic.yaml") else f" --config {args.config}")
+        + ("" if args.out == Path("bench/results/holdout_check.json") else f" --out {args.out}"),
         "n_train": len(train),
         "n_background": len(background),
         "n_signal": {name: len(jets) for name, jets in signals.items()},
