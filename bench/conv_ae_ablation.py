@@ -101,6 +101,9 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "recipe+loss_sum": {**RECIPE, "loss_reduction": "sum"},
     "new_defaults": {},
 }
+# Layout (not a recipe factor): one conv instead of two at the 40x40 resolution, in the encoder and
+# the mirrored decoder, which is where ~3/4 of the training arithmetic is (docs/models.md, "Speed").
+VARIANTS["old+single40"] = {**OLD, "stages": [[10], [10, 5]]}
 # Training precision (not a recipe factor: the issue's plain loop ran in float32; jetae trains conv_ae
 # in bf16 autocast on CPUs that have it): unscaled unit-sum images (pixels ~1e-3) may lose their
 # detail to bf16's 8-bit mantissa once a layer adds a bias of order 0.01-0.1.
