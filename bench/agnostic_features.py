@@ -93,6 +93,24 @@ def sample_paths(data: Path) -> dict[str, Path]:
     return paths
 
 
+def load_samples(paths: dict[str, Path], cache: Path) -> tuple[dict, dict[str, dict[str, np.ndarray]]]:
+    """``(jets, features)`` of each sample (``top_train``: its first fit + calibration jets); the
+    features are computed once and cached in ``cache`` as ``NAME.npz`` (``/`` in a name -> ``_``)."""
+    cache.mkdir(parents=True, exist_ok=True)
+    jets, features = {}, {}
+    for name, path in paths.items():
+        jets[name] = read_jets(path)
+        if name == "top_train":
+            jets[name] = jets[name][: N_FIT_TOP + N_CAL_TOP]
+        cached = cache / f"{name.replace('/', '_')}.npz"
+        if not cached.exists():
+            t0 = time.time()
+            np.savez(cached, **jet_features(jets[name].constituents))
+            print(f"features {name}: {len(jets[name])} jets, {time.time() - t0:.0f} s", flush=True)
+        features[name] = dict(np.load(cached))
+    return jets, features
+
+
 def fastjet_features(constituents: np.ndarray, batch_size: int = 5000) -> dict[str, np.ndarray]:
     """Soft drop, energy correlators and primary Lund-plane counts of each jet (C/A reclustering)."""
     definition = fastjet.JetDefinition(fastjet.cambridge_algorithm, 1.5)  # one jet from all constituents
@@ -215,20 +233,7 @@ def main() -> None:
     args = parser.parse_args()
     started = time.time()
 
-    paths = sample_paths(args.data)
-    args.cache.mkdir(parents=True, exist_ok=True)
-    features: dict[str, dict[str, np.ndarray]] = {}
-    jets = {}
-    for name, path in paths.items():
-        jets[name] = read_jets(path)
-        if name == "top_train":
-            jets[name] = jets[name][: N_FIT_TOP + N_CAL_TOP]
-        cached = args.cache / f"{name}.npz"
-        if not cached.exists():
-            t0 = time.time()
-            np.savez(cached, **jet_features(jets[name].constituents))
-            print(f"features {name}: {len(jets[name])} jets, {time.time() - t0:.0f} s", flush=True)
-        features[name] = dict(np.load(cached))
+    jets, features = load_samples(sample_paths(args.data), args.cache)
 
     # PCA reconstruction error (a combination member), both directions
     pca_forward = create_model("pca").fit(jets["qcd_train"][:N_FIT])

@@ -40,12 +40,11 @@ from agnostic_features import (
     ZOO_SIGNALS,
     auc,
     density_scorer,
-    jet_features,
+    load_samples,
     p_values,
     sample_paths,
 )
 from jetae.io.atomic import write_text_atomic
-from jetae.io.toptag import read_jets
 from jetae.models import create_model
 
 #: A view: ("pca", two_sided) or ("density", coordinates; "pca" = the error of the direction's PCA).
@@ -73,17 +72,9 @@ def main() -> None:
     args = parser.parse_args()
     started = time.time()
 
-    jets, features = {}, {}
     paths = sample_paths(args.data)
     paths.update({f"holdout/{p.stem}": p for p in sorted((args.data / "holdout").glob("*.h5"))})
-    for name, path in paths.items():
-        jets[name] = read_jets(path)
-        if name == "top_train":
-            jets[name] = jets[name][: N_FIT_TOP + N_CAL_TOP]
-        cached = args.cache / f"{name.replace('/', '_')}.npz"
-        if not cached.exists():
-            np.savez(cached, **jet_features(jets[name].constituents))
-        features[name] = dict(np.load(cached))
+    jets, features = load_samples(paths, args.cache)
     holdout = [name for name in jets if name.startswith("holdout/") and name != "holdout/qcd_test"]
 
     pca = {

@@ -5,9 +5,11 @@ The detector chosen on the zoo combined ``pca`` and ``observable_density`` by Fi
 recommended ``configs/agnostic.yaml``). ``conv_ae`` (10 epochs) finds the dark shower better than
 ``pca`` does (zoo: 0.77 against 0.71) and is close elsewhere, so this asks whether it is the better
 image member. One ``combination`` with all three members (``pca``, ``conv_ae`` at 10 epochs,
-``observable_density``) is trained per seed and direction; each subset's Fisher score is the sum of
-its members' ``-log p`` (``member_p_values``), which is what a ``combination`` of just those
-members computes (same seed: same calibration split, same member training). Scored: the zoo, top
+``observable_density``) is trained per seed and direction; each subset's score combines its
+members' p-values (``member_p_values``) by Fisher's method (the sum of ``-log p``) and by
+Stouffer's (the sum of normal quantiles; stored as ``NAME:stouffer``), which is what a
+``combination`` of just those members with that ``method`` computes (same seed: same calibration
+split, same member training). Scored: the zoo, top
 and W against ``data/qcd_test.h5``; the reverse direction (trained on the first 20 000 top jets,
 QCD is the anomaly); and the held-out signals of
 ``bench/holdout_check.py`` against their own QCD sample (``data/holdout``).
@@ -32,6 +34,7 @@ from jetae.evaluation.metrics import auc
 from jetae.io.atomic import write_text_atomic
 from jetae.io.toptag import read_jets
 from jetae.models import create_model
+from jetae.models.density import combine_p_values
 
 MEMBERS = [
     {"model": "pca"},
@@ -49,8 +52,13 @@ def subsets() -> list[tuple[int, ...]]:
     return [s for k in (1, 2, 3) for s in itertools.combinations(range(len(NAMES)), k)]
 
 
-def fisher(p_values: np.ndarray, subset: tuple[int, ...]) -> np.ndarray:
-    return -np.log(p_values[list(subset)]).sum(axis=0)
+#: How a subset's p-values are combined; a method other than Fisher's is stored as "NAME:METHOD".
+METHODS = ("fisher", "stouffer")
+
+
+def subset_name(subset: tuple[int, ...], method: str) -> str:
+    name = "+".join(NAMES[i] for i in subset)
+    return name if method == "fisher" else f"{name}:{method}"
 
 
 def main() -> None:
@@ -70,16 +78,17 @@ def main() -> None:
     forward_samples.update({name: args.data / "holdout" / f"{name}.h5" for name in HOLDOUT})
     forward_jets = {name: read_jets(path) for name, path in forward_samples.items()}
 
-    runs: dict[str, list[dict]] = {"+".join(NAMES[i] for i in s): [] for s in subsets()}
+    runs: dict[str, list[dict]] = {subset_name(s, m): [] for m in METHODS for s in subsets()}
     for seed in args.seeds:
         options = {"members": MEMBERS, "seed": seed}
         forward = create_model("combination", options).fit(train)
         p_forward = {name: forward.member_p_values(jets) for name, jets in forward_jets.items()}
         reverse = create_model("combination", options).fit(top_train)
         p_reverse = {name: reverse.member_p_values(forward_jets[name]) for name in ("top", "qcd_test")}
-        for subset in subsets():
-            name = "+".join(NAMES[i] for i in subset)
-            scores = {sample: fisher(p, subset) for sample, p in p_forward.items()}
+        n_forward, n_reverse = len(forward.reference_[0]), len(reverse.reference_[0])
+        for method, subset in itertools.product(METHODS, subsets()):
+            name = subset_name(subset, method)
+            scores = {sample: combine_p_values(p[list(subset)], method, n_forward) for sample, p in p_forward.items()}
             run: dict = {"seed": seed, "auc": {}}
             for signal in ("top", "W", *ZOO):
                 run["auc"][signal] = round(auc(scores["qcd_test"], scores[signal]), 4)
@@ -88,7 +97,10 @@ def main() -> None:
             zoo = [run["auc"][s] for s in ZOO]
             run["min_auc"], run["median_auc"] = min(zoo), float(np.median(zoo))
             run["holdout_min_auc"] = min(run["auc"][s] for s in HOLDOUT)
-            run["reverse_auc"] = round(auc(fisher(p_reverse["top"], subset), fisher(p_reverse["qcd_test"], subset)), 4)
+            reverse_scores = {
+                sample: combine_p_values(p[list(subset)], method, n_reverse) for sample, p in p_reverse.items()
+            }
+            run["reverse_auc"] = round(auc(reverse_scores["top"], reverse_scores["qcd_test"]), 4)
             runs[name].append(run)
             print(
                 f"seed {seed} {name}: min {run['min_auc']:.3f} median {run['median_auc']:.3f} "

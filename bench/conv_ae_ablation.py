@@ -12,9 +12,10 @@ same thing after the defaults change); ``new_defaults`` is ``conv_ae`` with no o
 i.e. whatever the installed jetae's defaults are (its resolved options are recorded). Every
 variant is trained on the first ``--n-train`` jets of the QCD training file for ``--epochs``
 epochs with each seed, at the trainer's default precision (bf16 autocast on a CPU with bf16
-instructions; the ``+fp32`` variants in float32), and scored (fp32, as ``jetae score`` does) on QCD test jets against top, W and
-every signal of the zoo; the AUCs, their mean and standard deviation over seeds, the zoo's
-minimum and the training time are written to ``--out`` (merged into the file under ``--stage``).
+instructions; the ``+fp32`` variants in float32), and scored (fp32, as ``jetae score`` does) on
+QCD test jets against top, W and every signal of the zoo; the AUCs, their mean and standard
+deviation over seeds, the zoo's minimum and the training time are written to ``--out`` (merged
+into the file under ``--stage``).
 
     # screening (reduced size): 20k jets, 5 epochs, seed 0
     python bench/conv_ae_ablation.py --stage screen --n-train 20000 --epochs 5 --seeds 0
@@ -107,7 +108,8 @@ VARIANTS["old+single40"] = {**OLD, "stages": [[10], [10, 5]]}
 # Training precision (not a recipe factor: the issue's plain loop ran in float32; jetae trains conv_ae
 # in bf16 autocast on CPUs that have it): unscaled unit-sum images (pixels ~1e-3) may lose their
 # detail to bf16's 8-bit mantissa once a layer adds a bias of order 0.01-0.1.
-VARIANTS.update({f"{name}+fp32": {**VARIANTS[name], "precision": "32-true"} for name in ("old", "recipe", "old+unscaled")})
+for _name in ("old", "recipe", "old+unscaled"):
+    VARIANTS[f"{_name}+fp32"] = {**VARIANTS[_name], "precision": "32-true"}
 
 
 class SumLossConvAE(ConvAE):

@@ -119,6 +119,10 @@ def main() -> None:
         "date": time.strftime("%Y-%m-%d"),
         "seconds": round(time.time() - started, 1),
     }
+    if "combination" in args.models:  # the config file may change later: keep what this run used
+        options = detector_options("combination", 0, args.config)
+        options.pop("seed")
+        results["meta"]["combination_config"] = {"path": str(args.config), **options}
     write_text_atomic(args.out, json.dumps(results, indent=1) + "\n")
     print(f"wrote {args.out}")
 

@@ -8,7 +8,7 @@ import json
 
 import numpy as np
 import pytest
-from scipy.stats import multivariate_normal
+from scipy.stats import multivariate_normal, norm
 
 from jetae.errors import JetaeError
 from jetae.features import make_representation
@@ -18,7 +18,7 @@ from jetae.features.substructure import nsubjettiness, observable_names
 from jetae.generation.generate import generate_jets
 from jetae.models import create_model
 from jetae.models.base import load_model
-from jetae.models.density import p_values
+from jetae.models.density import combine_p_values, p_values
 from toys import prong_jets
 
 MEAN = np.array([1.0, -3.0])
@@ -134,6 +134,32 @@ def test_combination_ranks_like_its_members_agree(pythia_jets):
     assert ((p > 0) & (p <= 1)).all()
 
 
+def test_stouffer_adds_consistent_evidence_where_fisher_follows_one_small_p_value():
+    # jet 0: one score far out, the other typical; jet 1: both moderately unusual
+    p = np.array([[0.001, 0.05], [0.9, 0.05]])
+    fisher, stouffer = combine_p_values(p, "fisher"), combine_p_values(p, "stouffer", n_reference=10**9)
+    assert fisher[0] > fisher[1] and stouffer[1] > stouffer[0]
+    np.testing.assert_allclose(stouffer, norm.isf(p).sum(axis=0) / np.sqrt(2), rtol=1e-6)
+    # a jet below every reference score in one member and above every one in the other scores 0
+    reference = np.arange(1.0, 100.0)
+    extremes = np.stack([p_values(reference, np.array([0.0])), p_values(reference, np.array([1e3]))])
+    np.testing.assert_allclose(combine_p_values(extremes, "stouffer", n_reference=99), [0.0], atol=1e-12)
+    with pytest.raises(ValueError, match="n_reference"):
+        combine_p_values(p, "stouffer")
+
+
+def test_stouffer_combination_scores_its_members_p_values(pythia_jets):
+    qcd, top = pythia_jets
+    detector = create_model(
+        "combination", members=["pca", "observable_density"], method="stouffer", calibration_fraction=0.5
+    ).fit(qcd)
+    p = detector.member_p_values(top)
+    n = len(detector.reference_[0])
+    expected = norm.isf(p - 0.5 / (n + 1)).sum(axis=0) / np.sqrt(2)
+    np.testing.assert_allclose(detector.anomaly_score(top), expected, rtol=1e-9)
+    assert np.isfinite(detector.anomaly_score(qcd)).all()
+
+
 def test_bad_options_are_one_line_errors():
     with pytest.raises(JetaeError, match="estimator"):
         create_model("observable_density", estimator="kde")
@@ -141,6 +167,8 @@ def test_bad_options_are_one_line_errors():
         create_model("combination", members=[{"model": "pca", "options": {"bogus": 1}}])
     with pytest.raises(JetaeError, match="unknown model|no model|available"):
         create_model("combination", members=["not_a_model"])
+    with pytest.raises(JetaeError, match="fisher, min_p, stouffer"):
+        create_model("combination", method="tippett")
     with pytest.raises(JetaeError, match="latent_density"):
         create_model("latent_density", model="combination")
 
@@ -157,7 +185,9 @@ def test_agnostic_config_names_its_model_and_resolves():
         args = argparse.Namespace(model="combination", config=str(configs / name), set=[], epochs=None, seed=None)
         options = model_options(args)
         assert "model" not in options
-        members[name] = create_model("combination", options).config.members
+        config = create_model("combination", options).config
+        members[name] = config.members
+        assert config.method == "stouffer"  # the method both files' figures were measured with
     # the recommended image view is conv_ae at the 10 epochs its figures were measured with
     assert [(m["model"], m["options"]) for m in members["agnostic.yaml"]] == [
         ("conv_ae", {"epochs": 10}),

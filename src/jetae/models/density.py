@@ -10,7 +10,8 @@ Three registered models (issue #18, docs/agnostic.md):
   codes; scores ``latent`` (negative log-density of the code), ``reconstruction`` (the member's
   own score) and ``combined`` (both, as a background-calibrated Fisher combination).
 - ``combination``: any list of registered models, each scored as a p-value calibrated on held-out
-  background jets, combined by Fisher's method (or the smallest p-value). No signal knowledge.
+  background jets, combined by Fisher's method (or the smallest p-value, or Stouffer's z-sum). No
+  signal knowledge.
 
 Densities are exact negative log-densities in representation units: the standard scaler's
 Jacobian is added back, so a Gaussian toy scores exactly ``-log N(x; mu, Sigma)``.
@@ -23,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from scipy.special import logsumexp
+from scipy.special import logsumexp, ndtri
 
 from jetae.errors import JetaeError
 from jetae.jets import Jets
@@ -184,11 +185,24 @@ def p_values(reference: np.ndarray, scores: np.ndarray) -> np.ndarray:
     return (1.0 + above) / (1.0 + len(reference))
 
 
-def combine_p_values(p: np.ndarray, method: str) -> np.ndarray:
-    """Combined anomaly score of ``(n_scores, n_jets)`` p-values, higher = more anomalous:
-    ``fisher``: ``-sum log p``; ``min_p``: ``-log min p``."""
+def combine_p_values(p: np.ndarray, method: str, n_reference: int | None = None) -> np.ndarray:
+    """Combined anomaly score of ``(n_scores, n_jets)`` p-values, higher = more anomalous.
+
+    ``fisher``: ``-sum log p`` (one very small p-value can carry a jet); ``min_p``: ``-log min p``;
+    ``stouffer``: ``sum z / sqrt(n_scores)`` with ``z = Phi^-1(1 - p)``, the one-sided normal
+    quantile (consistent moderate evidence in every score adds up). Stouffer needs
+    ``n_reference``, the number of background scores behind each p-value: p-values of
+    :func:`p_values` lie in ``[1 / (n + 1), 1]``, and are shifted by half a step (mid-p) to the
+    symmetric ``[0.5 / (n + 1), 1 - 0.5 / (n + 1)]``, so that a jet below every reference score gets
+    a finite ``z``, as far below zero as one above every reference score is above it.
+    """
     if method == "fisher":
         return -np.log(p).sum(axis=0)
+    if method == "stouffer":
+        if n_reference is None:
+            raise ValueError("the stouffer method needs n_reference")
+        z = ndtri(1.0 - (p - 0.5 / (n_reference + 1.0)))
+        return z.sum(axis=0) / np.sqrt(len(p))
     return -np.log(p.min(axis=0))
 
 
@@ -339,7 +353,7 @@ class LatentDensityDetector(Detector):
 
 
 # -------------------------------------------------------------------- combination
-COMBINATION_METHODS = ("fisher", "min_p")
+COMBINATION_METHODS = ("fisher", "min_p", "stouffer")
 
 
 def _default_members() -> list:
@@ -353,7 +367,8 @@ class CombinationConfig(DetectorConfig):
     representation: dict = field(default_factory=lambda: {"kind": "observables", "n_max": 1})
     #: The member models (each trained on the same background jets with the combination's seed).
     members: list = field(default_factory=_default_members)
-    #: ``fisher`` (-sum log p) or ``min_p`` (-log of the smallest p-value).
+    #: ``fisher`` (-sum log p), ``min_p`` (-log of the smallest p-value) or ``stouffer`` (sum of the
+    #: p-values' normal quantiles / sqrt(members)): see :func:`combine_p_values`.
     method: str = "fisher"
     #: Fraction of the training jets held out to calibrate the members' p-values.
     calibration_fraction: float = 0.2
@@ -394,13 +409,14 @@ class CombinationConfig(DetectorConfig):
 @register(
     "combination",
     CombinationConfig,
-    "Any models combined without signal knowledge: p-values calibrated on held-out background, Fisher",
+    "Any models combined without signal knowledge: p-values calibrated on held-out background, Fisher or Stouffer",
 )
 class CombinationDetector(Detector):
     """Members trained on the same background, each score turned into a background p-value.
 
     Fitted state: ``members_`` (fitted detectors), ``reference_`` (list of sorted member scores on
-    the held-out calibration jets). A jet's score: ``-sum_i log p_i`` (Fisher) or ``-log min_i p_i``.
+    the held-out calibration jets). A jet's score: ``-sum_i log p_i`` (Fisher), ``-log min_i p_i`` or
+    Stouffer's ``sum_i z_i / sqrt(n)`` (:func:`combine_p_values`).
     Needs jets (or a ``(n_jets, n_constituents, 4)`` constituent array), since members may use
     different representations.
     """
@@ -452,7 +468,8 @@ class CombinationDetector(Detector):
 
     def anomaly_score(self, data: JetsOrArray, score: str | None = None) -> np.ndarray:
         self._check_score_name(score)
-        return combine_p_values(self.member_p_values(data), self.config.method)
+        n_reference = len(self.reference_[0])  # the same calibration jets for every member
+        return combine_p_values(self.member_p_values(data), self.config.method, n_reference)
 
     def _state_arrays(self) -> dict[str, np.ndarray]:
         arrays: dict[str, np.ndarray] = {}
