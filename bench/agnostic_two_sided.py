@@ -2,8 +2,8 @@
 
 A reconstruction-error score calls a jet anomalous only when it is reconstructed *worse* than QCD,
 so signals simpler than QCD (light two-prong jets) can only be missed. Two signal-agnostic ways
-around that, tested here on the recommended fast pair (`pca` + `observable_density`, Fisher's
-method, as `configs/agnostic_fast.yaml`):
+around that, tested here on the fast pair (`pca` + `observable_density`, Fisher's method, as
+`configs/agnostic_fast.yaml` had it until it moved to Stouffer's on 2026-12-06):
 
 - ``pca2``: the PCA's error as a **two-sided** p-value against the QCD calibration jets
   (``2 * min(upper, lower tail)``): a jet reconstructed unusually *well* is flagged too;
@@ -16,7 +16,7 @@ the next 10 000 for the p-values; reverse: 16 000 + 4 000 top jets), scored on t
 held-out signals of ``bench/holdout_samples.sh`` against their own fresh QCD sample.
 
     python bench/agnostic_features.py --only base   # once, fills the feature cache
-    python bench/agnostic_two_sided.py              # ~3 min on one core
+    python bench/agnostic_two_sided.py              # ~2 min on one core
 
 Writes bench/results/agnostic_two_sided.json.
 """
