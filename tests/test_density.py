@@ -158,6 +158,11 @@ def test_stouffer_combination_scores_its_members_p_values(pythia_jets):
     expected = norm.isf(p - 0.5 / (n + 1)).sum(axis=0) / np.sqrt(2)
     np.testing.assert_allclose(detector.anomaly_score(top), expected, rtol=1e-9)
     assert np.isfinite(detector.anomaly_score(qcd)).all()
+    # the report's reconstruction and latent plots are skipped with this reason, not a shape error
+    with pytest.raises(JetaeError, match="has no reconstruction"):
+        detector.reconstruct(top)
+    with pytest.raises(JetaeError, match="has no latent space"):
+        detector.encode(top)
 
 
 def test_bad_options_are_one_line_errors():

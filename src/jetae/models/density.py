@@ -471,6 +471,14 @@ class CombinationDetector(Detector):
         n_reference = len(self.reference_[0])  # the same calibration jets for every member
         return combine_p_values(self.member_p_values(data), self.config.method, n_reference)
 
+    # A combination has no inputs of its own (its representation is a placeholder), so these say
+    # what is missing rather than failing on the placeholder's shape.
+    def reconstruct(self, data: JetsOrArray) -> tuple[np.ndarray, np.ndarray]:
+        raise JetaeError(f"model {self.name!r} has no reconstruction (its members have their own)")
+
+    def encode(self, data: JetsOrArray) -> np.ndarray:
+        raise JetaeError(f"model {self.name!r} has no latent space (its members have their own)")
+
     def _state_arrays(self) -> dict[str, np.ndarray]:
         arrays: dict[str, np.ndarray] = {}
         for index, member in enumerate(self.members_):
