@@ -24,7 +24,6 @@ Writes bench/results/agnostic_two_sided.json.
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
 
@@ -44,8 +43,9 @@ from agnostic_features import (
     p_values,
     sample_paths,
 )
-from jetae.io.atomic import write_text_atomic
+from holdout_check import HOLDOUT
 from jetae.models import create_model
+from results_io import write_results
 
 #: A view: ("pca", two_sided) or ("density", coordinates; "pca" = the error of the direction's PCA).
 VARIANTS: dict[str, list[tuple]] = {
@@ -73,7 +73,8 @@ def main() -> None:
     started = time.time()
 
     paths = sample_paths(args.data)
-    paths.update({f"holdout/{p.stem}": p for p in sorted((args.data / "holdout").glob("*.h5"))})
+    # the held-out signals and their QCD sample (not the fresh top samples that directory also holds)
+    paths.update({f"holdout/{name}": args.data / "holdout" / f"{name}.h5" for name in ("qcd_test", *HOLDOUT)})
     jets, features = load_samples(paths, args.cache)
     holdout = [name for name in jets if name.startswith("holdout/") and name != "holdout/qcd_test"]
 
@@ -126,14 +127,7 @@ def main() -> None:
             f"{entry['holdout_min_auc']}, reverse {entry['reverse_auc']}, top {entry['auc']['top_test']}",
             flush=True,
         )
-    results["meta"] = {
-        "command": "python bench/agnostic_two_sided.py",
-        "seed": 0,
-        "date": time.strftime("%Y-%m-%d"),
-        "seconds": round(time.time() - started, 1),
-    }
-    write_text_atomic(args.out, json.dumps(results, indent=1) + "\n")
-    print(f"wrote {args.out} ({time.time() - started:.0f} s)")
+    write_results(args.out, results, {"command": "python bench/agnostic_two_sided.py", "seed": 0}, started)
 
 
 if __name__ == "__main__":

@@ -6,8 +6,9 @@ recommended ``configs/agnostic.yaml``). ``conv_ae`` (10 epochs) finds the dark s
 ``pca`` does (zoo: 0.77 against 0.71) and is close elsewhere, so this asks whether it is the better
 image member. One ``combination`` with all three members (``pca``, ``conv_ae`` at 10 epochs,
 ``observable_density``) is trained per seed and direction; each subset's score combines its
-members' p-values (``member_p_values``) by Fisher's method (the sum of ``-log p``) and by
-Stouffer's (the sum of normal quantiles; stored as ``NAME:stouffer``), which is what a
+members' p-values (``member_p_values``) by Fisher's method (the sum of ``-log p``), by
+Stouffer's (the sum of normal quantiles; stored as ``NAME:stouffer``) and by Stouffer's with each
+quantile floored at -1.645 (``NAME:stouffer_floor``), which is what a
 ``combination`` of just those members with that ``method`` computes (same seed: same calibration
 split, same member training). Scored: the zoo, top
 and W against ``data/qcd_test.h5``; the reverse direction (trained on the first 20 000 top jets,
@@ -24,17 +25,16 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import json
 import time
 from pathlib import Path
 
 import numpy as np
 
 from jetae.evaluation.metrics import auc
-from jetae.io.atomic import write_text_atomic
 from jetae.io.toptag import read_jets
 from jetae.models import create_model
 from jetae.models.density import combine_p_values
+from results_io import write_results
 
 MEMBERS = [
     {"model": "pca"},
@@ -52,8 +52,10 @@ def subsets() -> list[tuple[int, ...]]:
     return [s for k in (1, 2, 3) for s in itertools.combinations(range(len(NAMES)), k)]
 
 
-#: How a subset's p-values are combined; a method other than Fisher's is stored as "NAME:METHOD".
-METHODS = ("fisher", "stouffer")
+#: How a subset's p-values are combined: (method, z_floor) of ``combine_p_values``; a rule other
+#: than Fisher's is stored as "NAME:RULE". ``stouffer_floor``: Stouffer's with every member's normal
+#: quantile floored at -1.645 (its 5 % lower tail), as in configs/agnostic.yaml since 2026-12-06.
+METHODS = {"fisher": ("fisher", None), "stouffer": ("stouffer", None), "stouffer_floor": ("stouffer", -1.645)}
 
 
 def subset_name(subset: tuple[int, ...], method: str) -> str:
@@ -88,7 +90,10 @@ def main() -> None:
         n_forward, n_reverse = len(forward.reference_[0]), len(reverse.reference_[0])
         for method, subset in itertools.product(METHODS, subsets()):
             name = subset_name(subset, method)
-            scores = {sample: combine_p_values(p[list(subset)], method, n_forward) for sample, p in p_forward.items()}
+            rule, z_floor = METHODS[method]
+            scores = {
+                sample: combine_p_values(p[list(subset)], rule, n_forward, z_floor) for sample, p in p_forward.items()
+            }
             run: dict = {"seed": seed, "auc": {}}
             for signal in ("top", "W", *ZOO):
                 run["auc"][signal] = round(auc(scores["qcd_test"], scores[signal]), 4)
@@ -98,7 +103,7 @@ def main() -> None:
             run["min_auc"], run["median_auc"] = min(zoo), float(np.median(zoo))
             run["holdout_min_auc"] = min(run["auc"][s] for s in HOLDOUT)
             reverse_scores = {
-                sample: combine_p_values(p[list(subset)], method, n_reverse) for sample, p in p_reverse.items()
+                sample: combine_p_values(p[list(subset)], rule, n_reverse, z_floor) for sample, p in p_reverse.items()
             }
             run["reverse_auc"] = round(auc(reverse_scores["top"], reverse_scores["qcd_test"]), 4)
             runs[name].append(run)
@@ -120,21 +125,13 @@ def main() -> None:
         summary["holdout_min_auc"] = mean_sd([r["holdout_min_auc"] for r in entries])
         summary["auc"] = {s: mean_sd([r["auc"][s] for r in entries]) for s in entries[0]["auc"]}
         models[name] = {"runs": entries, "summary": summary}
-    results = {
-        "members": MEMBERS,
-        "zoo": list(ZOO),
-        "holdout": list(HOLDOUT),
-        "models": models,
-        "meta": {
-            "command": "python bench/combination_members.py --seeds " + " ".join(map(str, args.seeds)),
-            "n_train": len(train),
-            "n_reverse_train": len(top_train),
-            "date": time.strftime("%Y-%m-%d"),
-            "seconds": round(time.time() - started, 1),
-        },
+    results = {"members": MEMBERS, "zoo": list(ZOO), "holdout": list(HOLDOUT), "models": models}
+    meta = {
+        "command": "python bench/combination_members.py --seeds " + " ".join(map(str, args.seeds)),
+        "n_train": len(train),
+        "n_reverse_train": len(top_train),
     }
-    write_text_atomic(args.out, json.dumps(results, indent=1) + "\n")
-    print(f"wrote {args.out} ({time.time() - started:.0f} s)")
+    write_results(args.out, results, meta, started)
 
 
 if __name__ == "__main__":

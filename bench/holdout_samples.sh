@@ -10,3 +10,6 @@ $J generate --card bench/holdout_cards/scalar_bb_60.cmnd --n 5000 --seed 412 --o
 $J generate --card bench/holdout_cards/scalar_qq_150.cmnd --n 5000 --seed 413 --out data/holdout/scalar_qq_150.h5 --no-progress
 $J generate --card bench/holdout_cards/scalar_gg_80.cmnd --n 5000 --seed 414 --out data/holdout/scalar_gg_80.h5 --no-progress
 $J generate --card bench/holdout_cards/scalar_tautau_50.cmnd --n 5000 --seed 415 --out data/holdout/scalar_tautau_50.h5 --no-progress
+# Fresh top samples for the reverse direction (bench/reverse_check.py), added 2026-12-06: ~2 min.
+$J generate top --n 10000 --seed 422 --out data/holdout/top_test.h5 --no-progress
+$J generate top --n 20000 --seed 421 --out data/holdout/top_train.h5 --no-progress

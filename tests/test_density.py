@@ -148,16 +148,32 @@ def test_stouffer_adds_consistent_evidence_where_fisher_follows_one_small_p_valu
         combine_p_values(p, "stouffer")
 
 
-def test_stouffer_combination_scores_its_members_p_values(pythia_jets):
+def test_stouffer_floor_caps_how_typical_a_member_can_call_a_jet():
+    # jet 0: far out in member 0, reconstructed better than ~all background in member 1;
+    # jet 1: far out in member 0, typical in member 1
+    p = np.array([[1e-4, 1e-4], [1.0 - 1e-6, 0.5]])
+    plain = combine_p_values(p, "stouffer", n_reference=10**9)
+    floored = combine_p_values(p, "stouffer", n_reference=10**9, z_floor=-1.645)
+    np.testing.assert_allclose(floored, np.maximum(norm.isf(p), -1.645).sum(axis=0) / np.sqrt(2), rtol=1e-6)
+    assert plain[0] < 0 < floored[0] < floored[1]  # the floor keeps jet 0's evidence from member 0
+    np.testing.assert_allclose(floored[1], plain[1])  # quantiles above the floor are untouched
+    with pytest.raises(ValueError, match="z_floor applies to the stouffer method"):
+        combine_p_values(p, "fisher", z_floor=-1.0)
+
+
+def test_stouffer_combination_scores_its_members_p_values(pythia_jets, tmp_path):
     qcd, top = pythia_jets
     detector = create_model(
-        "combination", members=["pca", "observable_density"], method="stouffer", calibration_fraction=0.5
+        "combination", members=["pca", "observable_density"], method="stouffer", calibration_fraction=0.5, z_floor=-1
     ).fit(qcd)
     p = detector.member_p_values(top)
     n = len(detector.reference_[0])
-    expected = norm.isf(p - 0.5 / (n + 1)).sum(axis=0) / np.sqrt(2)
+    expected = np.maximum(norm.isf(p - 0.5 / (n + 1)), -1.0).sum(axis=0) / np.sqrt(2)
     np.testing.assert_allclose(detector.anomaly_score(top), expected, rtol=1e-9)
     assert np.isfinite(detector.anomaly_score(qcd)).all()
+    assert detector.get_params()["z_floor"] == -1.0
+    detector.save(tmp_path / "run")  # the floor is part of the saved config
+    np.testing.assert_array_equal(load_model(tmp_path / "run").anomaly_score(top), detector.anomaly_score(top))
     # the report's reconstruction and latent plots are skipped with this reason, not a shape error
     with pytest.raises(JetaeError, match="has no reconstruction"):
         detector.reconstruct(top)
@@ -174,6 +190,11 @@ def test_bad_options_are_one_line_errors():
         create_model("combination", members=["not_a_model"])
     with pytest.raises(JetaeError, match="fisher, min_p, stouffer"):
         create_model("combination", method="tippett")
+    with pytest.raises(JetaeError, match="z_floor applies to method stouffer, not 'fisher'"):
+        create_model("combination", z_floor=-1.645)
+    for bad in (1.0, float("nan"), "low", True):
+        with pytest.raises(JetaeError, match="z_floor"):
+            create_model("combination", method="stouffer", z_floor=bad)
     with pytest.raises(JetaeError, match="latent_density"):
         create_model("latent_density", model="combination")
 
@@ -192,7 +213,8 @@ def test_agnostic_config_names_its_model_and_resolves():
         assert "model" not in options
         config = create_model("combination", options).config
         members[name] = config.members
-        assert config.method == "stouffer"  # the method both files' figures were measured with
+        # the rule both files' figures were measured with
+        assert (config.method, config.z_floor) == ("stouffer", -1.645)
     # the recommended image view is conv_ae at the 10 epochs its figures were measured with
     assert [(m["model"], m["options"]) for m in members["agnostic.yaml"]] == [
         ("conv_ae", {"epochs": 10}),

@@ -397,7 +397,7 @@ TAMPERING = {
         "dense_ae",
         _edit_meta(lambda m: m["trainer"].pop("lr")),
         CONFIG_FILE,
-        r"missing option\(s\) lr in 'trainer'",
+        r"saved by an earlier jetae\? then retrain it\): missing option\(s\) lr in 'trainer'",
     ),
     "missing model option": (
         "dense_ae",

@@ -185,7 +185,9 @@ def p_values(reference: np.ndarray, scores: np.ndarray) -> np.ndarray:
     return (1.0 + above) / (1.0 + len(reference))
 
 
-def combine_p_values(p: np.ndarray, method: str, n_reference: int | None = None) -> np.ndarray:
+def combine_p_values(
+    p: np.ndarray, method: str, n_reference: int | None = None, z_floor: float | None = None
+) -> np.ndarray:
     """Combined anomaly score of ``(n_scores, n_jets)`` p-values, higher = more anomalous.
 
     ``fisher``: ``-sum log p`` (one very small p-value can carry a jet); ``min_p``: ``-log min p``;
@@ -195,13 +197,20 @@ def combine_p_values(p: np.ndarray, method: str, n_reference: int | None = None)
     :func:`p_values` lie in ``[1 / (n + 1), 1]``, and are shifted by half a step (mid-p) to the
     symmetric ``[0.5 / (n + 1), 1 - 0.5 / (n + 1)]``, so that a jet below every reference score gets
     a finite ``z``, as far below zero as one above every reference score is above it.
+    ``z_floor`` (Stouffer only, e.g. ``-1.645``): each ``z`` is raised to at least this value, so a
+    score that finds a jet *more* typical than ``Phi(-z_floor)`` of the background (reconstructed
+    unusually well, say) cannot pull the sum down further.
     """
+    if z_floor is not None and method != "stouffer":
+        raise ValueError(f"z_floor applies to the stouffer method, not {method!r}")
     if method == "fisher":
         return -np.log(p).sum(axis=0)
     if method == "stouffer":
         if n_reference is None:
             raise ValueError("the stouffer method needs n_reference")
         z = ndtri(1.0 - (p - 0.5 / (n_reference + 1.0)))
+        if z_floor is not None:
+            z = np.maximum(z, z_floor)
         return z.sum(axis=0) / np.sqrt(len(p))
     return -np.log(p.min(axis=0))
 
@@ -370,6 +379,9 @@ class CombinationConfig(DetectorConfig):
     #: ``fisher`` (-sum log p), ``min_p`` (-log of the smallest p-value) or ``stouffer`` (sum of the
     #: p-values' normal quantiles / sqrt(members)): see :func:`combine_p_values`.
     method: str = "fisher"
+    #: Stouffer only: the lowest normal quantile a member contributes (e.g. -1.645: a member that finds
+    #: a jet more typical than 95 % of the background counts as if at that 5 % quantile); None: no floor.
+    z_floor: float | None = None
     #: Fraction of the training jets held out to calibrate the members' p-values.
     calibration_fraction: float = 0.2
 
@@ -377,6 +389,12 @@ class CombinationConfig(DetectorConfig):
         super().__post_init__()
         if self.method not in COMBINATION_METHODS:
             raise JetaeError(f"invalid option: method must be one of {', '.join(COMBINATION_METHODS)}")
+        if self.z_floor is not None:
+            if self.method != "stouffer":
+                raise JetaeError(f"invalid option: z_floor applies to method stouffer, not {self.method!r}")
+            if isinstance(self.z_floor, bool) or not isinstance(self.z_floor, (int, float)) or not self.z_floor <= 0:
+                raise JetaeError(f"invalid option: z_floor must be a number <= 0 or null, got {self.z_floor!r}")
+            self.z_floor = float(self.z_floor)
         if not (isinstance(self.calibration_fraction, float) and 0.01 <= self.calibration_fraction <= 0.5):
             raise JetaeError(
                 f"invalid option: calibration_fraction must be in [0.01, 0.5], got {self.calibration_fraction!r}"
@@ -416,7 +434,8 @@ class CombinationDetector(Detector):
 
     Fitted state: ``members_`` (fitted detectors), ``reference_`` (list of sorted member scores on
     the held-out calibration jets). A jet's score: ``-sum_i log p_i`` (Fisher), ``-log min_i p_i`` or
-    Stouffer's ``sum_i z_i / sqrt(n)`` (:func:`combine_p_values`).
+    Stouffer's ``sum_i z_i / sqrt(n)``, optionally with every ``z_i`` floored at ``z_floor``
+    (:func:`combine_p_values`).
     Needs jets (or a ``(n_jets, n_constituents, 4)`` constituent array), since members may use
     different representations.
     """
@@ -469,7 +488,7 @@ class CombinationDetector(Detector):
     def anomaly_score(self, data: JetsOrArray, score: str | None = None) -> np.ndarray:
         self._check_score_name(score)
         n_reference = len(self.reference_[0])  # the same calibration jets for every member
-        return combine_p_values(self.member_p_values(data), self.config.method, n_reference)
+        return combine_p_values(self.member_p_values(data), self.config.method, n_reference, self.config.z_floor)
 
     # A combination has no inputs of its own (its representation is a placeholder), so these say
     # what is missing rather than failing on the placeholder's shape.

@@ -92,7 +92,10 @@ def check_metadata(meta: dict[str, Any], expected: dict[str, Any], path: Path) -
         if key in meta and not isinstance(meta[key], dict):
             problems.append(f"{key} is not a mapping")
     if problems:
-        raise JetaeError(f"not as jetae writes it (tampered?): {'; '.join(problems)}", path / CONFIG_FILE)
+        # options jetae gained since the model was saved look the same as ones removed by hand
+        older = any("missing option" in problem for problem in problems)
+        reason = "tampered, or saved by an earlier jetae? then retrain it" if older else "tampered?"
+        raise JetaeError(f"not as jetae writes it ({reason}): {'; '.join(problems)}", path / CONFIG_FILE)
 
 
 def pop_array(arrays: dict[str, np.ndarray], name: str, shape: tuple[int, ...], dtype: Any) -> np.ndarray:
