@@ -30,6 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
+from holdout_check import HOLDOUT, ZOO
 from jetae.evaluation.metrics import auc
 from jetae.io.toptag import read_jets
 from jetae.models import create_model
@@ -42,8 +43,6 @@ MEMBERS = [
     {"model": "observable_density"},
 ]
 NAMES = ("pca", "conv_ae", "observable_density")
-ZOO = ("light_scalar_qq", "light_scalar_gg", "higgs_bb", "higgs_aa_4b", "light_top", "heavy_scalar_ww", "dark_shower")
-HOLDOUT = ("scalar_bb_60", "scalar_gg_80", "scalar_qq_150", "scalar_tautau_50")
 N_REVERSE = 20_000
 
 

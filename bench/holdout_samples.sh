@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Held-out check samples (git-ignored data/holdout/): a fresh QCD test sample (a seed no other
 # sample uses) and four signals from bench/holdout_cards/ that are not in the zoo jetae's detectors
-# were chosen on. Same jet selection as bench/make_samples.sh. ~6 min on 2 cores.
+# were chosen on. Same jet selection as bench/make_samples.sh. ~6 min on 2 cores, and ~5 min more
+# for the fresh top and QCD training samples at the end.
 set -e
 cd "$(dirname "$0")/.."   # repo root
 J=.venv/bin/jetae
@@ -13,3 +14,5 @@ $J generate --card bench/holdout_cards/scalar_tautau_50.cmnd --n 5000 --seed 415
 # Fresh top samples for the reverse direction (bench/reverse_check.py), added 2026-12-06: ~2 min.
 $J generate top --n 10000 --seed 422 --out data/holdout/top_test.h5 --no-progress
 $J generate top --n 20000 --seed 421 --out data/holdout/top_train.h5 --no-progress
+# A fresh QCD training sample (bench/holdout_check.py --train), added 2026-12-06: ~3 min.
+$J generate qcd --n 50000 --seed 431 --out data/holdout/qcd_train.h5 --no-progress
