@@ -35,7 +35,7 @@ from jetae.evaluation.metrics import auc
 from jetae.io.toptag import read_jets
 from jetae.models import create_model
 from jetae.models.density import combine_p_values
-from results_io import write_results
+from results_io import mean_sd, write_results
 
 MEMBERS = [
     {"model": "pca"},
@@ -112,11 +112,6 @@ def main() -> None:
                 f" holdout min {run['holdout_min_auc']:.3f}",
                 flush=True,
             )
-
-    def mean_sd(values: list[float]) -> dict:
-        array = np.asarray(values, dtype=float)
-        sd = float(array.std(ddof=1)) if len(array) > 1 else None
-        return {"mean": round(float(array.mean()), 4), "sd": None if sd is None else round(sd, 4)}
 
     models = {}
     for name, entries in runs.items():

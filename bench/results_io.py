@@ -1,4 +1,4 @@
-"""The result-file tail the study scripts share: meta with date and run time, atomic JSON write."""
+"""What the study scripts share: seed means, and the result-file tail (meta with date and run time, atomic write)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,16 @@ import json
 import time
 from pathlib import Path
 
+import numpy as np
+
 from jetae.io.atomic import write_text_atomic
+
+
+def mean_sd(values: list[float]) -> dict:
+    """``{"mean", "sd"}`` of per-seed figures (sample sd; None for one seed), rounded to 4 digits."""
+    array = np.asarray(values, dtype=float)
+    sd = float(array.std(ddof=1)) if len(array) > 1 else None
+    return {"mean": round(float(array.mean()), 4), "sd": None if sd is None else round(sd, 4)}
 
 
 def write_results(path: Path, results: dict, meta: dict, started: float) -> None:

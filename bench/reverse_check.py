@@ -25,26 +25,16 @@ import argparse
 import time
 from pathlib import Path
 
-import numpy as np
-
 from jetae.config import load_config_file
 from jetae.evaluation.metrics import auc
 from jetae.io.toptag import read_jets
 from jetae.models import create_model
 from jetae.models.density import combine_p_values
-from results_io import write_results
+from results_io import mean_sd, write_results
 
 N_TRAIN = 20_000  # as the zoo benchmark's and bench/combination_members.py's reverse direction
 #: (method, z_floor) of ``combine_p_values`` per rule, as in bench/combination_members.py.
 METHODS = {"fisher": ("fisher", None), "stouffer": ("stouffer", None), "stouffer_floor": ("stouffer", -1.645)}
-
-
-def mean_sd(values: list[float]) -> dict:
-    array = np.asarray(values, dtype=float)
-    return {
-        "mean": round(float(array.mean()), 4),
-        "sd": round(float(array.std(ddof=1)), 4) if len(array) > 1 else None,
-    }
 
 
 def main() -> None:
