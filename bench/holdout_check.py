@@ -38,6 +38,7 @@ from jetae.experiments.benchmark.config import BenchmarkConfig, model_options, n
 from jetae.io.atomic import write_text_atomic
 from jetae.io.toptag import read_jets
 from jetae.models import create_model
+from results_io import mean_sd
 
 HOLDOUT = ("scalar_bb_60", "scalar_gg_80", "scalar_qq_150", "scalar_tautau_50")
 ZOO = ("light_scalar_qq", "light_scalar_gg", "higgs_bb", "higgs_aa_4b", "light_top", "heavy_scalar_ww", "dark_shower")
@@ -118,13 +119,10 @@ def main() -> None:
                 run["zoo_min_auc"] = min(run[s]["auc"] for s in zoo)
             runs.append(run)
             print(name, seed, {s: run[s]["auc"] for s in results["signals"]}, flush=True)
-        summary = {}
-        for key in (*results["signals"], "min_auc", *(["zoo_min_auc"] if zoo else [])):
-            values = np.array([run[key] if key.endswith("min_auc") else run[key]["auc"] for run in runs])
-            summary[key] = {
-                "mean": round(float(values.mean()), 4),
-                "sd": round(float(values.std(ddof=1)), 4) if len(values) > 1 else None,
-            }
+        summary = {
+            key: mean_sd([run[key] if key.endswith("min_auc") else run[key]["auc"] for run in runs])
+            for key in (*results["signals"], "min_auc", *(["zoo_min_auc"] if zoo else []))
+        }
         results["models"][name] = {"runs": runs, "summary": summary}
     results["meta"] = {
         "command": "python bench/holdout_check.py --seeds "
