@@ -51,12 +51,16 @@ VARIANTS: dict[str, tuple[str, dict]] = {
     "observable_density_flow": ("observable_density", {"estimator": "flow"}),
     # density on the latent codes of an autoencoder, alone and combined with its reconstruction error
     "latent_density_dense_ae": ("latent_density", {"options": {"epochs": 10}}),
-    # background-calibrated combinations
-    "combination": ("combination", {}),
-    "combination_min_p": ("combination", {"method": "min_p"}),
+    # background-calibrated combinations, Fisher's rule (the class defaults when this ran; they are
+    # now configs/agnostic.yaml's members and rule)
+    "combination": ("combination", {"members": ["pca", "observable_density"], "method": "fisher"}),
+    "combination_min_p": ("combination", {"members": ["pca", "observable_density"], "method": "min_p"}),
     "combination_smooth1": (
         "combination",
-        {"members": [{"model": "pca", "options": {"representation": dict(IMAGE, smooth=1.0)}}, "observable_density"]},
+        {
+            "members": [{"model": "pca", "options": {"representation": dict(IMAGE, smooth=1.0)}}, "observable_density"],
+            "method": "fisher",
+        },
     ),
     "combination_sqrt_intensity": (
         "combination",
@@ -64,7 +68,8 @@ VARIANTS: dict[str, tuple[str, dict]] = {
             "members": [
                 {"model": "pca", "options": {"representation": dict(IMAGE, intensity_power=0.5)}},
                 "observable_density",
-            ]
+            ],
+            "method": "fisher",
         },
     ),
 }

@@ -128,7 +128,9 @@ def test_density_models_train_score_save_load(tmp_path, name, options):
 
 def test_combination_ranks_like_its_members_agree(pythia_jets):
     qcd, top = pythia_jets
-    detector = create_model("combination", members=["observable_density"], calibration_fraction=0.5).fit(qcd)
+    detector = create_model(
+        "combination", members=["observable_density"], method="fisher", calibration_fraction=0.5
+    ).fit(qcd)
     p = detector.member_p_values(top)
     np.testing.assert_allclose(detector.anomaly_score(top), -np.log(p[0]))
     assert ((p > 0) & (p <= 1)).all()
@@ -190,13 +192,26 @@ def test_bad_options_are_one_line_errors():
         create_model("combination", members=["not_a_model"])
     with pytest.raises(JetaeError, match="fisher, min_p, stouffer"):
         create_model("combination", method="tippett")
-    with pytest.raises(JetaeError, match="z_floor applies to method stouffer, not 'fisher'"):
-        create_model("combination", z_floor=-1.645)
     for bad in (1.0, float("nan"), "low", True):
         with pytest.raises(JetaeError, match="z_floor"):
             create_model("combination", method="stouffer", z_floor=bad)
     with pytest.raises(JetaeError, match="latent_density"):
         create_model("latent_density", model="combination")
+
+
+def test_z_floor_is_stouffers_alone(pythia_jets):
+    """The default floor (-1.645) belongs to Stouffer's rule; Fisher's and min-p ignore it, so switching
+    the method alone works, also through scikit-learn's ``set_params`` on a configured detector."""
+    qcd = pythia_jets[0]
+    floored = create_model("combination", members=["pca"], calibration_fraction=0.5).fit(qcd)
+    assert (floored.config.method, floored.config.z_floor) == ("stouffer", -1.645)
+    p = floored.member_p_values(qcd)
+    for method in ("fisher", "min_p"):
+        floored.set_params(method=method)  # fitted state kept: the same members, another rule
+        assert floored.config.z_floor == -1.645
+        np.testing.assert_allclose(floored.anomaly_score(qcd), combine_p_values(p, method, len(floored.reference_[0])))
+    assert create_model("combination", z_floor=None).config.z_floor is None
+    assert create_model("combination", z_floor=-2).config.z_floor == -2.0
 
 
 def test_agnostic_config_names_its_model_and_resolves():
@@ -206,12 +221,12 @@ def test_agnostic_config_names_its_model_and_resolves():
     from jetae.cli.train import model_options
 
     configs = Path(__file__).resolve().parents[1] / "configs"
-    members = {}
+    members, options = {}, {}
     for name in ("agnostic.yaml", "agnostic_fast.yaml"):
         args = argparse.Namespace(model="combination", config=str(configs / name), set=[], epochs=None, seed=None)
-        options = model_options(args)
-        assert "model" not in options
-        config = create_model("combination", options).config
+        options[name] = model_options(args)
+        assert "model" not in options[name]
+        config = create_model("combination", options[name]).config
         members[name] = config.members
         # the rule both files' figures were measured with
         assert (config.method, config.z_floor) == ("stouffer", -1.645)
@@ -221,6 +236,9 @@ def test_agnostic_config_names_its_model_and_resolves():
         ("observable_density", {}),
     ]
     assert [m["model"] for m in members["agnostic_fast.yaml"]] == ["pca", "observable_density"]
+    # the class defaults are the recommended detector, so `jetae train combination` alone trains it
+    recommended = create_model("combination", options["agnostic.yaml"])
+    assert create_model("combination").get_params() == recommended.get_params()
     config = configs / "agnostic.yaml"
     with pytest.raises(JetaeError, match="config for model 'combination', not 'pca'"):
         model_options(argparse.Namespace(model="pca", config=str(config), set=[], epochs=None, seed=None))

@@ -365,8 +365,13 @@ class LatentDensityDetector(Detector):
 COMBINATION_METHODS = ("fisher", "min_p", "stouffer")
 
 
+#: The default floor under Stouffer's rule: a view's 5 % lower tail (docs/agnostic.md).
+STOUFFER_Z_FLOOR = -1.645
+
+
 def _default_members() -> list:
-    return [{"model": "pca"}, {"model": "observable_density"}]
+    # configs/agnostic.yaml, the recommended detector (docs/agnostic.md)
+    return [{"model": "conv_ae", "options": {"epochs": 10}}, {"model": "observable_density"}]
 
 
 @dataclass
@@ -378,10 +383,11 @@ class CombinationConfig(DetectorConfig):
     members: list = field(default_factory=_default_members)
     #: ``fisher`` (-sum log p), ``min_p`` (-log of the smallest p-value) or ``stouffer`` (sum of the
     #: p-values' normal quantiles / sqrt(members)): see :func:`combine_p_values`.
-    method: str = "fisher"
-    #: Stouffer only: the lowest normal quantile a member contributes (e.g. -1.645: a member that finds
-    #: a jet more typical than 95 % of the background counts as if at that 5 % quantile); None: no floor.
-    z_floor: float | None = None
+    method: str = "stouffer"
+    #: Stouffer only (the other methods ignore it, so that switching the method alone always works): the
+    #: lowest normal quantile a member contributes (-1.645: a member that finds a jet more typical than
+    #: 95 % of the background counts as if at that 5 % quantile); None: no floor.
+    z_floor: float | None = STOUFFER_Z_FLOOR
     #: Fraction of the training jets held out to calibrate the members' p-values.
     calibration_fraction: float = 0.2
 
@@ -390,8 +396,6 @@ class CombinationConfig(DetectorConfig):
         if self.method not in COMBINATION_METHODS:
             raise JetaeError(f"invalid option: method must be one of {', '.join(COMBINATION_METHODS)}")
         if self.z_floor is not None:
-            if self.method != "stouffer":
-                raise JetaeError(f"invalid option: z_floor applies to method stouffer, not {self.method!r}")
             if isinstance(self.z_floor, bool) or not isinstance(self.z_floor, (int, float)) or not self.z_floor <= 0:
                 raise JetaeError(f"invalid option: z_floor must be a number <= 0 or null, got {self.z_floor!r}")
             self.z_floor = float(self.z_floor)
@@ -488,7 +492,8 @@ class CombinationDetector(Detector):
     def anomaly_score(self, data: JetsOrArray, score: str | None = None) -> np.ndarray:
         self._check_score_name(score)
         n_reference = len(self.reference_[0])  # the same calibration jets for every member
-        return combine_p_values(self.member_p_values(data), self.config.method, n_reference, self.config.z_floor)
+        z_floor = self.config.z_floor if self.config.method == "stouffer" else None
+        return combine_p_values(self.member_p_values(data), self.config.method, n_reference, z_floor)
 
     # A combination has no inputs of its own (its representation is a placeholder), so these say
     # what is missing rather than failing on the placeholder's shape.
