@@ -15,7 +15,8 @@ epochs with each seed, at the trainer's default precision (bf16 autocast on a CP
 instructions; the ``+fp32`` variants in float32), and scored (fp32, as ``jetae score`` does) on
 QCD test jets against top, W and every signal of the zoo; the AUCs, their mean and standard
 deviation over seeds, the zoo's minimum and the training time are written to ``--out`` (merged
-into the file under ``--stage``).
+into the file under ``--stage``; a rerun replaces a variant's runs of the same seeds and keeps the
+others, and the earlier runs' ``meta`` moves to the stage's ``earlier_meta`` list).
 
     # screening (reduced size): 20k jets, 5 epochs, seed 0
     python bench/conv_ae_ablation.py --stage screen --n-train 20000 --epochs 5 --seeds 0
@@ -222,6 +223,8 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out)
     results = json.loads(out.read_text()) if out.exists() else {}
     stage = results.setdefault(args.stage, {"variants": {}})
+    if "meta" in stage:  # runs added to a stage (e.g. more seeds) keep the earlier runs' commands
+        stage.setdefault("earlier_meta", []).append(stage["meta"])
     stage["meta"] = {
         "command": " ".join(["conv_ae_ablation.py", *(argv if argv is not None else sys.argv[1:])]),
         "jetae": __version__,
