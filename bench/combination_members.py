@@ -34,7 +34,7 @@ from holdout_check import HOLDOUT, ZOO
 from jetae.evaluation.metrics import auc
 from jetae.io.toptag import read_jets
 from jetae.models import create_model
-from jetae.models.density import combine_p_values
+from jetae.models.density import STOUFFER_Z_FLOOR, combine_p_values
 from results_io import mean_sd, write_results
 
 MEMBERS = [
@@ -54,7 +54,11 @@ def subsets() -> list[tuple[int, ...]]:
 #: How a subset's p-values are combined: (method, z_floor) of ``combine_p_values``; a rule other
 #: than Fisher's is stored as "NAME:RULE". ``stouffer_floor``: Stouffer's with every member's normal
 #: quantile floored at -1.645 (its 5 % lower tail), as in configs/agnostic.yaml since 2026-12-06.
-METHODS = {"fisher": ("fisher", None), "stouffer": ("stouffer", None), "stouffer_floor": ("stouffer", -1.645)}
+METHODS = {
+    "fisher": ("fisher", None),
+    "stouffer": ("stouffer", None),
+    "stouffer_floor": ("stouffer", STOUFFER_Z_FLOOR),
+}
 
 
 def subset_name(subset: tuple[int, ...], method: str) -> str:

@@ -25,16 +25,13 @@ import argparse
 import time
 from pathlib import Path
 
+from combination_members import METHODS, N_REVERSE
 from jetae.config import load_config_file
 from jetae.evaluation.metrics import auc
 from jetae.io.toptag import read_jets
 from jetae.models import create_model
 from jetae.models.density import combine_p_values
 from results_io import mean_sd, write_results
-
-N_TRAIN = 20_000  # as the zoo benchmark's and bench/combination_members.py's reverse direction
-#: (method, z_floor) of ``combine_p_values`` per rule, as in bench/combination_members.py.
-METHODS = {"fisher": ("fisher", None), "stouffer": ("stouffer", None), "stouffer_floor": ("stouffer", -1.645)}
 
 
 def main() -> None:
@@ -51,8 +48,8 @@ def main() -> None:
     config.pop("model")
     member_names = [member["model"] for member in config["members"]]
     training = {
-        "usual": read_jets(args.data / "top_train.h5")[:N_TRAIN],
-        "fresh": read_jets(args.holdout / "top_train.h5")[:N_TRAIN],
+        "usual": read_jets(args.data / "top_train.h5")[:N_REVERSE],
+        "fresh": read_jets(args.holdout / "top_train.h5")[:N_REVERSE],
     }
     tests = {  # (background = top, anomaly = QCD)
         "usual": (read_jets(args.data / "top_test.h5"), read_jets(args.data / "qcd_test.h5")),
